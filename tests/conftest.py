@@ -1,0 +1,100 @@
+"""Shared fixtures: the real CLI, a private bpffs, network namespaces, the Docker engine.
+
+Tests run as root on the real kernel. `/sys/fs/bpf` is not a bpffs on these machines and must never
+be touched: every test mounts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, out={self.out[:400]!r}, err={self.err[:400]!r})"
+
+
+def run_cli(program: str, *args: str, input: str | None = None, env: dict | None = None, timeout: float = 120) -> Result:
+    """Run an installed console script (tshoot, lab) exactly as a user does."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run([str(BIN / program), *args], input=input, capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+    return Result(proc)
+
+
+@pytest.fixture
+def tshoot():
+    return lambda *args, **kw: run_cli("tshoot", *args, **kw)
+
+
+@pytest.fixture
+def lab():
+    return lambda *args, **kw: run_cli("lab", *args, **kw)
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("these tests need root: they use real kernel objects (bpffs, netns, cgroups); run make test as root")
+
+
+@pytest.fixture
+def bpffs(tmp_path):
+    """A private bpffs mounted for this test, unmounted (and its pins gone) afterwards."""
+    need_root()
+    mnt = tmp_path / "bpffs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def netns():
+    """Factory for named network namespaces (unique per test run), deleted afterwards."""
+    need_root()
+    created = []
+
+    def make(prefix: str = "kl") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The real Docker engine, started by the test setup when it is not running."""
+    need_root()
+    from tests import dockerd
+
+    dockerd.ensure()
+    import docker
+
+    client = docker.from_env(timeout=120)
+    yield client
+    client.close()
+
+
+def bpftool(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    if shutil.which("bpftool") is None:
+        pytest.fail("bpftool is not installed (make test installs it: scripts/install-test-deps)")
+    return subprocess.run(["bpftool", *args], capture_output=True, text=True, check=check)

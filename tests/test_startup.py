@@ -1,0 +1,31 @@
+"""The offline commands stay light: they must not import the cluster, container or netlink libraries.
+
+(Speed itself is measured by bench/startup.py as a ratio; timing assertions do not belong in tests.)"""
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("typer", "rich", "kubernetes", "docker", "pyroute2", "bcc", "yaml", "jinja2", "dataclasses")
+
+PROBE = """
+import sys
+from tshoot.main import main
+code = main({argv!r})
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print("HEAVY:" + ",".join(heavy))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["key", "ipcache", "10.0.1.110"],
+    ["key", "lxc", "fd00::1", "--bpftool"],
+    ["decode", "ipcache", "--value", "e3 d1 00 00 ac 12 00 05 00 00 00 00"],
+    ["decode", "lxc", "--value", "00" * 48, "-o", "json", "--cilium-version", "1.19"],
+])
+def test_offline_commands_import_nothing_heavy(argv):
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY:"

@@ -1,0 +1,40 @@
+"""The `tshoot` typer app: every command group, each defined in its own module of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import new_app, run
+
+app = new_app(
+    "tshoot",
+    help="Inspect Cilium's BPF datapath: build map keys, decode map bytes, read maps on any node.\n\n"
+    "Examples:\n\n"
+    "  tshoot key ipcache 10.0.1.110\n\n"
+    "  tshoot decode lxc --value '0b 00 00 00 00 00 d6 07 …'\n\n"
+    "  bpftool map lookup … | tshoot decode ipcache -",
+)
+
+_FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@app.command(context_settings=_FORWARD, add_help_option=False,
+             help="Build a map key as bpftool takes it: tshoot key ipcache 10.0.1.110 [--bpftool]. "
+                  "See 'tshoot key MAP --help'.")
+def key(ctx: typer.Context) -> None:
+    from .offline import run as offline
+
+    raise typer.Exit(offline(["key", *ctx.args]))
+
+
+@app.command(context_settings=_FORWARD, add_help_option=False,
+             help="Decode map bytes (--key/--value HEX, or bpftool output on stdin with '-'). "
+                  "See 'tshoot decode MAP --help'.")
+def decode(ctx: typer.Context) -> None:
+    from .offline import run as offline
+
+    raise typer.Exit(offline(["decode", *ctx.args]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(app, argv, "tshoot")

@@ -1,0 +1,19 @@
+"""Decoding one map entry into the object every output format shares."""
+
+from __future__ import annotations
+
+from .maps.base import CiliumMap, Decoded
+from .version import Version, show
+
+
+def decode_entry(cmap: CiliumMap, key: bytes | None, value: bytes | None,
+                 version: Version | None) -> tuple[dict, Decoded | None, Decoded | None]:
+    """-> ({"map", "cilium_version", "key", "value"}, decoded key, decoded value); key/value left out when absent."""
+    obj: dict = {"map": cmap.short, "cilium_version": show(version) if version else None}
+    dkey = cmap.decode("key", key, version) if key is not None else None
+    dvalue = cmap.decode("value", value, version) if value is not None else None
+    if dkey:
+        obj["key"] = dkey.fields
+    if dvalue:
+        obj["value"] = dvalue.fields
+    return obj, dkey, dvalue

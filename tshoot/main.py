@@ -1,0 +1,22 @@
+"""The `tshoot` entry point: offline commands go straight to argparse, everything else to typer."""
+
+from __future__ import annotations
+
+import sys
+
+OFFLINE = ("key", "decode")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in OFFLINE:
+        from .cli.offline import run
+
+        return run(argv)
+    from .cli.app import main as run_app
+
+    return run_app(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

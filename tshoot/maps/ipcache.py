@@ -1,0 +1,170 @@
+"""cilium_ipcache / cilium_ipcache_v2: every IP and CIDR the node knows -> security identity and tunnel endpoint.
+
+An LPM trie. The datapath looks an address up with the full length (prefixlen 64 for IPv4, 160 for
+IPv6) and gets the most specific entry; the agent stores a CIDR with prefixlen = 32 + CIDR bits,
+because prefixlen also counts the 32 static bits (pad, cluster_id, family) between it and the address.
+Layouts: shared/reference/cilium-map-layouts.md §3 (bpf/lib/maps.h, common.h, eps.h upstream).
+"""
+
+from __future__ import annotations
+
+from ..addr import BITS, IPV4, IPV6, parse_prefix, show_ip
+from ..errors import UsageError
+from ..layout import IP4, IP6, PAD, Field, Layout, flag_names, flag_value
+from ..version import Range, Version
+from .base import CiliumMap, Pin
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+
+STATIC_PREFIX_BITS = 32  # IPCACHE_STATIC_PREFIX: pad + cluster_id + family, counted by prefixlen
+
+
+def _key(cluster_id: list[Field]) -> Layout:
+    return Layout("ipcache_key", 24, [
+        Field("lpm_key.prefixlen", 0, 4),
+        *cluster_id,
+        Field("family", 7, 1),
+        Field("ip4", 8, 4, IP4),
+        Field("pad4", 12, 4, PAD),
+        Field("pad5", 16, 4, PAD),
+        Field("pad6", 20, 4, PAD),
+        Field("ip6", 8, 16, IP6),
+    ])
+
+
+KEY_1_9 = _key([Field("pad1", 4, 2, PAD), Field("pad2", 6, 1, PAD)])
+KEY_1_14 = _key([Field("pad1", 4, 2, PAD), Field("cluster_id", 6, 1)])
+KEY_1_15 = _key([Field("cluster_id", 4, 2), Field("pad1", 6, 1, PAD)])
+
+# Layout A: the IPsec key right after the tunnel endpoint.
+VALUE_A = Layout("remote_endpoint_info", 12, [
+    Field("sec_label", 0, 4),
+    Field("tunnel_endpoint", 4, 4, IP4),
+    Field("key", 8, 1),
+])
+# Layout B: a u16 node_id (later renamed pad) pushed the key to byte 10.
+VALUE_B = Layout("remote_endpoint_info", 12, [
+    Field("sec_identity", 0, 4),
+    Field("tunnel_endpoint", 4, 4, IP4),
+    Field("pad", 8, 2),
+    Field("key", 10, 1),
+])
+# Layout C: B plus a flags byte.
+VALUE_C = Layout("remote_endpoint_info", 12, [
+    Field("sec_identity", 0, 4),
+    Field("tunnel_endpoint", 4, 4, IP4),
+    Field("pad", 8, 2),
+    Field("key", 10, 1),
+    Field("flag_skip_tunnel", 11, 1, bits=(0, 1)),
+    Field("pad2", 11, 1, bits=(1, 7)),
+])
+# Layout D (cilium_ipcache_v2): an IPv4-or-IPv6 tunnel endpoint, flags saying which.
+VALUE_D = Layout("remote_endpoint_info", 24, [
+    Field("sec_identity", 0, 4),
+    Field("tunnel_endpoint.ip4", 4, 4, IP4),
+    Field("tunnel_endpoint.pad1", 8, 4, PAD),
+    Field("tunnel_endpoint.pad2", 12, 4, PAD),
+    Field("tunnel_endpoint.pad3", 16, 4, PAD),
+    Field("tunnel_endpoint.ip6", 4, 16, IP6),
+    Field("pad", 20, 2),
+    Field("key", 22, 1),
+    Field("flag_skip_tunnel", 23, 1, bits=(0, 1)),
+    Field("flag_has_tunnel_ep", 23, 1, bits=(1, 1)),
+    Field("flag_ipv6_tunnel_ep", 23, 1, bits=(2, 1)),
+    Field("flag_remote_cluster", 23, 1, bits=(3, 1)),
+    Field("pad2", 23, 1, bits=(4, 4)),
+])
+
+# Go's RemoteEndpointInfoFlags names, as `cilium bpf ipcache list` prints them.
+FLAGS = {1: "skiptunnel", 2: "hastunnel", 4: "ipv6tunnel", 8: "remotecluster"}
+_FLAG_MEMBERS = {1: "flag_skip_tunnel", 2: "flag_has_tunnel_ep", 4: "flag_ipv6_tunnel_ep", 8: "flag_remote_cluster"}
+
+
+class IPCache(CiliumMap):
+    short = "ipcache"
+    summary = "IP/CIDR -> security identity, tunnel endpoint (LPM trie)"
+    pins = [
+        Pin("1.9-1.18", "cilium_ipcache", "lpm_trie", 512000),
+        Pin("1.18", "cilium_ipcache_v2", "lpm_trie", 512000),
+    ]
+    keys = [(Range("1.9-1.14"), KEY_1_9), (Range("1.14-1.15"), KEY_1_14), (Range("1.15"), KEY_1_15)]
+    values = [
+        (Range("1.9-1.11.14 1.12-1.12.8"), VALUE_A),
+        (Range("1.11.14-1.12 1.12.8-1.16"), VALUE_B),
+        (Range("1.16-1.18"), VALUE_C),
+        (Range("1.18"), VALUE_D),
+    ]
+
+    def add_key_arguments(self, parser):
+        parser.add_argument("address", metavar="ADDRESS[/LEN]",
+                            help="an IP (looked up as the datapath does, /32 or /128) or a CIDR as the agent stores it")
+        add_cluster_id_argument(parser)
+
+    def key_from_args(self, args, version: Version) -> dict:
+        family, address, plen = parse_prefix(args.address)
+        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
+        return {"prefix": f"{show_ip(address)}/{plen}", "family": family, "cluster_id": args.cluster_id}
+
+    def key_fields(self, raw, layout) -> dict:
+        family = FAMILY_NAME.get(raw["family"], raw["family"])
+        address = raw["ip6"] if family == IPV6 else raw["ip4"]
+        plen = raw["lpm_key.prefixlen"] - STATIC_PREFIX_BITS
+        prefix = f"{show_ip(address)}/{plen}" if family in BITS else None
+        return {"prefix": prefix, "family": family, "cluster_id": raw.get("cluster_id", 0)}
+
+    def key_raw(self, fields, layout) -> dict:
+        family, address, plen = parse_prefix(fields["prefix"])
+        raw = {"lpm_key.prefixlen": STATIC_PREFIX_BITS + plen, "family": FAMILY_CODE[family],
+               "ip4" if family == IPV4 else "ip6": address}
+        if fields.get("cluster_id"):
+            raw["cluster_id"] = fields["cluster_id"]
+        return raw
+
+    def value_fields(self, raw, layout) -> dict:
+        flags = 0
+        for bit, member in _FLAG_MEMBERS.items():
+            flags |= bit if raw.get(member) else 0
+        if layout is VALUE_D:
+            endpoint = None
+            if flags & 2:
+                endpoint = show_ip(raw["tunnel_endpoint.ip6"] if flags & 4 else raw["tunnel_endpoint.ip4"])
+        else:
+            endpoint = show_ip(raw["tunnel_endpoint"]) if any(raw["tunnel_endpoint"]) else None
+        return {
+            "identity": raw.get("sec_label", raw.get("sec_identity")),
+            "tunnel_endpoint": endpoint,
+            "encrypt_key": raw["key"],
+            "flags": flag_names(flags, FLAGS),
+        }
+
+    def value_raw(self, fields, layout) -> dict:
+        raw = {layout.fields[0].name: fields["identity"], "key": fields.get("encrypt_key", 0)}
+        flags = flag_value(fields.get("flags", []), FLAGS)
+        endpoint = fields.get("tunnel_endpoint")
+        if layout is VALUE_D:
+            if endpoint:
+                family, address, _ = parse_prefix(endpoint)
+                raw["tunnel_endpoint.ip6" if family == IPV6 else "tunnel_endpoint.ip4"] = address
+                flags |= 2 | (4 if family == IPV6 else 0)
+        elif endpoint:
+            family, address, _ = parse_prefix(endpoint)
+            if family != IPV4:
+                raise UsageError(f"this ipcache layout holds only IPv4 tunnel endpoints, not {endpoint}")
+            raw["tunnel_endpoint"] = address
+        for bit, member in _FLAG_MEMBERS.items():
+            if flags & bit:
+                if member not in layout.by_name:
+                    raise UsageError(f"flag {FLAGS[bit]} does not exist in this ipcache layout")
+                raw[member] = 1
+        return raw
+
+    def unused_members(self, raw, layout) -> set[str]:
+        if layout in (KEY_1_9, KEY_1_14, KEY_1_15):
+            return {"ip4", "pad4", "pad5", "pad6"} if raw["family"] == 2 else {"ip6"}
+        if layout is VALUE_D:
+            if raw["flag_ipv6_tunnel_ep"]:
+                return {"tunnel_endpoint.ip4", "tunnel_endpoint.pad1", "tunnel_endpoint.pad2", "tunnel_endpoint.pad3"}
+            return {"tunnel_endpoint.ip6"}
+        return set()
+
+
+MAP = IPCache()
