@@ -98,3 +98,13 @@ def bpftool(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if shutil.which("bpftool") is None:
         pytest.fail("bpftool is not installed (make test installs it: scripts/install-test-deps)")
     return subprocess.run(["bpftool", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="session")
+def bpf_objects(tmp_path_factory):
+    """bpf/progs/*.bpf.c compiled once: {"datapath": Path(...datapath.o), "cgroup_sock": …, "foreign": …}."""
+    from tests.bpfobj import BPF_DIR, compile_bpf
+
+    out = tmp_path_factory.mktemp("bpf")
+    return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out / (src.name.removesuffix(".bpf.c") + ".o"))
+            for src in sorted((BPF_DIR / "progs").glob("*.bpf.c"))}
