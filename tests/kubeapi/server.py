@@ -197,8 +197,9 @@ class KubeApiServer:
             self.store.replace(resource, meta.get("namespace"), meta["name"], body)
             return self.store.replace(resource, meta.get("namespace"), meta["name"], body, subresource="status")
 
-    def delete(self, plural: str, name: str, namespace: str | None = None) -> dict:
-        return self.store.delete(self.resource(plural), namespace, name)
+    def delete(self, plural: str, name: str, namespace: str | None = None, propagation: str | None = None) -> dict:
+        """Delete as the API does (dependents go too, unless propagation="Orphan")."""
+        return self.store.delete(self.resource(plural), namespace, name, propagation=propagation)
 
     # --- faults and the request log ----------------------------------------------------------------
 

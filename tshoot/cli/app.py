@@ -36,5 +36,10 @@ def decode(ctx: typer.Context) -> None:
     raise typer.Exit(offline(["decode", *ctx.args]))
 
 
+from .objects import register as register_objects  # noqa: E402  endpoints, endpoint, identity, nodes, whois
+
+register_objects(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     return run(app, argv, "tshoot")
