@@ -289,3 +289,18 @@ def test_lab_kubeconfig_in_the_working_directory_and_contexts(tshoot, dual_stack
     other = subprocess.run([binary, "nodes", "--context", "kind-other"], capture_output=True, text=True,
                            env={**env, "NO_COLOR": "1"})
     assert other.returncode == 1 and "https://127.0.0.1:1: connection refused" in other.stderr
+
+
+def test_whois_takes_ipcache_entries_from_a_map_reader(dual_stack):
+    """The boundary issue C's map readers plug into: entries per node, identities named from the API."""
+    from tshoot import kube, objects as tshoot_objects
+
+    def ipcache(address):
+        return [{"node": "k8s-guide-worker", "prefix": f"{address}/32", "identity": 53731,
+                 "tunnel_endpoint": "172.18.0.5"},
+                {"node": "k8s-guide-control-plane", "prefix": f"{address}/32", "identity": 6, "tunnel_endpoint": None}]
+
+    result = tshoot_objects.whois(kube.api_client(str(dual_stack.kubeconfig)), "10.0.1.110", ipcache=ipcache)
+    assert [(e["node"], e["identity_labels"][-1]) for e in result["ipcache"]] == [
+        ("k8s-guide-worker", "k8s:name=net-tshoot"), ("k8s-guide-control-plane", "reserved:remote-node")]
+    assert result["matches"][0]["name"] == "default/net-tshoot-4gmzr"
