@@ -8,7 +8,6 @@ round-trip per run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from tshoot.errors import TshootError
@@ -73,22 +72,10 @@ def describe(obj: dict) -> str:
 
 def apply(api, obj: dict) -> dict:
     """Server-side apply one object; the live object as the server returns it."""
-    from kubernetes.client.exceptions import ApiException
+    from tshoot import kube
 
-    method, url, headers, body, post = api.param_serialize(
-        "PATCH", path_of(obj), query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-        header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-        body=obj, auth_settings=["BearerToken"])
-    try:
-        response = api.call_api(method, url, headers, body, post, _request_timeout=30)
-        response.read()
-    except ApiException as exc:
-        raise TshootError(f"applying {describe(obj)} failed: {_reason(exc)}") from None
-    except OSError as exc:  # urllib3's connection errors are OSErrors
-        raise TshootError(f"cannot reach the API server to apply {describe(obj)}: {exc}") from None
-    if response.status >= 400:
-        raise TshootError(f"applying {describe(obj)} failed: HTTP {response.status}: {_message(response.data)}")
-    return json.loads(response.data)
+    return kube.request(api, "PATCH", path_of(obj), [("fieldManager", FIELD_MANAGER), ("force", "true")], body=obj,
+                        content_type="application/apply-patch+yaml", what=f"apply {describe(obj)}")
 
 
 def apply_all(api, objects: list[dict], on_applied=lambda obj: None) -> list[dict]:
@@ -97,14 +84,3 @@ def apply_all(api, objects: list[dict], on_applied=lambda obj: None) -> list[dic
         live.append(apply(api, obj))
         on_applied(obj)
     return live
-
-
-def _message(data: bytes | None) -> str:
-    try:
-        return json.loads(data or b"{}").get("message") or (data or b"").decode(errors="replace")[:200]
-    except ValueError:
-        return (data or b"").decode(errors="replace")[:200]
-
-
-def _reason(exc) -> str:
-    return f"HTTP {exc.status}: {_message(exc.body.encode() if isinstance(exc.body, str) else exc.body)}"

@@ -214,13 +214,14 @@ def cilium_check(kubeconfig: Kubeconfig = None, context: Context = None, output:
 @cilium_app.command("restart", help="Restart the Cilium agents (a rolling restart of the DaemonSet, like "
                                     "kubectl rollout restart) and wait for them.\n\nExamples:\n\n"
                                     "  lab cilium restart")
-def cilium_restart(kubeconfig: Kubeconfig = None, context: Context = None, timeout: Timeout = "15m") -> None:
+def cilium_restart(name: Name = "k8s-guide", kubeconfig: Kubeconfig = None, context: Context = None,
+                   timeout: Timeout = "15m") -> None:
     from .cilium import restart
     from .wait import parse_duration
 
     seconds = parse_duration(timeout)
     with _wait_display() as display:
-        message = restart(kubeconfig, context, seconds, show=display.update)
+        message = restart(name, kubeconfig, context, seconds, show=display.update)
     typer.echo(message)
 
 
@@ -251,6 +252,11 @@ def doctor(name: Name = "k8s-guide", cilium_version: CiliumVersion = None, pod_s
     if fmt != "table":
         _print_data([c.to_dict() for c in checks], fmt)
     else:
-        _table("lab doctor", ["check", "status", "detail", "fix"],
-               [[c.name, STATUS_STYLE[c.status], c.detail, c.fix] for c in checks])
+        _table("lab doctor", ["check", "status", "detail"], [[c.name, STATUS_STYLE[c.status], c.detail] for c in checks])
+        fixes = [c for c in checks if c.fix]
+        if fixes:
+            out = console()
+            out.print("\nto fix:")
+            for c in fixes:
+                out.print(f"  {c.name}: {c.fix}")
     raise typer.Exit(1 if any(c.status == FAIL for c in checks) else 0)

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -203,7 +204,7 @@ def host_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
     found = []
     with IPRoute() as ipr:
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-        for route in ipr.get_routes(family=2, table=0):
+        for route in ipr.get_routes(family=socket.AF_INET):  # every table
             if route["type"] != 1 or route["dst_len"] == 0:  # unicast only; the default route clashes with nothing
                 continue
             dst = route.get_attr("RTA_DST")

@@ -32,20 +32,14 @@ def _docker():
 
 def api_answers(kubeconfig: Path, context: str) -> str | None:
     """None when the API server answers /readyz, else why not."""
-    from kubernetes.client.exceptions import ApiException
-
-    from tshoot.kube import api_client
+    from tshoot import kube
 
     try:
-        api = api_client(str(kubeconfig), context)
-        method, url, headers, body, post = api.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
-        response = api.call_api(method, url, headers, body, post, _request_timeout=READY_TIMEOUT)
-        response.read()
+        kube.request(kube.api_client(str(kubeconfig), context), "GET", "/readyz", timeout=READY_TIMEOUT,
+                     what="its API server (/readyz)")
     except TshootError as exc:
-        return str(exc)
-    except (ApiException, OSError) as exc:
-        return f"its API server does not answer ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
-    return None if response.status == 200 else f"its API server is not ready (/readyz: HTTP {response.status})"
+        return f"{exc}"
+    return None
 
 
 def lab_problem(spec: ClusterSpec, kubeconfig: Path, client) -> str | None:
