@@ -34,6 +34,7 @@ NodeImage = Annotated[Optional[str], typer.Option(
 DryRun = Annotated[bool, typer.Option("--dry-run", help="say what would be done, change nothing")]
 Timeout = Annotated[str, typer.Option("--timeout", metavar="DURATION",
                                       help="give up after this long (15m survives slow first image pulls)")]
+Interval = Annotated[float, typer.Option("--interval", metavar="SECONDS", hidden=True, help="seconds between polls")]
 
 
 def _spec(name, cilium_version, workers=2, kube_proxy_mode="iptables", pod_subnet=None, service_subnet=None,
@@ -178,13 +179,14 @@ def _wait_display():
 @cilium_app.command("wait", help="Wait until the Cilium agent on every node is ready, showing per node: "
                                  "scheduled, image pulled, init done, ready.\n\nExamples:\n\n"
                                  "  lab cilium wait\n\n  lab cilium wait --timeout 30m")
-def cilium_wait(kubeconfig: Kubeconfig = None, context: Context = None, timeout: Timeout = "15m") -> None:
+def cilium_wait(kubeconfig: Kubeconfig = None, context: Context = None, timeout: Timeout = "15m",
+                interval: Interval = 2.0) -> None:
     from .cilium import wait_ready
     from .wait import parse_duration
 
     seconds = parse_duration(timeout)
     with _wait_display() as display:
-        message = wait_ready(kubeconfig, context, seconds, show=display.update)
+        message = wait_ready(kubeconfig, context, seconds, show=display.update, interval=interval)
     typer.echo(message)
 
 
@@ -215,13 +217,13 @@ def cilium_check(kubeconfig: Kubeconfig = None, context: Context = None, output:
                                     "kubectl rollout restart) and wait for them.\n\nExamples:\n\n"
                                     "  lab cilium restart")
 def cilium_restart(name: Name = "k8s-guide", kubeconfig: Kubeconfig = None, context: Context = None,
-                   timeout: Timeout = "15m") -> None:
+                   timeout: Timeout = "15m", interval: Interval = 2.0) -> None:
     from .cilium import restart
     from .wait import parse_duration
 
     seconds = parse_duration(timeout)
     with _wait_display() as display:
-        message = restart(name, kubeconfig, context, seconds, show=display.update)
+        message = restart(name, kubeconfig, context, seconds, show=display.update, interval=interval)
     typer.echo(message)
 
 

@@ -25,7 +25,7 @@ def line(row: Row) -> str:
     if state is None:
         return f"{row.node}: no {who} pod yet"
     text = f"{row.node}: {who} {state.name} {state.phase}"
-    if state.init_total and not state.ready:
+    if state.init_done < state.init_total:
         text += f" (init {state.init_done}/{state.init_total})"
     if state.problem:
         text += f" — {state.problem.reason}"
