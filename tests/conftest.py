@@ -108,3 +108,14 @@ def bpf_objects(tmp_path_factory):
     out = tmp_path_factory.mktemp("bpf")
     return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out / (src.name.removesuffix(".bpf.c") + ".o"))
             for src in sorted((BPF_DIR / "progs").glob("*.bpf.c"))}
+
+
+@pytest.fixture
+def kind_cluster(docker_engine):
+    """Factory: kind-like node containers (names, labels, published 6443, private cgroupns) on the real engine,
+    from an image built locally once per machine; a unique cluster name per call; removed afterwards."""
+    from tests.kindnodes import KindClusters
+
+    clusters = KindClusters(docker_engine)
+    yield clusters.create
+    clusters.remove_all()
