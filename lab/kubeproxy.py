@@ -28,6 +28,7 @@ NAMESPACE = "kube-system"
 NAME = "kube-proxy"
 POD_SELECTOR = "k8s-app=kube-proxy"
 COMMAND_NOT_FOUND = 127
+RESTORE_REFUSED = 86  # the exit status a removal job uses when iptables-restore failed (no dump follows)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class Backend:
 
     @property
     def save(self) -> str:
+        if self.kind == "legacy":
+            # Legacy tables of a network namespace are listed in /proc/net/ip{,6}_tables_names: when it is
+            # empty (or absent: ip_tables not loaded) there is nothing to read, and no process is spent on it.
+            names = "/proc/net/ip_tables_names" if self.family == "iptables" else "/proc/net/ip6_tables_names"
+            return f"if read -r _ <{names} 2>/dev/null; then {self.name}-save; fi"
         return f"{self.name}-save"
 
     @property
@@ -95,50 +101,55 @@ class NodeFailure(TshootError):
     pass
 
 
-def _save(shell: NodeShell, backend: Backend) -> tuple[iptsave.Dump, list[str]] | None:
-    result = shell.run(backend.save)
-    if result.rc == COMMAND_NOT_FOUND:
-        return None  # this node has no such backend installed
+def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
     if result.rc != 0:
-        raise NodeFailure(f"{backend.save} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
+        raise NodeFailure(f"{command} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
     return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
 
 
 def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
-    """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container."""
+    """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
+
+    Two round trips to the node's shell: all backends are read side by side, then every backend that holds
+    KUBE-* rules gets its removal and its verifying dump, side by side too (IPv4 and IPv6, nft and legacy,
+    are independent rule sets)."""
     report = NodeReport(container.name)
     stage = on_stage or (lambda node, text: None)
     try:
         with NodeShell(container, timeout) as shell:
             stage(container.name, "reading rules")
-            before = {}
-            for backend in BACKENDS:
-                saved = _save(shell, backend)
-                if saved is None:
-                    continue
-                dump, stderr = saved
-                before[backend] = dump
-                report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
-            if not report.backends:
+            saves = shell.run_all([(b.save, None) for b in BACKENDS])
+            installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
+            if not installed:
                 raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
-            if dry_run:
+            before = {}
+            for backend, result in installed:
+                dump, stderr = _dump(f"{backend.name}-save", result)
+                if dump.tables:  # else the backend holds no table on this node
+                    before[backend] = dump
+                    report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
+            todo = [entry for entry in report.backends if entry.plans]
+            if dry_run or not todo:
                 return report
-            for entry in report.backends:
-                if not entry.plans:
+            stage(container.name, "removing KUBE-* rules")
+            results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
+                                      iptsave.restore_script(e.plans)) for e in todo])
+            failures = []
+            for entry, result in zip(todo, results):
+                if result.rc == RESTORE_REFUSED:
+                    failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
+                                    f"{_first_line(result.err)}")
                     continue
-                stage(container.name, f"removing from {entry.backend.name}")
-                result = shell.run(entry.backend.restore, stdin=iptsave.restore_script(entry.plans))
-                if result.rc != 0:
-                    raise NodeFailure(f"{entry.backend.name}-restore refused the removal, that backend is "
-                                      f"unchanged: {_first_line(result.err or result.out)}")
                 entry.applied = True
-                after, _ = _save(shell, entry.backend)
+                after, _ = _dump(f"{entry.backend.name}-save", result)
                 left = iptsave.plan(after)
                 if left:
-                    raise NodeFailure(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are "
-                                      f"back right after removal: is kube-proxy still running on this node?")
+                    failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
+                                    f"right after removal: is kube-proxy still running on this node?")
                 if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
                     entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+            if failures:
+                raise NodeFailure("; ".join(failures))
     except (NodeFailure, iptsave.SaveFormatError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone

@@ -49,22 +49,41 @@ class NodeShell:
 
     def run(self, script: str, stdin: str | None = None) -> ShellResult:
         """Run `script` (sh syntax); `stdin` is fed to it through a here-document."""
+        return self.run_all([(script, stdin)])[0]
+
+    def run_all(self, jobs: list[tuple[str, str | None]]) -> list[ShellResult]:
+        """Run (script, stdin) jobs side by side in the node, in one round trip; results in the jobs' order.
+
+        Each job's stdout and stderr go to files under the node's /tmp (kind mounts a tmpfs there), so that
+        neither can interleave with another's; they are printed between markers once every job has ended."""
         mark = f"KINDLAB-{uuid.uuid4().hex}"
-        body = script
-        if stdin is not None:
-            body += f" <<'{mark}'\n{stdin}{'' if stdin.endswith(chr(10)) or not stdin else chr(10)}{mark}"
-        # The command's stdout goes straight out (fd 3); its stderr is captured so that it cannot interleave
-        # with stdout, then printed after the exit status.
-        chunk = (f"exec 3>&1\nkl_err=$( {{ {body}\n}} 2>&1 >&3 3>&- )\nkl_rc=$?\n"
-                 f"printf '\\n%s rc %d\\n%s\\n%s end\\n' '{mark}' \"$kl_rc\" \"$kl_err\" '{mark}'\n")
-        self._send(chunk.encode())
-        end = f"\n{mark} end\n".encode()
+        files = f"/tmp/{mark.lower()}"
+        lines = []
+        for i, (script, stdin) in enumerate(jobs):
+            # stdin is the whole script's (a here-document), or nothing: never the shell's own input, which
+            # carries the next commands
+            feed = "</dev/null &" if stdin is None else \
+                f"<<'{mark}' &\n{stdin}{'' if stdin.endswith(chr(10)) or not stdin else chr(10)}{mark}"
+            lines += [f"{{ {script}\n}} >{files}.{i}.out 2>{files}.{i}.err {feed}", f"kl_p{i}=$!"]
+        for i in range(len(jobs)):
+            lines.append(f"wait $kl_p{i}; kl_r{i}=$?")
+        for i in range(len(jobs)):
+            lines.append(f"printf '%s out {i} %d\\n' '{mark}' \"$kl_r{i}\"; cat {files}.{i}.out; "
+                         f"printf '\\n%s err {i}\\n' '{mark}'; cat {files}.{i}.err; printf '\\n%s done {i}\\n' '{mark}'")
+        lines += [f"rm -f {files}.*", f"printf '%s end\\n' '{mark}'"]
+        self._send(("\n".join(lines) + "\n").encode())
+        end = f"{mark} end\n".encode()
         while end not in self._out:
             self._read_frame()
         raw, _, self._out = self._out.partition(end)
-        out, _, status = raw.partition(f"\n{mark} rc ".encode())
-        rc_text, _, err = status.partition(b"\n")
-        return ShellResult(int(rc_text), out.decode(errors="replace"), err.decode(errors="replace"))
+        results = []
+        for i in range(len(jobs)):
+            _, _, raw = raw.partition(f"{mark} out {i} ".encode())
+            rc_text, _, raw = raw.partition(b"\n")
+            out, _, raw = raw.partition(f"\n{mark} err {i}\n".encode())
+            err, _, raw = raw.partition(f"\n{mark} done {i}\n".encode())
+            results.append(ShellResult(int(rc_text), out.decode(errors="replace"), err.decode(errors="replace")))
+        return results
 
     def close(self) -> None:
         if self._closed:

@@ -130,9 +130,9 @@ def test_a_node_stopped_mid_run_is_reported_and_the_others_finish(kind_cluster, 
     for node in cluster.nodes:
         load(cluster, node, ("nft",))
     victim = cluster.nodes[2]
-    # Its legacy dump announces itself, then hangs: the test stops the container right then.
-    cluster.sh(victim, "rm /usr/sbin/iptables-legacy-save && printf '#!/bin/bash\\ntouch /tmp/saving\\nsleep 60\\n' "
-                       ">/usr/sbin/iptables-legacy-save && chmod 755 /usr/sbin/iptables-legacy-save")
+    # Its IPv6 dump announces itself, then hangs: the test kills the container right then.
+    cluster.sh(victim, "rm /usr/sbin/ip6tables-nft-save && printf '#!/bin/bash\\ntouch /tmp/saving\\nsleep 60\\n' "
+                       ">/usr/sbin/ip6tables-nft-save && chmod 755 /usr/sbin/ip6tables-nft-save")
     marker = Path(f"/proc/{cluster.pid(victim)}/root/tmp/saving")
     expected = reference_saves(netns, ("nft",))
 
