@@ -121,3 +121,14 @@ def kind_cluster(docker_engine):
     clusters = KindClusters(docker_engine)
     yield clusters.create
     clusters.remove_all()
+
+
+@pytest.fixture
+def kind_lab(kind_cluster, kubeapi, tmp_path):
+    """A 3-node kind-like lab: node containers on the real engine, and the test API server (holding the
+    guide's cluster objects for these node names) reached through the control plane's published port."""
+    from tests.kindnodes import connect
+
+    lab = connect(kind_cluster(workers=2), kubeapi, tmp_path)
+    yield lab
+    lab.close()

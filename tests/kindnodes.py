@@ -67,20 +67,53 @@ class KindCluster:
             raise RuntimeError(f"{node.name}: {script!r} exited {result.exit_code}: {err}")
         return out
 
-    def kubeconfig(self, path: Path, server: str | None = None, current: str | None = None,
-                   others: dict[str, str] | None = None) -> Path:
-        """A kubeconfig with the lab's context (server: the published address unless given) and `others`
-        (context name -> server), like a user's file that holds several clusters."""
-        host, port = self.api_address()
-        contexts = {self.context: server or f"https://{host}:{port}", **(others or {})}
+
+
+@dataclass
+class KindLab:
+    """Node containers plus the test API server answering where kind's would: at the address the
+    control-plane container publishes for its port 6443 (tests/netnsbridge.py carries it to the server)."""
+
+    cluster: KindCluster
+    api: object  # tests.kubeapi.KubeApiServer
+    bridge: object
+    kubeconfig: Path  # the lab's context only, as `kind export kubeconfig` writes it
+
+    @property
+    def server(self) -> str:
+        host, port = self.cluster.api_address()
+        return f"https://{host}:{port}"
+
+    def write_kubeconfig(self, path: Path, contexts: dict[str, str] | None = None, current: str | None = None) -> Path:
+        """A kubeconfig with contexts (name -> server URL; the lab's context at the published address unless
+        given), all trusting the test server's CA and carrying its token: whatever context a command picks,
+        its requests would reach the test server and be recorded."""
+        import base64
+
+        contexts = contexts if contexts is not None else {self.cluster.context: self.server}
+        ca = base64.b64encode(Path(self.api.ca).read_bytes()).decode()
         doc = {"apiVersion": "v1", "kind": "Config", "preferences": {},
-               "current-context": current or self.context,
-               "clusters": [{"name": name, "cluster": {"server": url, "insecure-skip-tls-verify": True}}
+               "current-context": current or next(iter(contexts)),
+               "clusters": [{"name": name, "cluster": {"server": url, "certificate-authority-data": ca}}
                             for name, url in contexts.items()],
-               "users": [{"name": name, "user": {"token": "lab-token"}} for name in contexts],
+               "users": [{"name": name, "user": {"token": self.api.token}} for name in contexts],
                "contexts": [{"name": name, "context": {"cluster": name, "user": name}} for name in contexts]}
-        path.write_text(yaml.safe_dump(doc))
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
+
+    def close(self) -> None:
+        self.bridge.close()
+
+
+def connect(cluster: KindCluster, api, directory: Path) -> KindLab:
+    from tests.kubeapi import objects
+    from tests.netnsbridge import Bridge
+
+    api.add(*objects.kind_cluster(cluster=cluster.name))
+    bridge = Bridge(cluster.pid(cluster.control_plane), 6443, ("127.0.0.1", api.port))
+    lab = KindLab(cluster, api, bridge, directory / "kubeconfig")
+    lab.write_kubeconfig(lab.kubeconfig)
+    return lab
 
 
 class KindClusters:
