@@ -124,3 +124,31 @@ def test_table_output_lists_the_fixes(lab, docker_engine):
     assert "check" in r.out and "subnets" in r.out
     if "warn" in r.out or "fail" in r.out:
         assert "to fix:" in r.out
+
+
+def test_lab_nodes_in_private_cgroup_namespaces(lab, kind_cluster):
+    cluster = kind_cluster(workers=1)
+    r = lab("doctor", "--name", cluster.name, "-o", "json")
+    check = next(c for c in json.loads(r.out) if c["name"] == "cgroup namespaces")
+    assert check == {"name": "cgroup namespaces", "status": "ok",
+                     "detail": "2 lab nodes, each in its own cgroup namespace", "fix": ""}
+
+
+def test_a_node_in_the_host_cgroup_namespace_fails(lab, kind_cluster, docker_engine):
+    from lab.nodes import CLUSTER_LABEL, ROLE_LABEL
+
+    cluster = kind_cluster(workers=0)
+    image = cluster.control_plane.image.id
+    extra = docker_engine.containers.run(image, name=f"{cluster.name}-worker", detach=True, cgroupns="host",
+                                         labels={CLUSTER_LABEL: cluster.name, ROLE_LABEL: "worker"},
+                                         cap_add=["ALL"], cap_drop=["SYS_RESOURCE"])
+    try:
+        host_ns = os.readlink("/proc/self/ns/cgroup")
+        extra.reload()
+        assert os.readlink(f"/proc/{extra.attrs['State']['Pid']}/ns/cgroup") == host_ns  # what doctor must see
+        r = lab("doctor", "--name", cluster.name, "-o", "json")
+        check = next(c for c in json.loads(r.out) if c["name"] == "cgroup namespaces")
+        assert r.code == 1 and check["status"] == "fail"
+        assert check["detail"].startswith(f"{cluster.name}-worker share the host's cgroup namespace")
+    finally:
+        extra.remove(force=True)

@@ -95,3 +95,46 @@ def test_down_is_idempotent_and_has_a_dry_run(lab, kindbin, tmp_path):
     r = lab("down", "--no-unhook", "--kubeconfig", str(kubeconfig), env=kindbin.env())
     assert r.code == 0 and "kind cluster k8s-guide does not exist: nothing to delete" in r.out
     assert kindbin.calls("kind")[-1]["argv"] == ["kind", "get", "clusters"]
+
+
+# --- an existing lab: node containers on the real engine, its API server reached at their published port ---
+
+def test_up_reuses_a_healthy_lab(lab, kind_lab, tmp_path):
+    name = kind_lab.cluster.name
+    fake = fake_bin(tmp_path).install("kind").link("docker", "kubectl").clusters(name)
+    kubeconfig = tmp_path / "lab-dir" / "kubeconfig"
+    kubeconfig.parent.mkdir()
+    r = lab("up", "--name", name, "--kubeconfig", str(kubeconfig), env=fake.env(kind_lab.kubeconfig))
+    assert r.code == 0, r
+    assert r.out.strip() == (f"kind cluster {name} is up and healthy: reused; kubeconfig {kubeconfig} "
+                             f"(context kind-{name})")
+    assert [c["argv"] for c in fake.calls("kind")] == [
+        ["kind", "get", "clusters"], ["kind", "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)]]
+    assert kubeconfig.read_text() == kind_lab.kubeconfig.read_text()
+    assert kind_lab.api.requests_to("/readyz", "GET")  # asked through the control plane's published port
+
+
+def test_up_refuses_a_lab_with_a_stopped_node(lab, kind_lab, tmp_path):
+    name = kind_lab.cluster.name
+    worker2 = kind_lab.cluster.nodes[2]
+    worker2.stop(timeout=1)
+    fake = fake_bin(tmp_path).install("kind").link("docker", "kubectl").clusters(name)
+    r = lab("up", "--name", name, "--kubeconfig", str(tmp_path / "kc"), env=fake.env(kind_lab.kubeconfig))
+    assert r.code == 1
+    assert f"kind cluster {name} exists but nodes are not running: {name}-worker2 (exited)" in r.err
+    assert not [c for c in fake.calls("kind") if c["argv"][1] in ("create", "export")]
+
+
+def test_status_of_a_running_lab(lab, kind_lab, tmp_path):
+    import json
+
+    name = kind_lab.cluster.name
+    fake = fake_bin(tmp_path).install("kind").link("docker").clusters(name)
+    r = lab("status", "--name", name, "--kubeconfig", str(kind_lab.kubeconfig), "-o", "json", env=fake.env())
+    report = json.loads(r.out)
+    parts = {p["name"]: p for p in report["parts"]}
+    assert r.code == 0 and report["healthy"] is True, r
+    assert parts["kind cluster"]["detail"] == f"{name} exists"
+    assert parts["node containers"]["detail"] == (f"{name}-control-plane running, {name}-worker running, "
+                                                  f"{name}-worker2 running")
+    assert parts["API server"]["state"] == "ok"

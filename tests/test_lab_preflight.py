@@ -41,3 +41,23 @@ def test_only_the_missing_tool_is_named(lab, tmp_path):
 def test_down_needs_only_docker_and_kind(lab, tmp_path):
     r = lab("down", env={"PATH": path_with(tmp_path, "docker")}, timeout=30)
     assert r.code == 1 and r.err.startswith("lab: kind is not installed") and "kubectl" not in r.err
+
+
+def test_make_lab_stops_at_the_first_step_naming_the_missing_tool(tmp_path):
+    """The guide's one command, without kind: make runs `lab up`, which stops before creating anything."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    venv = Path(sys.executable).parent.parent
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is not installed")
+    env = {"PATH": path_with(tmp_path, "docker", "kubectl"), "HOME": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.run([make, "-s", "-o", f"{venv}/.installed", "lab", f"VENV={venv}"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines()[0].startswith("lab: kind is not installed (not on PATH): go install "
+                                                  "sigs.k8s.io/kind@v0.32.0")
+    assert proc.stdout == ""
