@@ -13,7 +13,7 @@ from tshoot.cli.common import Context, Kubeconfig, Output, check_output, console
 app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspect it, clean it up.\n\n"
                           "The guide's sequence (make lab):\n\n"
                           "  lab up && lab cilium install && lab cilium wait && lab nuke pods && "
-                          "lab nuke kube-proxy && lab cilium check")
+                          "lab nuke kube-proxy && lab cilium wait && lab cilium check")
 app.add_typer(tshoot_app, name="tshoot", help="The tshoot commands (the same as the 'tshoot' program).")
 cilium_app = new_app("cilium", help="Install Cilium in the lab, wait for it, check it, restart it.")
 app.add_typer(cilium_app, name="cilium")

@@ -87,7 +87,10 @@ def done(snapshot: Snapshot) -> bool:
 
 
 def failure(snapshot: Snapshot, namespace: str) -> str | None:
-    """A problem waiting will not fix: a crash loop that keeps restarting, an image name that is invalid."""
+    """A problem waiting will not fix: no DaemonSet at all, a crash loop that keeps restarting, an image name
+    that is invalid."""
+    if snapshot.daemonset is None:
+        return f"there is no cilium DaemonSet in namespace {namespace}: install Cilium first (make cilium)"
     for row in rows(snapshot):
         problem = row.state.problem if row.state else None
         if problem and (problem.reason in FATAL

@@ -341,3 +341,11 @@ def test_status_without_an_api_server(lab, tmp_path, kubeapi):
     parts = {p["name"]: p for p in json.loads(r.out)["parts"]}
     assert parts["API server"]["state"] == "fail" and "connection refused" in parts["API server"]["detail"]
     assert "nodes" not in parts
+
+
+def test_wait_before_install_says_so_at_once(kubeapi):
+    nodes_only(kubeapi)
+    r = run_lab(kubeapi, "cilium", "wait", "--interval", "0.1", "--timeout", "60s")
+    assert r.code == 1
+    assert r.err.strip().splitlines()[-1] == ("lab: there is no cilium DaemonSet in namespace cilium: install Cilium "
+                                              "first (make cilium)")

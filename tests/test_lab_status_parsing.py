@@ -88,3 +88,26 @@ def test_wait_decisions():
     assert failure(Snapshot(nodes, crashing, daemonset, operator), "cilium") is None  # it may still recover
     crashing[1] = podfixtures.crash_looping("cilium-9", nodes[1], restarts=3)
     assert "CrashLoopBackOff" in failure(Snapshot(nodes, crashing, daemonset, operator), "cilium")
+
+
+def test_the_live_table_on_a_terminal():
+    """On a terminal the progress is one table redrawn in place, a row per node."""
+    import io
+
+    from rich.console import Console
+
+    from lab.progress import WaitDisplay
+
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=160, color_system=None)
+    nodes = ["k8s-guide-control-plane", "k8s-guide-worker"]
+    agents = [podfixtures.ready_agent("cilium-aaaaa", nodes[0]),
+              podfixtures.crash_looping("cilium-bbbbb", nodes[1], restarts=2)]
+    with WaitDisplay(terminal) as display:
+        display.update(Snapshot(nodes, agents, podfixtures.daemonset(2, 1, 2), []))
+    text = out.getvalue()
+    assert "image pulled" in text and "init" in text
+    rows_shown = [line.split() for line in text.splitlines() if line.startswith("k8s-guide-")]
+    assert rows_shown[0][:2] == ["k8s-guide-control-plane", "cilium-aaaaa"] and rows_shown[0][-1] == "✓"
+    assert rows_shown[1][:2] == ["k8s-guide-worker", "cilium-bbbbb"]
+    assert "CrashLoopBackOff (2 restarts)" in " ".join(rows_shown[1])
