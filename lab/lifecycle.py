@@ -77,12 +77,21 @@ def up(spec: ClusterSpec, kubeconfig: Path) -> Outcome:
 
 
 def offer_unhook(name: str, kubeconfig: Path, dry_run: bool) -> str:
-    """Detach Cilium's cgroup programs before the nodes go (lab.unhook, the `lab cilium unhook` command)."""
+    """Detach Cilium's cgroup programs before the nodes go (lab.unhook, also `lab cilium unhook`). A lab
+    that cannot be unhooked (API server gone, nodes stopped) is still deleted: the programs live in the
+    nodes' own cgroup namespaces (kind >= v0.20) and go with them."""
     try:
         from .unhook import unhook_cluster
     except ImportError:
         return "cilium-unhook is not available in this installation: nothing detached"
-    return unhook_cluster(cluster=name, kubeconfig=str(kubeconfig), dry_run=dry_run)
+    from .guard import prove
+
+    try:
+        lab = prove(name, str(kubeconfig))
+        nodes = unhook_cluster(lab, lab.api_client(), dry_run=dry_run)
+    except TshootError as exc:
+        return f"cilium-unhook skipped ({exc})"
+    return f"cilium-unhook {'would run' if dry_run else 'done'} on {len(nodes)} nodes"
 
 
 def down(name: str, kubeconfig: Path, dry_run: bool = False, unhook: bool = True) -> list[Outcome]:
