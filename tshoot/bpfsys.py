@@ -236,12 +236,17 @@ def libbpf() -> ctypes.CDLL:
     return lib
 
 
+class Gone(TshootError):
+    """The object with that id does not exist (any more): ids are not reused, reloaded programs get new ones."""
+
+
 def _failure(what: str, err: int) -> TshootError:
     if err in (errno.EPERM, errno.EACCES):
         return TshootError(f"{what}: permission denied (reading BPF objects needs root: CAP_BPF and CAP_SYS_ADMIN; "
                            f"run with sudo)")
     if err == errno.ENOENT:
-        return TshootError(f"{what}: no such object (it may have been unloaded meanwhile)")
+        return Gone(f"{what}: no such id on this machine (ids change when programs are reloaded; "
+                    f"'tshoot net show' lists the attached ones)")
     return TshootError(f"{what}: {os.strerror(err)}")
 
 
@@ -253,7 +258,7 @@ def _check(ret: int, what: str) -> int:
 
 def _fd_by_id(kind: str, obj_id: int) -> int:
     getter = getattr(libbpf(), f"bpf_{kind}_get_fd_by_id")
-    return _check(getter(obj_id), f"{kind} {obj_id}")
+    return _check(getter(obj_id), f"{'program' if kind == 'prog' else kind} {obj_id}")
 
 
 def _info(fd: int, info, what: str):

@@ -97,7 +97,7 @@ class NetShow:
     netns: str | None
     backend: str
     interfaces: list[Interface] = field(default_factory=list)
-    flow_dissector: int | None = None   # program id attached to the namespace's flow dissector
+    flow_dissector: Hook | None = None   # the namespace's flow dissector program
     notes: list[str] = field(default_factory=list)
 
     def shown(self) -> list[Interface]:
@@ -221,21 +221,19 @@ def bpftool_json(show: NetShow) -> list[dict]:
                 if hook.tc_name is not None:
                     entry["name"] = hook.tc_name
                 tc.append(entry | {"id": hook.prog_id})
-    flow = [{"id": show.flow_dissector}] if show.flow_dissector else []
+    # bpftool itself prints this array as ["id":N], which is not JSON (bpftool_net_json repairs it)
+    flow = [{"id": show.flow_dissector.prog_id}] if show.flow_dissector else []
     return [{"xdp": xdp, "tc": tc, "flow_dissector": flow}]
 
 
 def bpftool_text(show: NetShow) -> str:
-    """What `bpftool net show` prints, line for line (tcx lines as bpftool >= 7.3 prints them, trailing
-    space included)."""
-    lines = ["xdp:"]
+    """What `bpftool net show` prints, byte for byte (tcx lines as bpftool >= 7.3 prints them, trailing
+    space included): each section a header line, one line per entry, then an empty line."""
+    xdp, tc = [], []
     for interface in show.interfaces:
         modes = [h for h in interface.hooks if h.hook == "xdp"]
         if modes:
-            lines.append(f"{interface.name}({interface.ifindex})"
-                         + "".join(f" {h.attach} id {h.prog_id}" for h in modes))
-    lines += ["", "tc:"]
-    for interface in show.interfaces:
+            xdp.append(f"{interface.name}({interface.ifindex})" + "".join(f" {h.attach} id {h.prog_id}" for h in modes))
         for hook in interface.hooks:
             head = f"{interface.name}({interface.ifindex}) {hook.attach}"
             if hook.hook == "tcx":
@@ -246,13 +244,26 @@ def bpftool_text(show: NetShow) -> str:
                     line += f"link_id {hook.link_id} "
                     if hook.link_flags:
                         line += "link_flags " + "".join(f"{b} " for b in _bits(hook.link_flags))
-                lines.append(line)
+                tc.append(line)
             elif hook.hook == "tc":
-                lines.append(head + (f" {hook.tc_name}" if hook.tc_name is not None else "") + f" id {hook.prog_id}")
-    lines += ["", "flow_dissector:"]
-    if show.flow_dissector:
-        lines.append(f"id {show.flow_dissector}")
-    return "\n".join(lines) + "\n\n"
+                tc.append(head + (f" {hook.tc_name}" if hook.tc_name is not None else "") + f" id {hook.prog_id}")
+    flow = f"id {show.flow_dissector.prog_id}" if show.flow_dissector else ""
+    return ("xdp:\n" + "".join(f"{line}\n" for line in xdp) + "\n"
+            + "tc:\n" + "".join(f"{line}\n" for line in tc) + "\n"
+            + "flow_dissector:\n" + flow + "\n")
+
+
+def bpftool_net_json(text: str) -> dict:
+    """One namespace's `bpftool -j net show` read. bpftool writes a flow dissector entry as ["id":N],
+    which is not JSON; it is read as [{"id":N}]."""
+    import json
+
+    repaired = re.sub(r'"flow_dissector":\["id":(\d+)\]', r'"flow_dissector":[{"id":\1}]', text)
+    try:
+        data = json.loads(repaired)
+    except json.JSONDecodeError as exc:
+        raise TshootError(f"bpftool net show: unreadable JSON ({exc.msg} at column {exc.colno})") from None
+    return data[0] if data else {}
 
 
 def _bits(flags: int) -> list[int]:

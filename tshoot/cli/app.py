@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .common import new_app, run
+from .net import cgroup_app, net_app, prog_app
 
 app = new_app(
     "tshoot",
@@ -34,6 +35,11 @@ def decode(ctx: typer.Context) -> None:
     from .offline import run as offline
 
     raise typer.Exit(offline(["decode", *ctx.args]))
+
+
+app.add_typer(net_app)
+app.add_typer(prog_app)
+app.add_typer(cgroup_app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,10 +91,11 @@ def net_show(netns: str | None = None, bpffs: str | None = None) -> NetShow:
     _register_cls_bpf_attributes()
     pins, note = bpffs_pins(bpffs)
     show, uplinks = in_netns(netns, _collect, netns)
-    if note:
+    hooks = [h for i in show.interfaces for h in i.hooks] + ([show.flow_dissector] if show.flow_dissector else [])
+    if note and any(h.link_id for h in hooks):
         show.notes.append(note)
     programs = {}
-    for hook in (h for i in show.interfaces for h in i.hooks):
+    for hook in hooks:
         if hook.prog_id not in programs:
             programs[hook.prog_id] = _program_or_none(hook.prog_id)
         program = programs[hook.prog_id]
@@ -110,10 +111,8 @@ def net_show(netns: str | None = None, bpffs: str | None = None) -> NetShow:
 def _program_or_none(prog_id: int):
     try:
         return bpfsys.program(prog_id)
-    except TshootError as exc:
-        if "no such object" in str(exc):  # unloaded between the listing and now
-            return None
-        raise
+    except bpfsys.Gone:  # unloaded between the listing and now
+        return None
 
 
 def _collect(netns: str | None) -> tuple[NetShow, set[str]]:
@@ -132,7 +131,9 @@ def _collect(netns: str | None) -> tuple[NetShow, set[str]]:
                 interface.hooks = _xdp_hooks(link) + _tcx_hooks(interface.ifindex) + _tc_hooks(ipr, interface.ifindex)
                 show.interfaces.append(interface)
             nsids = _named_nsids(ipr)
-        show.flow_dissector = bpfsys.flow_dissector()
+        flow_dissector = bpfsys.flow_dissector()
+        if flow_dissector:
+            show.flow_dissector = Hook(hook="flow_dissector", attach="flow_dissector", prog_id=flow_dissector)
     except NetlinkError as exc:
         raise TshootError(f"netlink: {exc.args[-1] if exc.args else exc}") from None
     for interface in show.interfaces:
@@ -268,7 +269,7 @@ def prog_show(prog_id: int) -> ProgramShow:
         try:
             summary = bpfsys.map_summary(map_id)
             maps.append(MapRef(id=map_id, name=summary.name, type=summary.type))
-        except TshootError:
+        except bpfsys.Gone:
             maps.append(MapRef(id=map_id))
     return ProgramShow(id=program.id, type=program.type, name=program.name, tag=program.tag, gpl=program.gpl,
                        loaded_at=program.loaded_at, uid=program.uid, xlated=program.xlated, jited=program.jited,
@@ -278,7 +279,9 @@ def prog_show(prog_id: int) -> ProgramShow:
 def cgroup_show(root: str, effective: bool = False, tree: bool = False, bpffs: str | None = None) -> CgroupShow:
     """The programs on a cgroup v2 directory (or, with tree, on every cgroup below it that has some)."""
     if not os.path.isdir(root):
-        raise TshootError(f"cgroup {root}: no such directory (Cilium's is {CILIUM_CGROUP_ROOT}; pass a cgroup v2 directory)")
+        hint = (" (Cilium mounts its cgroup v2 root there on its nodes; elsewhere pass a cgroup v2 directory)"
+                if root == CILIUM_CGROUP_ROOT else "")
+        raise TshootError(f"cgroup {root}: no such directory{hint}")
     if mount_type(root) != "cgroup2":
         raise TshootError(f"cgroup {root}: not on a cgroup v2 mount (mount -t cgroup2 none DIR, or pass a path under "
                           f"one)")
