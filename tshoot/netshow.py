@@ -263,7 +263,9 @@ def bpftool_net_json(text: str) -> dict:
         data = json.loads(repaired)
     except json.JSONDecodeError as exc:
         raise TshootError(f"bpftool net show: unreadable JSON ({exc.msg} at column {exc.colno})") from None
-    return data[0] if data else {}
+    if isinstance(data, list):
+        return data[0] if data else {}
+    return data  # bpftool's {"error": …}: the caller reports it
 
 
 def _bits(flags: int) -> list[int]:
@@ -274,9 +276,10 @@ def from_bpftool(devices: list[dict], net: dict, programs: dict[int, dict], link
     """Interfaces and hooks from bpftool's JSON: `net show` (one element of its list), `prog show` by id,
     `link show` (tcx links, for a bpftool too old to list tcx in `net show`), and the devices
     (`ip -j -d link show`)."""
+    index_of = {d["ifname"]: d["ifindex"] for d in devices}
     by_index = {d["ifindex"]: Interface(ifindex=d["ifindex"], name=d["ifname"],
                                         kind=(d.get("linkinfo") or {}).get("info_kind"),
-                                        peer=_peer_from_ip(d))
+                                        peer=_peer_from_ip(d, index_of))
                 for d in devices}
 
     def interface(ifindex: int, name: str) -> Interface:
@@ -317,10 +320,16 @@ def from_bpftool(devices: list[dict], net: dict, programs: dict[int, dict], link
     return sorted(by_index.values(), key=lambda i: i.ifindex)
 
 
-def _peer_from_ip(device: dict) -> Peer | None:
-    if (device.get("linkinfo") or {}).get("info_kind") != "veth" or "link_index" not in device:
+def _peer_from_ip(device: dict, index_of: dict[str, int]) -> Peer | None:
+    """ip -j names a peer in the same namespace ("link": "cilium_net") and numbers one in another
+    ("link_index" and "link_netnsid")."""
+    if (device.get("linkinfo") or {}).get("info_kind") != "veth":
         return None
-    return Peer(ifindex=device["link_index"], netnsid=device.get("link_netnsid"))
+    if "link_index" in device:
+        return Peer(ifindex=device["link_index"], netnsid=device.get("link_netnsid"))
+    if device.get("link") in index_of:
+        return Peer(ifindex=index_of[device["link"]], name=device["link"])
+    return None
 
 
 def _tc_direction(kind: str) -> str | None:
