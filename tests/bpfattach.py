@@ -34,22 +34,23 @@ def _check(ret: int, what: str) -> int:
     return ret
 
 
-def tcx_link(prog_pin, ifname: str, direction: str, link_pin, netns: str | None = None) -> None:
-    """BPF_LINK_CREATE with BPF_TCX_INGRESS/EGRESS on ifname (in netns), the link pinned at link_pin."""
-    attach_type = bpfsys.BPF_TCX_INGRESS if direction == "ingress" else bpfsys.BPF_TCX_EGRESS
-
-    def attach():
-        prog = _prog_fd(prog_pin)
+def _link(prog_pin, target_fd: int, attach_type: int, link_pin, what: str) -> None:
+    """BPF_LINK_CREATE of the pinned program on target_fd, the link pinned at link_pin."""
+    prog = _prog_fd(prog_pin)
+    try:
+        link = _check(_lib().bpf_link_create(prog, target_fd, attach_type, None), f"{what} link_create")
         try:
-            link = _check(_lib().bpf_link_create(prog, socket.if_nametoindex(ifname), attach_type, None), "tcx link_create")
-            try:
-                _check(_lib().bpf_obj_pin(link, str(link_pin).encode()), "pin tcx link")
-            finally:
-                os.close(link)
+            _check(_lib().bpf_obj_pin(link, str(link_pin).encode()), f"pin {what} link")
         finally:
-            os.close(prog)
+            os.close(link)
+    finally:
+        os.close(prog)
 
-    in_netns(netns, attach)
+
+def tcx_link(prog_pin, ifname: str, direction: str, link_pin, netns: str | None = None) -> None:
+    """A tcx link on ifname (in netns), as Cilium >= 1.16 attaches, pinned at link_pin."""
+    attach_type = bpfsys.BPF_TCX_INGRESS if direction == "ingress" else bpfsys.BPF_TCX_EGRESS
+    in_netns(netns, lambda: _link(prog_pin, socket.if_nametoindex(ifname), attach_type, link_pin, "tcx"))
 
 
 def tcx_attach(prog_pin, ifname: str, direction: str, netns: str | None = None) -> None:
@@ -67,15 +68,9 @@ def tcx_attach(prog_pin, ifname: str, direction: str, netns: str | None = None) 
 
 
 def cgroup_link(prog_pin, cgroup: str, attach_type: str, link_pin) -> None:
-    """A cgroup BPF link, as Cilium >= 1.12 attaches its socket-LB programs, pinned at link_pin."""
-    prog, cg = _prog_fd(prog_pin), os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
+    """A cgroup link, as Cilium >= 1.12 attaches its socket-LB programs, pinned at link_pin."""
+    cg = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        link = _check(_lib().bpf_link_create(prog, cg, bpfsys.ATTACH_TYPES.index(attach_type), None),
-                      "cgroup link_create")
-        try:
-            _check(_lib().bpf_obj_pin(link, str(link_pin).encode()), "pin cgroup link")
-        finally:
-            os.close(link)
+        _link(prog_pin, cg, bpfsys.ATTACH_TYPES.index(attach_type), link_pin, "cgroup")
     finally:
-        os.close(prog)
         os.close(cg)

@@ -73,10 +73,11 @@ class Peer:
 
 @dataclass
 class Pod:
+    """The pod behind an lxc interface, from its CiliumEndpoint."""
+
     namespace: str
     name: str
     endpoint_id: int | None = None
-    via: str = "ciliumendpoint"   # how the pod was found: "ciliumendpoint" or "peer-netns"
 
 
 @dataclass
