@@ -19,20 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests import bpfattach
+from tests.kubeapi import objects
 
 # the guide's net-tshoot-l8vwz endpoint: its container id hashes to the guide's lxc473b3117af85
-GUIDE_CONTAINER_ID = "d6effe0cc6d567e4776a3701851d9ab278ff128adede9419c8fda34daf6b46ef"
-GUIDE_ENDPOINT = {
-    "apiVersion": "cilium.io/v2", "kind": "CiliumEndpoint",
-    "metadata": {"name": "net-tshoot-l8vwz", "namespace": "default"},
-    "status": {"encryption": {}, "external-identifiers": {
-        "container-id": GUIDE_CONTAINER_ID, "k8s-namespace": "default", "k8s-pod-name": "net-tshoot-l8vwz",
-        "pod-name": "default/net-tshoot-l8vwz"},
-        "id": 92, "identity": {"id": 53731, "labels": ["k8s:io.cilium.k8s.policy.cluster=default",
-                                                      "k8s:io.cilium.k8s.policy.serviceaccount=default",
-                                                      "k8s:io.kubernetes.pod.namespace=default", "k8s:name=net-tshoot"]},
-        "networking": {"addressing": [{"ipv4": "10.0.0.210"}], "node": "172.18.0.6"}, "state": "ready"},
-}
+GUIDE_ENDPOINT = objects.guide_endpoint()
+GUIDE_CONTAINER_ID = GUIDE_ENDPOINT["status"]["external-identifiers"]["container-id"]
 
 
 def lxc_name(endpoint_id: str) -> str:

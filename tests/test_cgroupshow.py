@@ -115,3 +115,31 @@ def test_cgroup_show_failures_are_one_line(args, code, message, tshoot):
     result = tshoot("cgroup", "show", *args)
     assert (result.code, result.out) == (code, "")
     assert result.err.count("\n") == 1 and message in result.err, result.err
+
+
+@pytest.mark.parametrize("extra", [[], ["--tree"], ["--effective"]])
+def test_cgroup_show_through_the_agent_matches_the_local_backend(extra, cgroups, kubeapi_cluster, tshoot):
+    """The agent sees the node's bpffs at /sys/fs/bpf: the same link, pinned at the path the agent sees."""
+    from tests.kubeapi import NodeExec, SimNode
+
+    parent, _child, bpffs = cgroups
+    kubeapi_cluster.exec_handler = NodeExec(kubeapi_cluster, {"k8s-guide-worker": SimNode(None, bpffs)})
+    result = tshoot("cgroup", "show", str(parent), *extra, "--node", "k8s-guide-worker", "-o", "json",
+                    "--kubeconfig", str(kubeapi_cluster.kubeconfig))
+    assert result.code == 0, result
+    ours = json.loads(result.out)
+    reference = json.loads(tshoot("cgroup", "show", str(parent), *extra, "--bpffs", str(bpffs), "-o", "json").out)
+
+    def seen(show, root):
+        # the simulated agent's mount namespace is a copy of this machine's, so its bpftool also finds the
+        # test's own mount of the same bpffs: only the agent's /sys/fs/bpf view is compared
+        return [(c["path"], [(a["attach_type"], a["prog_id"], a["prog_name"], a["flags"], a["link_id"],
+                              [p.replace(str(root), "BPFFS") for p in a["pinned"] if p.startswith(str(root))])
+                             for a in c["attachments"]])
+                for c in show["cgroups"]]
+
+    assert seen(ours, "/sys/fs/bpf") == seen(reference, bpffs)
+    assert ours["node"] == "k8s-guide-worker" and len(seen(ours, "")[0][1]) >= 4
+    if not extra:
+        assert ["/sys/fs/bpf/sock6_link" in a["pinned"] for a in ours["cgroups"][0]["attachments"] if a["link_id"]] == [
+            True]

@@ -10,29 +10,18 @@ import subprocess
 import pytest
 
 from tests import netnode
-from tests.conftest import bpftool, need_root
+from tests.conftest import bpftool, need_root, run_cli
 from tshoot import netshow
 
 
 @pytest.fixture(scope="module")
-def node(bpf_objects, tmp_path_factory):
-    need_root()
-    bpffs = tmp_path_factory.mktemp("netshow") / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
-    created: list[str] = []
-    try:
-        yield netnode.build("ns", bpffs, bpf_objects, created)
-    finally:
-        netnode.destroy(created)
-        subprocess.run(["umount", "-l", str(bpffs)], check=False)
+def node(datapath_node):
+    return datapath_node
 
 
 @pytest.fixture(scope="module")
 def shown(node):
     """`tshoot net show -o json` of the node, as a user runs it."""
-    from tests.conftest import run_cli
-
     result = run_cli("tshoot", "net", "show", "--netns", node.ns, "--bpffs", str(node.bpffs), "-o", "json")
     assert result.code == 0, result
     return json.loads(result.out)

@@ -27,13 +27,13 @@ cgroup_app = new_app("cgroup", help="BPF programs attached to cgroups.")
 
 NET_EPILOG = """Examples:
 
-  tshoot net show --node k8s-guide-worker2            # the guide's 'bpftool net show', pods named
+  tshoot net show --node k8s-guide-worker2         # bpftool net show, pods named
 
-  tshoot net show --node k8s-guide-worker2 --raw      # exactly bpftool's lines (tcx included)
+  tshoot net show --node k8s-guide-worker2 --raw   # bpftool's own lines
 
   tshoot net show --all-nodes -o json
 
-  sudo tshoot net show --netns NAME                  # this machine, one network namespace
+  sudo tshoot net show --netns NAME                # this machine, one namespace
 """
 
 
@@ -59,12 +59,19 @@ def net_show(
         from ..hooks import pod
 
         results = pod.for_nodes(pod.net_show, kubeconfig, context, node, all_nodes)
+    failed = [(name, error) for name, error in results if isinstance(error, TshootError)]
+    if failed and not all_nodes:
+        raise failed[0][1]
     shows = [show for _node, show in results if not isinstance(show, TshootError)]
     if verbose:
         console(stderr=True).print(f"backend: {chosen}" + (f", nodes: {', '.join(s.node or '' for s in shows)}"
                                                             if chosen == "pod" else ""), style="dim")
-    _print_shows(shows, fmt, raw, several=all_nodes)
-    raise typer.Exit(_report_failures(results))
+    if shows:
+        _print_shows(shows, fmt, raw, several=all_nodes)
+    err = console(stderr=True)
+    for name, error in failed:
+        err.print(f"tshoot: node {name}: {error}", markup=False, highlight=False)
+    raise typer.Exit(1 if failed else 0)
 
 
 def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
@@ -130,23 +137,11 @@ def _print_table(table) -> None:
     out.print(table)
 
 
-def _report_failures(results) -> int:
-    failed = [(node, error) for node, error in results if isinstance(error, TshootError)]
-    if not failed:
-        return 0
-    if len(results) == 1:
-        raise failed[0][1]
-    err = console(stderr=True)
-    for node, error in failed:
-        err.print(f"tshoot: node {node}: {error}", markup=False, highlight=False)
-    return 1
-
-
 # --- prog show ------------------------------------------------------------------------------------------
 
 PROG_EPILOG = """Examples:
 
-  tshoot prog show 2895 --node k8s-guide-worker2     # the guide's 'bpftool prog show id 2895', maps named
+  tshoot prog show 2895 --node k8s-guide-worker2   # bpftool prog show id 2895, maps named
 
   sudo tshoot prog show 115 -o json
 """
@@ -201,7 +196,7 @@ def prog_show(
 
 CGROUP_EPILOG = """Examples:
 
-  tshoot cgroup show --node k8s-guide-worker2         # Cilium's socket-LB programs on /run/cilium/cgroupv2
+  tshoot cgroup show --node k8s-guide-worker2      # Cilium's socket-LB programs
 
   sudo tshoot cgroup show /sys/fs/cgroup/unified/mygroup --tree -o yaml
 """
