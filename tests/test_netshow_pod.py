@@ -52,6 +52,7 @@ def test_pod_backend_shows_what_the_local_backend_shows(cluster, datapath_node, 
     tcx_links = sorted({h["link_id"] for i in reference["interfaces"] for h in i["hooks"] if h["link_id"]})
     assert len(tcx_links) == 4
     assert [f"{link} (program" in " ".join(ours["notes"]) for link in tcx_links] == [True] * 4
+    assert (ours["tcx_visible"], reference["tcx_visible"]) == (False, True)
 
 
 def test_pod_raw_is_the_agents_bpftool_output(cluster, datapath_node, tshoot):
@@ -67,6 +68,8 @@ def test_the_table_puts_the_guides_pod_next_to_its_program(cluster, datapath_nod
     line = next(line for line in result.out.splitlines() if lxc1 in line)
     assert "pod default/net-tshoot-l8vwz (endpoint 92)" in line and "cil_from_container  from-container" in line
     assert "note:" in result.err and "bpftool >= 7.3 can" in result.err
+    lxc2 = list(datapath_node.pods.values())[1]   # attached with tcx only: not "no BPF hook"
+    assert "no tc/XDP hook (tcx: see note)" in next(line for line in result.out.splitlines() if lxc2 in line)
 
 
 def test_all_nodes_reports_each_failure_without_hiding_the_others(cluster, datapath_node, tshoot):

@@ -99,6 +99,7 @@ class NetShow:
     backend: str
     interfaces: list[Interface] = field(default_factory=list)
     flow_dissector: Hook | None = None   # the namespace's flow dissector program
+    tcx_visible: bool = True             # False: tcx links exist that the source (an old bpftool) could not place
     notes: list[str] = field(default_factory=list)
 
     def shown(self) -> list[Interface]:

@@ -113,7 +113,8 @@ def _net_table(shows, several: bool) -> None:
                                                               interface.serves or "-"]
             blank = [""] * len(first)
             if not interface.hooks:
-                table.add_row(*first, "[dim]no BPF hook[/dim]", "", "", "", "", "")
+                none = "no BPF hook" if show.tcx_visible else "no tc/XDP hook (tcx: see note)"
+                table.add_row(*first, f"[dim]{none}[/dim]", "", "", "", "", "")
             for n, hook in enumerate(interface.hooks):
                 where = f"{hook.hook} {hook.direction or hook.attach}"
                 table.add_row(*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",

@@ -135,6 +135,7 @@ def net_show(cluster: Cluster, node: str) -> NetShow:
     placed = {h.link_id for i in show.interfaces for h in i.hooks if h.link_id}
     unplaced = [link for link in links if link.get("type") in ("tcx", 11) and link["id"] not in placed]
     if unplaced:
+        show.tcx_visible = False
         show.notes.append("the agent's bpftool cannot say where tcx links "
                           + ", ".join(f"{link['id']} (program {link['prog_id']})" for link in unplaced)
                           + " are attached (bpftool >= 7.3 can)")
