@@ -132,3 +132,22 @@ def kind_lab(kind_cluster, kubeapi, tmp_path):
     lab = connect(kind_cluster(workers=2), kubeapi, tmp_path)
     yield lab
     lab.close()
+
+
+@pytest.fixture(scope="session")
+def datapath_node(bpf_objects, tmp_path_factory):
+    """A Cilium node's datapath in network namespaces (tests/netnode.py): two pods' lxc veths, lxc_health,
+    cilium_host/cilium_net, cilium_vxlan, the uplink eth0; tc, tcx (links pinned in its own bpffs), XDP
+    and a flow dissector attached. Read-only for the tests that use it."""
+    need_root()
+    from tests import netnode
+
+    bpffs = tmp_path_factory.mktemp("datapath-node") / "bpffs"
+    bpffs.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+    created: list[str] = []
+    try:
+        yield netnode.build("dp", bpffs, bpf_objects, created)
+    finally:
+        netnode.destroy(created)
+        subprocess.run(["umount", "-l", str(bpffs)], check=False)

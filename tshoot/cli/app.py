@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from .common import new_app, run
+from .net import cgroup_app, net_app, prog_app
+from .objects import register as register_objects
 
 app = new_app(
     "tshoot",
@@ -36,9 +38,10 @@ def decode(ctx: typer.Context) -> None:
     raise typer.Exit(offline(["decode", *ctx.args]))
 
 
-from .objects import register as register_objects  # noqa: E402  endpoints, endpoint, identity, nodes, whois
-
-register_objects(app)
+register_objects(app)  # endpoints, endpoint, identity, nodes, whois
+app.add_typer(net_app)
+app.add_typer(prog_app)
+app.add_typer(cgroup_app)
 
 
 def main(argv: list[str] | None = None) -> int:
