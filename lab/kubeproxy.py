@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tshoot import kube
 from tshoot.errors import TshootError
 
 from . import iptsave
@@ -167,40 +168,33 @@ def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage
         return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
 
 
-def remove_objects(api_client, dry_run: bool = False) -> list[ObjectReport]:
-    """Delete the kube-proxy DaemonSet, then its ConfigMap (or say what would be deleted)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    objects = [("DaemonSet", apps.read_namespaced_daemon_set, apps.delete_namespaced_daemon_set),
-               ("ConfigMap", core.read_namespaced_config_map, core.delete_namespaced_config_map)]
+def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:
+    """Delete the kube-proxy DaemonSet (its pods go with it), then its ConfigMap; or say what would go."""
     reports = []
-    for kind, read, delete in objects:
+    for resource in (kube.DAEMONSETS, kube.CONFIGMAPS):
         try:
-            if dry_run:
-                read(NAME, NAMESPACE)
-                state = "would delete"
-            else:
-                delete(NAME, NAMESPACE, body=client.V1DeleteOptions(propagation_policy="Background"))
+            # Looked up first, so that a second run sends no write at all.
+            uid = kube.get_object(api, resource, NAME, NAMESPACE)["metadata"].get("uid")
+            state = "would delete"
+            if not dry_run:
+                kube.request(api, "DELETE", resource.path(NAMESPACE, NAME),
+                             body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
+                             content_type="application/json", what=f"delete {resource.kind} {NAMESPACE}/{NAME}",
+                             resource=resource)
                 state = "deleted"
-        except ApiException as exc:
-            if exc.status != 404:
-                raise TshootError(f"{kind} {NAMESPACE}/{NAME}: the API server answered {exc.status} "
-                                  f"{exc.reason}") from None
+        except TshootError as exc:
+            if "not found" not in str(exc):
+                raise
             state = "absent"
-        reports.append(ObjectReport(kind, f"{NAMESPACE}/{NAME}", state))
+        reports.append(ObjectReport(resource.kind, f"{NAMESPACE}/{NAME}", state))
     return reports
 
 
-def wait_pods_gone(api_client, timeout: float, on_count=None, interval: float = 1.0) -> list[str]:
+def wait_pods_gone(api, timeout: float, on_count=None, interval: float = 1.0) -> list[str]:
     """Wait until no kube-proxy pod is left; returns the names still there when time ran out."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(api_client)
     deadline = time.monotonic() + timeout
     while True:
-        pods = [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=POD_SELECTOR).items]
+        pods = [p["metadata"]["name"] for p in kube.list_objects(api, kube.PODS, NAMESPACE, POD_SELECTOR)]
         if on_count:
             on_count(len(pods))
         if not pods or time.monotonic() >= deadline:
