@@ -95,5 +95,5 @@ def test_a_failing_node_is_named_and_the_command_exits_1(kind_lab, lab):
                    if line.startswith(kind_lab.cluster.name) and "failed:" in line]
     assert failed_rows == [broken.name], r.out
     assert "line 9 failed" in r.out
-    assert "KUBE-SERVICES" not in save(kind_lab.cluster, kind_lab.cluster.nodes[0], "ip6tables", "nft")
-    assert "KUBE-SERVICES" in save(kind_lab.cluster, broken, "ip6tables", "nft")
+    assert ":KUBE-SERVICES" not in save(kind_lab.cluster, kind_lab.cluster.nodes[0], "ip6tables", "nft")
+    assert ":KUBE-SERVICES" in save(kind_lab.cluster, broken, "ip6tables", "nft")
