@@ -75,6 +75,10 @@ class Runner:
     def run(self, argv: list[str]) -> tuple[int, str, str]:
         raise NotImplementedError
 
+    def shown(self, path: str) -> str:
+        """A path as the node sees it (for messages)."""
+        return path
+
 
 class AgentRunner(Runner):
     def __init__(self, api, namespace: str, pod: str, cgroup: str = DEFAULT_CGROUP_ROOT,
@@ -107,7 +111,11 @@ class HostRunner(Runner):
         mounted = f"{root}{DEFAULT_CGROUP_ROOT}"
         self.cgroup = mounted if os.path.ismount(mounted) else _own_cgroup(pid)
         self.bpffs = f"{root}{DEFAULT_BPF_ROOT}"
-        self.via = "docker (node's mounts, host bpftool)"
+        self.via = "docker"
+        self.root = root
+
+    def shown(self, path: str) -> str:
+        return path.removeprefix(self.root)
 
     def run(self, argv):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -170,7 +178,7 @@ def plan(runner: Runner, programs: list[Attached], pinned: list[str]) -> list[Ac
                                    str(prog.prog_id)],
                                   f"{prog.name} ({prog.attach_type}, program {prog.prog_id}): detach"))
     for pin in pinned:
-        actions.append(Action(["rm", "-f", pin], f"remove the link pin {pin}"))
+        actions.append(Action(["rm", "-f", pin], f"remove the link pin {runner.shown(pin)}"))
     return actions
 
 
@@ -182,7 +190,7 @@ def unhook_node(node: str, runner: Runner, dry_run: bool = False) -> NodeUnhook:
         report.actions = plan(runner, before, pinned)
         report.removed = [p for p in before if p.is_cilium]
         report.kept = [p for p in before if not p.is_cilium]
-        report.pins = pinned
+        report.pins = [runner.shown(pin) for pin in pinned]
         if dry_run:
             return report
         for action in report.actions:
