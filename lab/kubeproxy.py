@@ -108,64 +108,83 @@ def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
     return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
 
 
-def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
+def _start(container, timeout: float):
+    """Open the node's shell and send it the read of every backend at once: (shell, that read's results)."""
+    shell = NodeShell(container, timeout)
+    return shell, shell.start_all([(b.save, None) for b in BACKENDS])
+
+
+def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None, started=None) -> NodeReport:
     """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
 
     Two round trips to the node's shell: all backends are read side by side, then every backend that holds
     KUBE-* rules gets its removal and its verifying dump, side by side too (IPv4 and IPv6, nft and legacy,
-    are independent rule sets)."""
+    are independent rule sets). `started` is what _start returned, when the caller opened the shell already."""
     report = NodeReport(container.name)
     stage = on_stage or (lambda node, text: None)
+    shell = None
     try:
-        with NodeShell(container, timeout) as shell:
-            stage(container.name, "reading rules")
-            saves = shell.run_all([(b.save, None) for b in BACKENDS])
-            installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
-            if not installed:
-                raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
-            before = {}
-            for backend, result in installed:
-                dump, stderr = _dump(f"{backend.name}-save", result)
-                if dump.tables:  # else the backend holds no table on this node
-                    before[backend] = dump
-                    report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
-            todo = [entry for entry in report.backends if entry.plans]
-            if dry_run or not todo:
-                return report
-            stage(container.name, "removing KUBE-* rules")
-            results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
-                                      iptsave.restore_script(e.plans)) for e in todo])
-            failures = []
-            for entry, result in zip(todo, results):
-                if result.rc == RESTORE_REFUSED:
-                    failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
-                                    f"{_first_line(result.err)}")
-                    continue
-                entry.applied = True
-                after, _ = _dump(f"{entry.backend.name}-save", result)
-                left = iptsave.plan(after)
-                if left:
-                    failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
-                                    f"right after removal: is kube-proxy still running on this node?")
-                if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
-                    entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
-            if failures:
-                raise NodeFailure("; ".join(failures))
+        shell, reading = started or _start(container, timeout)
+        stage(container.name, "reading rules")
+        saves = reading()
+        installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
+        if not installed:
+            raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
+        before = {}
+        for backend, result in installed:
+            dump, stderr = _dump(f"{backend.name}-save", result)
+            if dump.tables:  # else the backend holds no table on this node
+                before[backend] = dump
+                report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
+        todo = [entry for entry in report.backends if entry.plans]
+        if dry_run or not todo:
+            return report
+        stage(container.name, "removing KUBE-* rules")
+        results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
+                                  iptsave.restore_script(e.plans)) for e in todo])
+        failures = []
+        for entry, result in zip(todo, results):
+            if result.rc == RESTORE_REFUSED:
+                failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
+                                f"{_first_line(result.err)}")
+                continue
+            entry.applied = True
+            after, _ = _dump(f"{entry.backend.name}-save", result)
+            left = iptsave.plan(after)
+            if left:
+                failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
+                                f"right after removal: is kube-proxy still running on this node?")
+            if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
+                entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+        if failures:
+            raise NodeFailure("; ".join(failures))
     except (NodeFailure, iptsave.SaveFormatError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
         report.error = str(exc).removeprefix(f"{container.name}: ")
     except Exception as exc:  # docker.errors.APIError and friends: the engine refused the exec
         report.error = _docker_reason(exc)
+    finally:
+        if shell is not None:
+            shell.close()
     return report
 
 
 def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None) -> list[NodeReport]:
-    """clean_node on every node at once; the reports come back in the nodes' order."""
+    """clean_node on every node at once; the reports come back in the nodes' order.
+
+    Every node's shell is opened and given its first commands before any thread waits, so that all nodes
+    start working at the same moment."""
     if not containers:
         return []
+    started = []
+    for container in containers:
+        try:
+            started.append(_start(container, timeout))
+        except Exception:  # reported by clean_node, which tries again and says why
+            started.append(None)
     with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
+        return list(pool.map(lambda c, s: clean_node(c, dry_run, timeout, on_stage, s), containers, started))
 
 
 def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:

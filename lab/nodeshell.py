@@ -56,6 +56,11 @@ class NodeShell:
 
         Each job's stdout and stderr go to files under the node's /tmp (kind mounts a tmpfs there), so that
         neither can interleave with another's; they are printed between markers once every job has ended."""
+        return self.start_all(jobs)()
+
+    def start_all(self, jobs: list[tuple[str, str | None]]):
+        """Send the jobs now; the returned function waits for their results (run_all in two halves, so that a
+        caller can get several nodes busy before it waits for any)."""
         mark = f"KINDLAB-{uuid.uuid4().hex}"
         files = f"/tmp/{mark.lower()}"
         lines = []
@@ -72,12 +77,15 @@ class NodeShell:
                          f"printf '\\n%s err {i}\\n' '{mark}'; cat {files}.{i}.err; printf '\\n%s done {i}\\n' '{mark}'")
         lines += [f"rm -f {files}.*", f"printf '%s end\\n' '{mark}'"]
         self._send(("\n".join(lines) + "\n").encode())
+        return lambda: self._results(mark, len(jobs))
+
+    def _results(self, mark: str, count: int) -> list[ShellResult]:
         end = f"{mark} end\n".encode()
         while end not in self._out:
             self._read_frame()
         raw, _, self._out = self._out.partition(end)
         results = []
-        for i in range(len(jobs)):
+        for i in range(count):
             _, _, raw = raw.partition(f"{mark} out {i} ".encode())
             rc_text, _, raw = raw.partition(b"\n")
             out, _, raw = raw.partition(f"\n{mark} err {i}\n".encode())
