@@ -82,6 +82,16 @@ def add_workloads(lab) -> dict[str, str]:
     return {"bare": "default/debug", "done": "default/migrate-x7k2p", "mirror": f"kube-system/{mirror['metadata']['name']}"}
 
 
+def nuke_with_controllers(lab, run, timeout: str, stuck: tuple[str, ...] = ()):
+    """`lab nuke pods` while the test plays the controllers."""
+    controllers = Controllers(lab, stuck)
+    try:
+        return run("nuke", "pods", "--timeout", timeout, "--kubeconfig", str(lab.kubeconfig), "--name",
+                   lab.cluster.name)
+    finally:
+        controllers.stop()
+
+
 def pod_names(lab, selector=None, namespace=None):
     return sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in lab.api.list("pods", namespace, selector))
 
@@ -91,12 +101,7 @@ def test_restarts_every_restartable_pod_and_waits_until_they_are_back(kind_lab, 
     kept = add_workloads(kind_lab)
     agents = pod_names(kind_lab, "k8s-app=cilium")
     before = pod_names(kind_lab)
-    controllers = Controllers(kind_lab)
-    try:
-        r = lab("nuke", "pods", "--timeout", "30", "--kubeconfig", str(kind_lab.kubeconfig), "--name",
-                kind_lab.cluster.name)
-    finally:
-        controllers.stop()
+    r = nuke_with_controllers(kind_lab, lab, "30")
 
     assert r.code == 0, r
     deleted = sorted(w.path.split("/namespaces/")[1].replace("/pods/", "/") for w in kind_lab.api.writes())
@@ -114,12 +119,7 @@ def test_restarts_every_restartable_pod_and_waits_until_they_are_back(kind_lab, 
 @pytest.mark.docker
 def test_stragglers_are_named_and_exit_1(kind_lab, lab):
     add_workloads(kind_lab)
-    controllers = Controllers(kind_lab, stuck=("web-7d4b9c",))
-    try:
-        r = lab("nuke", "pods", "--timeout", "3", "--kubeconfig", str(kind_lab.kubeconfig), "--name",
-                kind_lab.cluster.name)
-    finally:
-        controllers.stop()
+    r = nuke_with_controllers(kind_lab, lab, "3", stuck=("web-7d4b9c",))
 
     assert r.code == 1, r
     rows = [line for line in r.out.splitlines() if line.startswith("default/ReplicaSet/")]
