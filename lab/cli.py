@@ -31,7 +31,7 @@ PodSubnet = Annotated[str, typer.Option("--pod-subnet", metavar="CIDR", help="po
 ServiceSubnet = Annotated[str, typer.Option("--service-subnet", metavar="CIDR", help="ClusterIP range")]
 NodeImage = Annotated[Optional[str], typer.Option(
     "--node-image", metavar="IMAGE@sha256:…", help="another kind node image, pinned by digest")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="say what would be done, change nothing")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="print exactly the actions it would take, take none")]
 Timeout = Annotated[str, typer.Option("--timeout", metavar="DURATION",
                                       help="give up after this long (15m survives slow first image pulls)")]
 Interval = Annotated[float, typer.Option("--interval", metavar="SECONDS", hidden=True, help="seconds between polls")]
@@ -262,3 +262,75 @@ def doctor(name: Name = "k8s-guide", cilium_version: CiliumVersion = None, pod_s
             for c in fixes:
                 out.print(f"  {c.name}: {c.fix}")
     raise typer.Exit(1 if any(c.status == FAIL for c in checks) else 0)
+
+
+# --- clean-up (issue 6): lab nuke kube-proxy | pods, lab cilium unhook -----------------------------------
+# Every command proves it targets the lab (lab/guard.py) before anything else; the work is in lab/cleanup.py.
+
+nuke_app = new_app("nuke", help="Remove what the guide replaces with Cilium: kube-proxy, and every pod's old network.")
+app.add_typer(nuke_app, name="nuke")
+
+
+@nuke_app.command("kube-proxy")
+def nuke_kube_proxy(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
+                    dry_run: DryRun = False,
+                    timeout: Annotated[float, typer.Option(help="seconds to wait for kube-proxy pods to go")] = 120):
+    """Delete kube-proxy (DaemonSet, ConfigMap) and every KUBE-* iptables chain and rule on every node.
+
+    IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, every other rule stays as it was. Running it again changes nothing.
+
+    Examples:
+
+      lab nuke kube-proxy --dry-run
+
+      lab nuke kube-proxy --name k8s-guide --context kind-k8s-guide
+    """
+    from .cleanup import kube_proxy
+
+    raise typer.Exit(kube_proxy(name, kubeconfig, context, dry_run, timeout))
+
+
+@nuke_app.command("pods")
+def nuke_pods(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
+              dry_run: DryRun = False,
+              include_cni: Annotated[bool, typer.Option("--include-cni", help="restart the CNI's agents too")] = False,
+              timeout: Annotated[float, typer.Option(help="seconds to wait for the pods to be back")] = 300):
+    """Restart every pod (all namespaces) so it gets its network from the new CNI, and wait until they are back.
+
+    The CNI's own agents, finished pods, static pods and pods no controller would recreate are left alone (and listed). Stragglers are named when --timeout runs out (exit 1).
+
+    Examples:
+
+      lab nuke pods --dry-run
+
+      lab nuke pods --timeout 600
+    """
+    from .cleanup import all_pods
+
+    raise typer.Exit(all_pods(name, kubeconfig, context, dry_run, include_cni, timeout))
+
+
+def cilium_unhook(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
+                  dry_run: DryRun = False,
+                  via: Annotated[str, typer.Option(help="auto: the node's Cilium agent when one runs, else docker; "
+                                                        "agent; docker (needs root)")] = "auto"):
+    """Detach Cilium's socket-LB programs (cil_sock*) from every node's cgroup root and remove their link pins.
+
+    Every program that is not Cilium's stays attached; the cgroup is listed again afterwards to prove it. Do this before deleting the lab (lab down offers it).
+
+    Examples:
+
+      lab cilium unhook --dry-run
+
+      sudo lab cilium unhook --via docker
+    """
+    from tshoot.errors import UsageError
+
+    from .cleanup import cilium_unhook as unhook
+
+    if via not in ("auto", "agent", "docker"):
+        raise UsageError(f"--via {via!r}: use auto, agent or docker")
+    raise typer.Exit(unhook(name, kubeconfig, context, dry_run, via))
+
+
+cilium_app.command("unhook")(cilium_unhook)

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tshoot import kube
 from tshoot.errors import TshootError
 
 from . import iptsave
@@ -107,100 +108,112 @@ def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
     return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
 
 
-def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
+def _start(container, timeout: float):
+    """Open the node's shell and send it the read of every backend at once: (shell, that read's results)."""
+    shell = NodeShell(container, timeout)
+    return shell, shell.start_all([(b.save, None) for b in BACKENDS])
+
+
+def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None, started=None) -> NodeReport:
     """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
 
     Two round trips to the node's shell: all backends are read side by side, then every backend that holds
     KUBE-* rules gets its removal and its verifying dump, side by side too (IPv4 and IPv6, nft and legacy,
-    are independent rule sets)."""
+    are independent rule sets). `started` is what _start returned, when the caller opened the shell already."""
     report = NodeReport(container.name)
     stage = on_stage or (lambda node, text: None)
+    shell = None
     try:
-        with NodeShell(container, timeout) as shell:
-            stage(container.name, "reading rules")
-            saves = shell.run_all([(b.save, None) for b in BACKENDS])
-            installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
-            if not installed:
-                raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
-            before = {}
-            for backend, result in installed:
-                dump, stderr = _dump(f"{backend.name}-save", result)
-                if dump.tables:  # else the backend holds no table on this node
-                    before[backend] = dump
-                    report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
-            todo = [entry for entry in report.backends if entry.plans]
-            if dry_run or not todo:
-                return report
-            stage(container.name, "removing KUBE-* rules")
-            results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
-                                      iptsave.restore_script(e.plans)) for e in todo])
-            failures = []
-            for entry, result in zip(todo, results):
-                if result.rc == RESTORE_REFUSED:
-                    failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
-                                    f"{_first_line(result.err)}")
-                    continue
-                entry.applied = True
-                after, _ = _dump(f"{entry.backend.name}-save", result)
-                left = iptsave.plan(after)
-                if left:
-                    failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
-                                    f"right after removal: is kube-proxy still running on this node?")
-                if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
-                    entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
-            if failures:
-                raise NodeFailure("; ".join(failures))
+        shell, reading = started or _start(container, timeout)
+        stage(container.name, "reading rules")
+        saves = reading()
+        installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
+        if not installed:
+            raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
+        before = {}
+        for backend, result in installed:
+            dump, stderr = _dump(f"{backend.name}-save", result)
+            if dump.tables:  # else the backend holds no table on this node
+                before[backend] = dump
+                report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
+        todo = [entry for entry in report.backends if entry.plans]
+        if dry_run or not todo:
+            return report
+        stage(container.name, "removing KUBE-* rules")
+        results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
+                                  iptsave.restore_script(e.plans)) for e in todo])
+        failures = []
+        for entry, result in zip(todo, results):
+            if result.rc == RESTORE_REFUSED:
+                failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
+                                f"{_first_line(result.err)}")
+                continue
+            entry.applied = True
+            after, _ = _dump(f"{entry.backend.name}-save", result)
+            left = iptsave.plan(after)
+            if left:
+                failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
+                                f"right after removal: is kube-proxy still running on this node?")
+            if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
+                entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+        if failures:
+            raise NodeFailure("; ".join(failures))
     except (NodeFailure, iptsave.SaveFormatError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
         report.error = str(exc).removeprefix(f"{container.name}: ")
     except Exception as exc:  # docker.errors.APIError and friends: the engine refused the exec
         report.error = _docker_reason(exc)
+    finally:
+        if shell is not None:
+            shell.close()
     return report
 
 
 def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None) -> list[NodeReport]:
-    """clean_node on every node at once; the reports come back in the nodes' order."""
+    """clean_node on every node at once; the reports come back in the nodes' order.
+
+    Every node's shell is opened and given its first commands before any thread waits, so that all nodes
+    start working at the same moment."""
     if not containers:
         return []
-    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
-
-
-def remove_objects(api_client, dry_run: bool = False) -> list[ObjectReport]:
-    """Delete the kube-proxy DaemonSet, then its ConfigMap (or say what would be deleted)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    objects = [("DaemonSet", apps.read_namespaced_daemon_set, apps.delete_namespaced_daemon_set),
-               ("ConfigMap", core.read_namespaced_config_map, core.delete_namespaced_config_map)]
-    reports = []
-    for kind, read, delete in objects:
+    started = []
+    for container in containers:
         try:
-            if dry_run:
-                read(NAME, NAMESPACE)
-                state = "would delete"
-            else:
-                delete(NAME, NAMESPACE, body=client.V1DeleteOptions(propagation_policy="Background"))
+            started.append(_start(container, timeout))
+        except Exception:  # reported by clean_node, which tries again and says why
+            started.append(None)
+    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        return list(pool.map(lambda c, s: clean_node(c, dry_run, timeout, on_stage, s), containers, started))
+
+
+def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:
+    """Delete the kube-proxy DaemonSet (its pods go with it), then its ConfigMap; or say what would go."""
+    reports = []
+    for resource in (kube.DAEMONSETS, kube.CONFIGMAPS):
+        try:
+            # Looked up first, so that a second run sends no write at all.
+            uid = kube.get_object(api, resource, NAME, NAMESPACE)["metadata"].get("uid")
+            state = "would delete"
+            if not dry_run:
+                kube.request(api, "DELETE", resource.path(NAMESPACE, NAME),
+                             body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
+                             content_type="application/json", what=f"delete {resource.kind} {NAMESPACE}/{NAME}",
+                             resource=resource)
                 state = "deleted"
-        except ApiException as exc:
-            if exc.status != 404:
-                raise TshootError(f"{kind} {NAMESPACE}/{NAME}: the API server answered {exc.status} "
-                                  f"{exc.reason}") from None
+        except TshootError as exc:
+            if "not found" not in str(exc):
+                raise
             state = "absent"
-        reports.append(ObjectReport(kind, f"{NAMESPACE}/{NAME}", state))
+        reports.append(ObjectReport(resource.kind, f"{NAMESPACE}/{NAME}", state))
     return reports
 
 
-def wait_pods_gone(api_client, timeout: float, on_count=None, interval: float = 1.0) -> list[str]:
+def wait_pods_gone(api, timeout: float, on_count=None, interval: float = 1.0) -> list[str]:
     """Wait until no kube-proxy pod is left; returns the names still there when time ran out."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(api_client)
     deadline = time.monotonic() + timeout
     while True:
-        pods = [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=POD_SELECTOR).items]
+        pods = [p["metadata"]["name"] for p in kube.list_objects(api, kube.PODS, NAMESPACE, POD_SELECTOR)]
         if on_count:
             on_count(len(pods))
         if not pods or time.monotonic() >= deadline:

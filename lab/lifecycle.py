@@ -80,18 +80,17 @@ def offer_unhook(name: str, kubeconfig: Path, dry_run: bool) -> str:
     """Detach Cilium's cgroup programs before the nodes go (lab.unhook, also `lab cilium unhook`). A lab
     that cannot be unhooked (API server gone, nodes stopped) is still deleted: the programs live in the
     nodes' own cgroup namespaces (kind >= v0.20) and go with them."""
-    try:
-        from .unhook import unhook_cluster
-    except ImportError:
-        return "cilium-unhook is not available in this installation: nothing detached"
     from .guard import prove
+    from .unhook import unhook_cluster
 
     try:
         lab = prove(name, str(kubeconfig))
         nodes = unhook_cluster(lab, lab.api_client(), dry_run=dry_run)
     except TshootError as exc:
         return f"cilium-unhook skipped ({exc})"
-    return f"cilium-unhook {'would run' if dry_run else 'done'} on {len(nodes)} nodes"
+    failed = [f"{n.node}: {n.error}" for n in nodes if n.error]
+    done = f"cilium-unhook {'would run' if dry_run else 'done'} on {len(nodes) - len(failed)} of {len(nodes)} nodes"
+    return done + (f" (failed: {'; '.join(failed)})" if failed else "")
 
 
 def down(name: str, kubeconfig: Path, dry_run: bool = False, unhook: bool = True) -> list[Outcome]:

@@ -46,6 +46,7 @@ class NodeShell:
         self._out = b""
         self._err = b""  # the shell's own complaints (syntax errors); commands' stderr is captured per command
         self._closed = False
+        self._files = f"/tmp/kindlab-{uuid.uuid4().hex}"  # this session's job files, removed when it closes
 
     def run(self, script: str, stdin: str | None = None) -> ShellResult:
         """Run `script` (sh syntax); `stdin` is fed to it through a here-document."""
@@ -55,9 +56,15 @@ class NodeShell:
         """Run (script, stdin) jobs side by side in the node, in one round trip; results in the jobs' order.
 
         Each job's stdout and stderr go to files under the node's /tmp (kind mounts a tmpfs there), so that
-        neither can interleave with another's; they are printed between markers once every job has ended."""
+        neither can interleave with another's; they are printed between markers once every job has ended.
+        Few processes are spent on the framing (one cat per call): under load, process starts are what costs."""
+        return self.start_all(jobs)()
+
+    def start_all(self, jobs: list[tuple[str, str | None]]):
+        """Send the jobs now; the returned function waits for their results (run_all in two halves, so that a
+        caller can get several nodes busy before it waits for any)."""
         mark = f"KINDLAB-{uuid.uuid4().hex}"
-        files = f"/tmp/{mark.lower()}"
+        files = self._files
         lines = []
         for i, (script, stdin) in enumerate(jobs):
             # stdin is the whole script's (a here-document), or nothing: never the shell's own input, which
@@ -65,19 +72,24 @@ class NodeShell:
             feed = "</dev/null &" if stdin is None else \
                 f"<<'{mark}' &\n{stdin}{'' if stdin.endswith(chr(10)) or not stdin else chr(10)}{mark}"
             lines += [f"{{ {script}\n}} >{files}.{i}.out 2>{files}.{i}.err {feed}", f"kl_p{i}=$!"]
+        printed = []
         for i in range(len(jobs)):
-            lines.append(f"wait $kl_p{i}; kl_r{i}=$?")
-        for i in range(len(jobs)):
-            lines.append(f"printf '%s out {i} %d\\n' '{mark}' \"$kl_r{i}\"; cat {files}.{i}.out; "
-                         f"printf '\\n%s err {i}\\n' '{mark}'; cat {files}.{i}.err; printf '\\n%s done {i}\\n' '{mark}'")
-        lines += [f"rm -f {files}.*", f"printf '%s end\\n' '{mark}'"]
+            # The markers go into files too (printf is a shell builtin): one cat prints everything, in order.
+            lines += [f"wait $kl_p{i}; printf '%s out {i} %d\\n' '{mark}' $? >{files}.{i}.head",
+                      f"printf '\\n%s err {i}\\n' '{mark}' >{files}.{i}.mid",
+                      f"printf '\\n%s done {i}\\n' '{mark}' >{files}.{i}.tail"]
+            printed += [f"{files}.{i}.{part}" for part in ("head", "out", "mid", "err", "tail")]
+        lines += [f"cat {' '.join(printed)}", f"printf '%s end\\n' '{mark}'"]
         self._send(("\n".join(lines) + "\n").encode())
+        return lambda: self._results(mark, len(jobs))
+
+    def _results(self, mark: str, count: int) -> list[ShellResult]:
         end = f"{mark} end\n".encode()
         while end not in self._out:
             self._read_frame()
         raw, _, self._out = self._out.partition(end)
         results = []
-        for i in range(len(jobs)):
+        for i in range(count):
             _, _, raw = raw.partition(f"{mark} out {i} ".encode())
             rc_text, _, raw = raw.partition(b"\n")
             out, _, raw = raw.partition(f"\n{mark} err {i}\n".encode())
@@ -90,6 +102,7 @@ class NodeShell:
             return
         self._closed = True
         try:
+            self._sock.sendall(f"rm -f {self._files}.*\n".encode())
             self._sock.shutdown(socket.SHUT_WR)  # EOF on the shell's stdin: it exits
             while self._read_frame(at_eof_ok=True):
                 pass

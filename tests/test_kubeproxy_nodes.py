@@ -21,8 +21,8 @@ FAMILIES = ("iptables", "ip6tables")
 KINDS = ("nft", "legacy")
 
 
-def save(cluster, node, family: str, kind: str) -> str:
-    return kuberules.comparable(cluster.sh(node, f"{family}-{kind}-save"))
+def save(cluster, node, family: str, kind: str, counters: bool = True) -> str:
+    return kuberules.comparable(cluster.sh(node, f"{family}-{kind}-save"), counters)
 
 
 def load(cluster, node, kinds) -> None:
