@@ -15,7 +15,7 @@ app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspec
                           "  lab up && lab cilium install && lab cilium wait && lab nuke pods && "
                           "lab nuke kube-proxy && lab cilium wait && lab cilium check")
 app.add_typer(tshoot_app, name="tshoot", help="The tshoot commands (the same as the 'tshoot' program).")
-cilium_app = new_app("cilium", help="Install Cilium in the lab, wait for it, check it, restart it.")
+cilium_app = new_app("cilium", help="Install Cilium in the lab, wait for it, check it, restart it, unhook it.")
 app.add_typer(cilium_app, name="cilium")
 
 # --- options shared by the commands that describe the lab ----------------------------------------------
