@@ -16,7 +16,10 @@ NODE = "k8s-guide-worker2"   # the guide's node of net-tshoot-l8vwz (eth0@if24 -
 
 @pytest.fixture
 def cluster(kubeapi, datapath_node):
-    kubeapi.add(*objects.kind_cluster(guide_endpoint_exact=True), datapath_node.endpoints[1])
+    # the guide's own CiliumEndpoint for net-tshoot-l8vwz: its container id names lxc473b3117af85
+    lab = [o for o in objects.kind_cluster()
+           if not (o.get("kind") == "CiliumEndpoint" and o["metadata"]["name"] == "net-tshoot-l8vwz")]
+    kubeapi.add(*lab, objects.guide_endpoint(), datapath_node.endpoints[1])
     kubeapi.exec_handler = NodeExec(kubeapi, {NODE: SimNode(datapath_node.ns, datapath_node.bpffs)})
     return kubeapi
 
