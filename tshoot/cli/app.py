@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import catalog
 from .common import new_app, run
 from .net import cgroup_app, net_app, prog_app
 from .objects import register as register_objects
@@ -42,6 +43,7 @@ register_objects(app)  # endpoints, endpoint, identity, nodes, whois
 app.add_typer(net_app)
 app.add_typer(prog_app)
 app.add_typer(cgroup_app)
+app.command(name="maps")(catalog.maps)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6
+from ..addr import IPV4, IPV6, parse_ip
 from ..errors import UsageError
-from ..layout import Layout
+from ..layout import IP4, IP6, PAD, Field, Layout
 from ..version import Version, show
 
 # ENDPOINT_KEY_IPV4 / ENDPOINT_KEY_IPV6 (bpf/lib/common.h, later eps.h)
 FAMILY_CODE = {IPV4: 1, IPV6: 2}
 FAMILY_NAME = {1: IPV4, 2: IPV6}
+FAMILY_LABEL = {IPV4: "IPv4", IPV6: "IPv6"}
+# Maps with an lb4/lb6 (ct4/ct6) pair differ only in the address: its size and how it is read.
+ADDRESS_SIZE = {IPV4: 4, IPV6: 16}
+ADDRESS_KIND = {IPV4: IP4, IPV6: IP6}
+
+
+def ip_union(offset: int, pads: tuple[str, str, str] = ("pad1", "pad2", "pad3"), prefix: str = "") -> list[Field]:
+    """Cilium's `union { struct { __u32 ip4, pad1, pad2, pad3; }; union v6addr ip6; }` at `offset`
+    (endpoint_key, tunnel_key; ipcache_key calls the pads pad4-pad6)."""
+    return [Field(f"{prefix}ip4", offset, 4, IP4),
+            *(Field(f"{prefix}{pad}", offset + 4 * (i + 1), 4, PAD) for i, pad in enumerate(pads)),
+            Field(f"{prefix}ip6", offset, 16, IP6)]
+
+
+def copy_optional(fields: dict, layout: Layout, names: tuple[str, ...], raw: dict) -> None:
+    """Copy the fields only some layouts have into `raw`; refuse a value the layout has no room for."""
+    for name in names:
+        if fields.get(name):
+            if name not in layout.by_name:
+                raise UsageError(f"{name} does not exist in {layout.c_type} of these Cilium versions")
+            raw[name] = fields[name]
+
+
+def family_address(family: str, text: str) -> bytes:
+    """The bytes of an address of the map's family; UsageError when it is the other family's."""
+    found, address = parse_ip(text)
+    if found != family:
+        raise UsageError(f"{text} is an {FAMILY_LABEL[found]} address; this map holds {FAMILY_LABEL[family]} ones")
+    return address
 
 
 def add_cluster_id_argument(parser) -> None:
@@ -17,14 +46,14 @@ def add_cluster_id_argument(parser) -> None:
                         help="clustermesh cluster id (0 = the local cluster; 1.14+)")
 
 
-def check_cluster_id(layout: Layout, cluster_id: int, version: Version) -> None:
+def check_cluster_id(layout: Layout, cluster_id: int, version: Version, since: str = "1.14") -> None:
     """Refuse a cluster id the version's key cannot hold (or its datapath would reject)."""
     if not cluster_id:
         return
     field = layout.by_name.get("cluster_id")
     if field is None:
-        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need 1.14+): "
-                         f"drop --cluster-id or pass --cilium-version 1.14 or newer")
+        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need {since}+): "
+                         f"drop --cluster-id or pass --cilium-version {since} or newer")
     limit = (1 << (8 * field.size)) - 1
     if version[:2] == (1, 15):
         limit = 255  # the field is u16 but the 1.15 datapath rejects ids above UINT8_MAX

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ..addr import BITS, IPV4, IPV6, parse_prefix, show_ip
 from ..errors import UsageError
-from ..layout import IP4, IP6, PAD, Field, Layout, flag_names, flag_value
+from ..layout import IP4, PAD, Field, Layout, flag_names, flag_value
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, ip_union
 
 STATIC_PREFIX_BITS = 32  # IPCACHE_STATIC_PREFIX: pad + cluster_id + family, counted by prefixlen
 
@@ -23,11 +23,7 @@ def _key(cluster_id: list[Field]) -> Layout:
         Field("lpm_key.prefixlen", 0, 4),
         *cluster_id,
         Field("family", 7, 1),
-        Field("ip4", 8, 4, IP4),
-        Field("pad4", 12, 4, PAD),
-        Field("pad5", 16, 4, PAD),
-        Field("pad6", 20, 4, PAD),
-        Field("ip6", 8, 16, IP6),
+        *ip_union(8, ("pad4", "pad5", "pad6")),
     ])
 
 
@@ -41,13 +37,24 @@ VALUE_A = Layout("remote_endpoint_info", 12, [
     Field("tunnel_endpoint", 4, 4, IP4),
     Field("key", 8, 1),
 ])
-# Layout B: a u16 node_id (later renamed pad) pushed the key to byte 10.
-VALUE_B = Layout("remote_endpoint_info", 12, [
-    Field("sec_identity", 0, 4),
-    Field("tunnel_endpoint", 4, 4, IP4),
-    Field("pad", 8, 2),
-    Field("key", 10, 1),
-])
+
+
+def _value_b(identity: str, at8: str) -> Layout:
+    """Layout B: a u16 node_id (renamed pad in 1.11.20/1.12.13/1.13.6/1.14.1) pushed the key to byte 10;
+    sec_label became sec_identity in 1.14. Four spellings of the same bytes."""
+    return Layout("remote_endpoint_info", 12, [
+        Field(identity, 0, 4),
+        Field("tunnel_endpoint", 4, 4, IP4),
+        Field(at8, 8, 2),
+        Field("key", 10, 1),
+    ])
+
+
+VALUE_B_NODE_ID = _value_b("sec_label", "node_id")
+VALUE_B_PAD = _value_b("sec_label", "pad")
+VALUE_B_1_14 = _value_b("sec_identity", "node_id")
+VALUE_B = _value_b("sec_identity", "pad")
+
 # Layout C: B plus a flags byte.
 VALUE_C = Layout("remote_endpoint_info", 12, [
     Field("sec_identity", 0, 4),
@@ -60,11 +67,7 @@ VALUE_C = Layout("remote_endpoint_info", 12, [
 # Layout D (cilium_ipcache_v2): an IPv4-or-IPv6 tunnel endpoint, flags saying which.
 VALUE_D = Layout("remote_endpoint_info", 24, [
     Field("sec_identity", 0, 4),
-    Field("tunnel_endpoint.ip4", 4, 4, IP4),
-    Field("tunnel_endpoint.pad1", 8, 4, PAD),
-    Field("tunnel_endpoint.pad2", 12, 4, PAD),
-    Field("tunnel_endpoint.pad3", 16, 4, PAD),
-    Field("tunnel_endpoint.ip6", 4, 16, IP6),
+    *ip_union(4, prefix="tunnel_endpoint."),
     Field("pad", 20, 2),
     Field("key", 22, 1),
     Field("flag_skip_tunnel", 23, 1, bits=(0, 1)),
@@ -89,7 +92,10 @@ class IPCache(CiliumMap):
     keys = [(Range("1.9-1.14"), KEY_1_9), (Range("1.14-1.15"), KEY_1_14), (Range("1.15"), KEY_1_15)]
     values = [
         (Range("1.9-1.11.14 1.12-1.12.8"), VALUE_A),
-        (Range("1.11.14-1.12 1.12.8-1.16"), VALUE_B),
+        (Range("1.11.14-1.11.20 1.12.8-1.12.13 1.13-1.13.6"), VALUE_B_NODE_ID),
+        (Range("1.11.20-1.12 1.12.13-1.13 1.13.6-1.14"), VALUE_B_PAD),
+        (Range("1.14-1.14.1"), VALUE_B_1_14),
+        (Range("1.14.1-1.16"), VALUE_B),
         (Range("1.16-1.18"), VALUE_C),
         (Range("1.18"), VALUE_D),
     ]
