@@ -36,5 +36,8 @@ def decode(ctx: typer.Context) -> None:
     raise typer.Exit(offline(["decode", *ctx.args]))
 
 
+__import__("tshoot.cli.maps", fromlist=["register"]).register(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     return run(app, argv, "tshoot")
