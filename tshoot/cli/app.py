@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import catalog, maps
 from .common import new_app, run
 
 app = new_app(
@@ -36,7 +37,8 @@ def decode(ctx: typer.Context) -> None:
     raise typer.Exit(offline(["decode", *ctx.args]))
 
 
-__import__("tshoot.cli.maps", fromlist=["register"]).register(app)
+app.command(name="maps")(catalog.maps)
+maps.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
