@@ -1,0 +1,149 @@
+"""Pod exec as the API server serves it: a websocket upgrade of GET …/pods/NAME/exec speaking the
+channel protocol (v5.channel.k8s.io or v4.channel.k8s.io), and handlers that run the command.
+
+Channel protocol: every binary message starts with its channel byte, 1 stdout, 2 stderr, 3 the error
+channel, which carries a metav1.Status when the command ends: {"status": "Success"}, or "Failure" with
+reason NonZeroExitCode and the exit code in details.causes[{reason: ExitCode, message: N}], or
+InternalError when the command could not start. Then the server closes the websocket.
+
+The websocket framing and handshake come from the `websockets` library (its Sans-I/O ServerProtocol),
+driven over the socket the HTTP server already accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDOUT, STDERR, ERROR = 1, 2, 3
+FRAME = 256 * 1024  # long output is sent as several messages, as the real server streams it
+
+
+class ExecStartError(Exception):
+    """The command could not start (no such binary in the image, ...): an InternalError on the error channel."""
+
+
+def success_status() -> dict:
+    return {"metadata": {}, "status": "Success"}
+
+
+def exit_status(argv: list[str], code: int) -> dict:
+    return {"metadata": {}, "status": "Failure",
+            "message": f"command terminated with non-zero exit code: error executing command {_show(argv)}, "
+                       f"exit code {code}",
+            "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def start_failure_status(message: str) -> dict:
+    text = f"error executing command in container: {message}"
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {text}",
+            "reason": "InternalError", "details": {"causes": [{"message": text}]}, "code": 500}
+
+
+def _show(argv: list[str]) -> str:
+    return "[" + " ".join(argv) + "]"
+
+
+def serve(handler, run, argv: list[str], protocols: tuple[str, ...]) -> None:
+    """Upgrade the request held by `handler` (a BaseHTTPRequestHandler) and stream the result of `run()`.
+
+    `run()` returns (exit_code, stdout, stderr) or raises ExecStartError."""
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request
+    from websockets.server import ServerProtocol
+    from websockets.typing import Subprotocol
+
+    protocol = ServerProtocol(subprotocols=[Subprotocol(p) for p in protocols], max_size=None)
+    request = Request(path=handler.path, headers=Headers(list(handler.headers.items())))
+    response = protocol.accept(request)
+    protocol.send_response(response)
+    sock = handler.connection
+    handler.close_connection = True
+    _flush(protocol, sock)
+    if response.status_code != 101:
+        return
+    try:
+        code, out, err = run()
+        for channel, data in ((STDOUT, out), (STDERR, err)):
+            for start in range(0, len(data), FRAME):
+                protocol.send_binary(bytes([channel]) + data[start:start + FRAME])
+                _flush(protocol, sock)
+        status = success_status() if code == 0 else exit_status(argv, code)
+    except ExecStartError as exc:
+        status = start_failure_status(str(exc))
+    protocol.send_binary(bytes([ERROR]) + json.dumps(status).encode())
+    protocol.send_close(1000)
+    _flush(protocol, sock)
+    _await_close(protocol, sock)
+
+
+def _flush(protocol, sock) -> None:
+    for chunk in protocol.data_to_send():
+        if chunk:
+            sock.sendall(chunk)
+
+
+def _await_close(protocol, sock, timeout: float = 2.0) -> None:
+    """Read until the client answers our close frame (or goes away), as a well-behaved server does."""
+    sock.settimeout(timeout)
+    try:
+        while not protocol.close_expected() or protocol.state.name != "CLOSED":
+            data = sock.recv(65536)
+            if not data:
+                break
+            protocol.receive_data(data)
+            protocol.events_received()
+            _flush(protocol, sock)
+            if protocol.state.name == "CLOSED":
+                break
+    except (OSError, socket.timeout):
+        pass
+
+
+@dataclass(frozen=True)
+class SimNode:
+    """A simulated node: its network namespace (None: the host's) and its private bpffs."""
+
+    netns: str | None
+    bpffs: str | os.PathLike | None
+
+
+class NodeExec:
+    """An exec handler that runs the real command for a pod on a simulated node.
+
+    The command runs inside the node's network namespace (`ip netns exec`) and in a private mount
+    namespace where the node's bpffs is bind-mounted on /sys/fs/bpf, so `bpftool map lookup pinned
+    /sys/fs/bpf/tc/globals/cilium_ipcache …` run "in the agent" reads the test's real kernel map.
+    `missing` names binaries the pod's image lacks (their exec fails as containerd's does).
+    """
+
+    def __init__(self, server, nodes: dict[str, SimNode], missing: tuple[str, ...] = (), timeout: float = 60):
+        self.server, self.nodes, self.missing, self.timeout = server, nodes, set(missing), timeout
+
+    def __call__(self, namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+        node_name = self.server.get("pods", name=pod, namespace=namespace).get("spec", {}).get("nodeName")
+        node = self.nodes.get(node_name)
+        if node is None:
+            raise ExecStartError(f"pod {namespace}/{pod} runs on {node_name!r}, which is not a simulated node "
+                                 f"(known: {', '.join(sorted(self.nodes))})")
+        if argv[0] in self.missing or shutil.which(argv[0]) is None:
+            raise ExecStartError(f'failed to exec in container: failed to start exec: OCI runtime exec failed: exec '
+                                 f'failed: unable to start container process: exec: "{argv[0]}": executable file not '
+                                 f"found in $PATH: unknown")
+        proc = subprocess.run(self.command(node, argv), capture_output=True, timeout=self.timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    @staticmethod
+    def command(node: SimNode, argv: list[str]) -> list[str]:
+        inner = ["unshare", "--mount", "--propagation", "private", "--"]
+        if node.bpffs is not None:
+            # ip netns exec mounts a fresh /sys for the netns; the bind mount goes on top of that one.
+            inner += ["sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', str(node.bpffs), *argv]
+        else:
+            inner += argv
+        return (["ip", "netns", "exec", node.netns] if node.netns else []) + inner
