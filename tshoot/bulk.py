@@ -156,22 +156,28 @@ class LayoutChoice:
         self.signature = struct.Struct(fmt)
         self.by_signature: dict[tuple, Layout] = {}
 
-    def layouts(self, data: bytes):
-        """An iterator of the layout reading each entry of `data` (concatenated entries)."""
+    def layouts(self, data: bytes) -> Layout | list[Layout]:
+        """The layout reading every entry of `data` (concatenated entries), or one layout per entry when
+        they differ."""
         if self.fixed is not None:
-            return None
-        return map(self._for_signature, self.signature.iter_unpack(data), _chunks(data, self.size))
+            return self.fixed
+        signatures = list(self.signature.iter_unpack(data))
+        for signature in dict.fromkeys(signatures):
+            if signature not in self.by_signature:
+                at = signatures.index(signature) * self.size
+                self.by_signature[signature] = self._choose(data[at : at + self.size])
+        chosen = {id(self.by_signature[s]): self.by_signature[s] for s in dict.fromkeys(signatures)}
+        if len(chosen) <= 1:
+            return next(iter(chosen.values()), self.fixed or next(iter(self.by_signature.values()), None))
+        return [self.by_signature[s] for s in signatures]
 
-    def _for_signature(self, signature: tuple, entry: bytes) -> Layout:
-        layout = self.by_signature.get(signature)
-        if layout is None:
-            try:
-                decoded = self.cmap.decode(self.which, entry, None)
-            except UsageError as exc:
-                raise TshootError(f"{exc} (entry {entry.hex(' ')})") from None
-            layout = self.by_signature[signature] = decoded.layout
-            self.reasons[id(layout)] = decoded.reason
-        return layout
+    def _choose(self, entry: bytes) -> Layout:
+        try:
+            decoded = self.cmap.decode(self.which, entry, None)
+        except UsageError as exc:
+            raise TshootError(f"{exc} (entry {entry.hex(' ')})") from None
+        self.reasons[id(decoded.layout)] = decoded.reason
+        return decoded.layout
 
 
 def _chunks(data: bytes, size: int):
@@ -203,13 +209,7 @@ class BulkDecoder:
 
     def keys(self, data: bytes) -> list[dict]:
         """The fields of every key in `data` (concatenated keys)."""
-        key_fields = self.cmap.key_fields
-        layouts = self.key_choice.layouts(data)
-        if layouts is None:
-            layout = self.key_choice.fixed
-            return [key_fields(raw, layout) for raw in compiled(layout).unpack_all(data)]
-        return [key_fields(compiled(layout).unpack(entry), layout)
-                for layout, entry in zip(layouts, _chunks(data, self.key_size))]
+        return self._decode("key", self.key_choice, data, self.key_size)
 
     def value_list(self, data: bytes) -> list[dict]:
         """The fields of every value in `data`; equal values share one (read-only) dict."""
@@ -217,21 +217,33 @@ class BulkDecoder:
         entries = [data[i : i + size] for i in range(0, len(data), size)]
         missing = [v for v in dict.fromkeys(entries) if v not in memo]
         if missing:
-            fresh = b"".join(missing)
-            value_fields = self.cmap.value_fields
-            layouts = self.value_choice.layouts(fresh)
-            if layouts is None:
-                layout = self.value_choice.fixed
-                decoded = [value_fields(raw, layout) for raw in compiled(layout).unpack_all(fresh)]
-            else:
-                decoded = [value_fields(compiled(layout).unpack(v), layout) for layout, v in zip(layouts, missing)]
-            memo.update(zip(missing, decoded))
+            memo.update(zip(missing, self._decode("value", self.value_choice, b"".join(missing), size)))
         return [memo[v] for v in entries]
+
+    def _decode(self, which: str, choice: LayoutChoice, data: bytes, size: int) -> list[dict]:
+        if not data:
+            return []
+        per_entry = choice.layouts(data)
+        if isinstance(per_entry, Layout):
+            return self._with_layout(which, per_entry, data)
+        # Entries read with different layouts: decode each layout's entries together, then put them back in order.
+        groups: dict[int, tuple[Layout, list[int]]] = {}
+        for index, layout in enumerate(per_entry):
+            groups.setdefault(id(layout), (layout, []))[1].append(index)
+        out: list = [None] * len(per_entry)
+        for layout, indexes in groups.values():
+            chunk = b"".join(data[i * size : (i + 1) * size] for i in indexes)
+            for index, fields in zip(indexes, self._with_layout(which, layout, chunk)):
+                out[index] = fields
+        return out
+
+    def _with_layout(self, which: str, layout: Layout, data: bytes) -> list[dict]:
+        fields = self.cmap.fields_many(which, layout, data)
+        if fields is None:
+            convert = self.cmap.key_fields if which == "key" else self.cmap.value_fields
+            fields = [convert(raw, layout) for raw in compiled(layout).unpack_all(data)]
+        return fields
 
     def reasons(self) -> list[str]:
         return [f"key layout: {r}" for r in self.key_choice.reasons.values()] + \
                [f"value layout: {r}" for r in self.value_choice.reasons.values()]
-
-
-def version_range_label(ranges: list[Range]) -> str:
-    return ", ".join(r.label() for r in ranges)

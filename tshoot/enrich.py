@@ -11,6 +11,8 @@ modules give their fields, so every map in tshoot.maps gets it for the fields it
 
 from __future__ import annotations
 
+from operator import methodcaller
+
 from .addr import parse_ip
 from .errors import UsageError
 
@@ -95,6 +97,13 @@ def _host_address(text) -> str | None:
     return address
 
 
+_NOTHING: dict = {}  # shared by every entry with nothing said (never mutated)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
 class Enricher:
     """Explains fields of decoded entries. `interfaces(node)` gives {ifindex: name} for a node (or raises).
 
@@ -104,46 +113,67 @@ class Enricher:
     def __init__(self, cluster: Cluster | None, interfaces=None):
         self.cluster, self.interfaces = cluster, interfaces
         self._interfaces: dict[str, dict[int, str] | str] = {}
-        self._memo: dict[tuple[str, int], tuple[dict, dict]] = {}
+        self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
         """{"field": {what it is}} for the fields of one entry this can explain."""
-        return {**self.key_part(node, key_fields or {}), **self.value_part(node, value_fields or {})}
+        return {**self.parts(node, [key_fields or {}])[0], **self.parts(node, [value_fields or {}])[0]}
 
-    def key_part(self, node: str, key_fields: dict) -> dict:
-        return self._fields(node, key_fields)
-
-    def value_part(self, node: str, value_fields: dict) -> dict:
-        """Values repeat (one identity and tunnel endpoint for many entries): each value object is explained
-        once. The memo holds the object itself, so its id is not reused while the memo lives."""
-        memo_key = (node, id(value_fields))
-        found = self._memo.get(memo_key)
-        if found is None:
-            found = self._memo[memo_key] = (value_fields, self._fields(node, value_fields))
-        return found[1]
-
-    def _fields(self, node: str, fields: dict) -> dict:
-        out = {}
-        for name, value in fields.items():
-            if value is None or value == 0 and name not in IDENTITY_FIELDS:
+    def parts(self, node: str, many: list[dict]) -> list[dict]:
+        """What can be said about each of many keys' (or values') fields, by columns: each distinct value
+        of a field is explained once, and a column with nothing to say (identities of a dump without a
+        cluster) costs nothing per entry. Entries with nothing said share one empty dict."""
+        names = set().union(*many) if len(many) > 1 else set(many[0]) if many else set()
+        columns = []
+        for name in sorted(names):
+            explain = self._explainer(name)
+            if explain is None:
                 continue
-            if name in IDENTITY_FIELDS:
-                said = self.identity(value)
-            elif name in NODE_ADDRESS_FIELDS:
-                said = self.node_address(value)
-            elif name in INTERFACE_FIELDS:
-                said = self.interface(node, value)
-            elif name in ENDPOINT_FIELDS:
-                said = self.endpoint(node, value)
-            elif name in ADDRESS_FIELDS:
-                said = self.address(value)
-            else:
-                continue
-            if said is not None:
-                out[name] = said
+            try:
+                values = list(map(methodcaller("get", name), many))
+                distinct = set(values)
+            except TypeError:  # a list field: compare its items
+                values = [_hashable(fields.get(name)) for fields in many]
+                distinct = set(values)
+            said = {}
+            for value in distinct:
+                if value is None or (value == 0 and name not in IDENTITY_FIELDS):
+                    continue
+                memo_key = (node, name, value)
+                if memo_key not in self._said:
+                    self._said[memo_key] = explain(node, list(value) if isinstance(value, tuple) else value)
+                if self._said[memo_key] is not None:
+                    said[value] = self._said[memo_key]
+            if said:
+                columns.append((name, list(map(said.get, values))))
+        if not columns:
+            return [_NOTHING] * len(many)
+        if len(columns) == 1:
+            name, found = columns[0]
+            return [{name: f} if f is not None else _NOTHING for f in found]
+        out = []
+        for row in zip(*(found for _, found in columns)):
+            part = {name: f for (name, _), f in zip(columns, row) if f is not None}
+            out.append(part or _NOTHING)
         return out
 
-    def identity(self, number) -> dict | None:
+    def _explainer(self, name: str):
+        """The method explaining a field of that name, None when none does (or none can, without a cluster)."""
+        if name in IDENTITY_FIELDS:
+            return self.identity
+        if name in INTERFACE_FIELDS:
+            return self.interface if self.interfaces is not None else None
+        if self.cluster is None:
+            return None
+        if name in NODE_ADDRESS_FIELDS:
+            return self.node_address
+        if name in ENDPOINT_FIELDS:
+            return self.endpoint
+        if name in ADDRESS_FIELDS:
+            return self.address
+        return None
+
+    def identity(self, node: str, number) -> dict | None:
         if number in RESERVED:
             return {"name": RESERVED[number]}
         if number == 0:
@@ -155,7 +185,7 @@ class Enricher:
             return {"missing": f"no CiliumIdentity {number} in the cluster"}
         return {"labels": labels}
 
-    def node_address(self, address) -> dict | None:
+    def node_address(self, node: str, address) -> dict | None:
         if self.cluster is None:
             return None
         name = self.cluster.node_by_ip.get(address)
@@ -184,7 +214,7 @@ class Enricher:
             return {"missing": f"no CiliumEndpoint with id {number} on {node}"}
         return {"endpoint": name, "pod": name}
 
-    def address(self, text) -> dict | None:
+    def address(self, node: str, text) -> dict | None:
         """The pod or node with that address; None for what is not a single address (a CIDR)."""
         address = _host_address(text)
         if address is None:

@@ -200,9 +200,8 @@ def _dump(argv: list[str]) -> int:
     from .mapview import dump_json, entry_table
 
     if args.output == "json":
-        out = sys.stdout
-        for chunk in dump_json(found, enricher):
-            out.write(chunk)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(dump_json(found, enricher))
     elif args.output == "yaml":
         from .. import render
 

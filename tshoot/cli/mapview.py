@@ -1,58 +1,28 @@
 """How `tshoot map` results look: tables of entries and maps, enrichment lines, and the JSON of a dump.
 
-A dump can hold 100k entries, so its JSON is written without building one object per entry: each key is
-encoded in one call of the C encoder for all keys, each distinct value once, and the constant parts once.
-The output is a JSON list with one entry object per line.
+A dump can hold 100k entries: its JSON is encoded by orjson in one call over all entries (values and
+their enrichment are shared objects, explained once), one entry object per line.
 """
 
 from __future__ import annotations
 
-import json
-
 from ..version import show
 
-_SEP = "\x1e"  # a record separator no decoded field contains; checked, with a slow path if one ever does
-_SEP_JSON = ', "\\u001e", '
 
+def dump_json(results, enricher) -> bytes:
+    """The JSON list of every entry of every node's dump, one object per line."""
+    import orjson
 
-def encode_many(objs: list) -> list[str]:
-    """json.dumps of each object, in one pass of the C encoder over all of them."""
-    if not objs:
-        return []
-    text = json.dumps([x for obj in objs for x in (obj, _SEP)], check_circular=False)
-    parts = text[1 : -len(', "\\u001e"]')].split(_SEP_JSON)
-    if len(parts) != len(objs):  # a field held the separator itself
-        return [json.dumps(obj) for obj in objs]
-    return parts
-
-
-def dump_json(results, enricher):
-    """Chunks of the JSON list of every entry of every node's dump."""
-    yield "["
-    first = True
+    objs = []
     for r in results:
-        if not r.keys:
-            continue
-        head = (f'{{"map": {json.dumps(r.cmap.short)}, "cilium_version": '
-                f'{json.dumps(show(r.version) if r.version else None)}, "key": ')
-        node = json.dumps(r.node)
-        keys = encode_many(r.keys)
-        key_parts = [enricher.key_part(r.node, k) for k in r.keys]
-        key_parts_json = encode_many(key_parts) if any(key_parts) else None
-        value_json: dict[int, tuple[str, str, dict]] = {}
-        lines = []
-        for i, value in enumerate(r.values):
-            cached = value_json.get(id(value))
-            if cached is None:
-                part = enricher.value_part(r.node, value)
-                cached = value_json[id(value)] = (json.dumps(value), json.dumps(part), part)
-            vj, ej, part = cached
-            if key_parts_json is not None and key_parts[i]:
-                ej = key_parts_json[i] if not part else json.dumps({**key_parts[i], **part})
-            lines.append(f'{head}{keys[i]}, "value": {vj}, "node": {node}, "enriched": {ej}}}')
-        yield ("\n" if first else ",\n") + ",\n".join(lines)
-        first = False
-    yield "\n]\n" if not first else "]\n"
+        short, version, node = r.cmap.short, show(r.version) if r.version else None, r.node
+        enriched = [{**k, **v} if k else v for k, v in zip(enricher.parts(node, r.keys), enricher.parts(node, r.values))]
+        objs += [{"map": short, "cilium_version": version, "key": k, "value": v, "node": node, "enriched": e}
+                 for k, v, e in zip(r.keys, r.values, enriched)]
+    # orjson writes no spaces: an entry starts exactly where '},{"map":' is (a string cannot hold an
+    # unescaped quote, so the sequence never occurs inside one).
+    body = orjson.dumps(objs).replace(b'},{"map":', b'},\n{"map":')
+    return b"[\n" + body[1:-1] + b"\n]\n" if objs else b"[]\n"
 
 
 def _cell(value) -> str:
