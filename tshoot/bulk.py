@@ -142,19 +142,36 @@ class LayoutChoice:
             versions = ", ".join(v.label() for v, _ in fitting)
             self.reasons[id(self.fixed)] = f"only Cilium {versions} use {size}-byte {which}s"
             return
-        placement = {}
+        placement: dict[tuple, set[int]] = {}
         for layout in layouts:
             for f in layout.fields:
                 placement.setdefault((f.offset, f.size, f.kind, f.bits), set()).add(id(layout))
-        differing = sorted({b for (offset, size_, _, _), users in placement.items() if len(users) < len(layouts)
-                            for b in range(offset, offset + size_)})
+        differing = set()
+        for (offset, length, kind, bits), users in placement.items():
+            if len(users) < len(layouts) or self._read_differently(offset, length, kind, bits):
+                differing.update(range(offset, offset + length))
         fmt, cursor = "", 0
-        for b in differing:
+        for b in sorted(differing):
             fmt += "x" * (b - cursor) + "s"
             cursor = b + 1
         fmt += "x" * (size - cursor)
         self.signature = struct.Struct(fmt)
         self.by_signature: dict[tuple, Layout] = {}
+
+    def _read_differently(self, offset: int, length: int, kind: str, bits) -> bool:
+        """Whether a member placed alike in every fitting layout is still read differently by some of them
+        (the same flag bits named per version): probed with each of its bits set alone, and all set."""
+        width = bits[1] if bits else 8 * length
+        low = bits[0] if bits else 0
+        order = "big" if kind == BE else "little"
+        for probe in [1 << i for i in range(width)] + [(1 << width) - 1]:
+            data = bytearray(self.size)
+            data[offset : offset + length] = (probe << low).to_bytes(length, order)
+            try:
+                self.cmap.decode(self.which, bytes(data), None)
+            except Exception:  # UsageError "read differently", or a layout that cannot read the probe at all
+                return True
+        return False
 
     def layouts(self, data: bytes) -> Layout | list[Layout]:
         """The layout reading every entry of `data` (concatenated entries), or one layout per entry when

@@ -22,7 +22,7 @@ from .errors import TshootError, UsageError
 from .mapfilter import Filter
 from .maps import MAPS
 from .maps.base import CiliumMap
-from .version import Version, show
+from .version import Range, Version, show
 
 DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
 
@@ -130,14 +130,31 @@ def describe_key(fields: dict) -> str:
 
 
 def lookup(backend: Backend, cmap: CiliumMap, params: dict, args: argparse.Namespace,
-           version: Version | None, exact: bool = False) -> Lookup:
+           version: Version | None = None, exact: bool = False) -> Lookup:
+    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it)."""
     version = version or backend.version
     info = resolve_map(backend, cmap, params, version)
+    fields = cmap.key_from_args(args, key_version(cmap, info, version))
+    return lookup_fields(backend, cmap, fields, version, params, exact, info)
+
+
+def lookup_fields(backend: Backend, cmap: CiliumMap, fields: dict, version: Version | None = None,
+                  params: dict | None = None, exact: bool = False, info: MapInfo | None = None) -> Lookup:
+    """A lookup by key fields as `-o json` shows them ({"prefix": "10.0.1.110/32", "family": "ipv4",
+    "cluster_id": 0} for the ipcache): what a packet walk asks at each hop."""
+    version = version or backend.version
+    info = info or resolve_map(backend, cmap, params or {}, version)
     kversion = key_version(cmap, info, version)
     check_value_size(cmap, info, version)
-    fields = cmap.key_from_args(args, kversion)
     key = cmap.encode("key", fields, kversion)
-    what = f"{describe_key(fields)} in {info.name} on {backend.node}"
+    return lookup_bytes(backend, cmap, info, version, key, exact, describe_key(fields))
+
+
+def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None, key: bytes,
+                 exact: bool = False, what: str | None = None) -> Lookup:
+    """A lookup of key bytes, as the datapath does it: the longest prefix covering the key on an LPM trie
+    (exact: that very prefix), the key itself on a hash map. TshootError when nothing answers."""
+    what = f"{what or key.hex(' ')} in {info.name} on {backend.node}"
     lookup_cmd = backend.command(["bpftool", "map", "lookup", "pinned", info.path, "key", "hex", *key.hex(" ").split()])
     commands = backend.preamble()
     if info.map_type != LPM_TRIE:
@@ -145,7 +162,7 @@ def lookup(backend: Backend, cmap: CiliumMap, params: dict, args: argparse.Names
         value = backend.lookup(info, key)
         if value is None:
             raise TshootError(f"no entry for {what}")
-        return Lookup(backend, cmap, info, version, key, key, value, commands, "exact key (hash map)")
+        return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
     dump_cmd = backend.command(["bpftool", "map", "dump", "pinned", info.path])
     if exact:
         commands.append(dump_cmd + "   # the entry whose prefix is exactly the key")
@@ -159,7 +176,7 @@ def lookup(backend: Backend, cmap: CiliumMap, params: dict, args: argparse.Names
     commands.append(dump_cmd + "   # which entry answered: the longest prefix covering the key")
     match = lpm_match(backend.dump(info), key)
     if match is None:  # removed between the two reads
-        raise TshootError(f"no entry covers {what} any more (the map changed while reading it)")
+        raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
     return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "longest prefix match")
 
 
@@ -228,9 +245,20 @@ def layout_of(info: MapInfo, version: Version | None) -> dict | None:
         which = "key" if not fits["key"] else "value"
         return {"key": None, "value": None, "by": "size",
                 "problem": size_mismatch(cmap, which, None, info.key_size if which == "key" else info.value_size)}
-    versions = ", ".join(v.label() for v, _ in fits["value"])
+    versions = merged_label([v for v, _ in fits["value"]])
     return {"key": fits["key"][0][1].c_name, "value": fits["value"][0][1].c_name,
             "by": f"{info.value_size}-byte values: Cilium {versions}", "problem": None}
+
+
+def merged_label(ranges: list[Range]) -> str:
+    """Version ranges as one label, touching intervals joined: '1.9.0–1.17.x'."""
+    merged: list[list] = []
+    for low, high in sorted(interval for r in ranges for interval in r.intervals):
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return Range(" ".join(f"{'.'.join(map(str, low))}-{'.'.join(map(str, high))}" for low, high in merged)).label()
 
 
 class Listing:
