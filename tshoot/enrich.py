@@ -72,14 +72,9 @@ class Cluster:
 
         from . import kube
 
-        paths = [
-            "/apis/cilium.io/v2/ciliumidentities",
-            "/api/v1/nodes",
-            "/apis/cilium.io/v2/ciliumendpoints",
-            "/api/v1/pods",
-        ]
-        with ThreadPoolExecutor(len(paths)) as pool:
-            lists = list(pool.map(lambda path: kube.list_all(api, path), paths))
+        kinds = [kube.CILIUM_IDENTITIES, kube.NODES, kube.CILIUM_ENDPOINTS, kube.PODS]
+        with ThreadPoolExecutor(len(kinds)) as pool:
+            lists = list(pool.map(lambda kind: list(kube.list_objects(api, kind)), kinds))
         return cls(*lists)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from .backends import LPM_TRIE, Backend, Entries, MapInfo
+from .backends import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
 from .bulk import BulkDecoder, size_mismatch
 from .decode import decode_entry
 from .errors import TshootError, UsageError
@@ -56,7 +56,7 @@ def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Versio
     for name in names:
         try:
             return backend.info(name)
-        except TshootError as exc:
+        except NotPinned as exc:
             failures.append(exc)
     if len(failures) == 1:
         raise failures[0]

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from ..errors import TshootError
 from ..version import Version
 
 PIN_DIR = "tc/globals"  # under the bpffs mount, where Cilium pins its global maps
 DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
+
+
+class NotPinned(TshootError):
+    """The map is not pinned on that node (another name may be: maps were renamed across versions)."""
 
 
 class MapInfo:

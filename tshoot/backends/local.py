@@ -13,7 +13,7 @@ import shlex
 import socket
 
 from ..errors import TshootError
-from . import PIN_DIR, Backend, Entries, MapInfo, libbpf
+from . import PIN_DIR, Backend, Entries, MapInfo, NotPinned, libbpf
 
 _PERCPU = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
 
@@ -36,7 +36,8 @@ class LocalBackend(Backend):
             try:
                 fd = libbpf.obj_get(path)
             except OSError as exc:
-                raise TshootError(self._explain(exc, name, path)) from None
+                error = NotPinned if exc.errno == errno.ENOENT and os.path.isdir(self.bpffs) else TshootError
+                raise error(self._explain(exc, name, path)) from None
             try:
                 raw = libbpf.map_info(fd)
             except OSError:

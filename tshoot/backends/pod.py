@@ -17,7 +17,7 @@ import shlex
 from .. import cilium, kube
 from ..errors import TshootError
 from ..version import show
-from . import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo
+from . import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
 EXEC_TIMEOUT = 60  # seconds: dumping a big conntrack map in a busy agent takes a while
@@ -84,7 +84,7 @@ class PodBackend(Backend):
             shown = self.bpftool(["map", "show", "pinned", path], f"map show {name}")
         except TshootError as exc:
             if "No such file or directory" in str(exc):
-                raise TshootError(f"map {name} is not pinned at {path} on {self.node} (this Cilium version or "
+                raise NotPinned(f"map {name} is not pinned at {path} on {self.node} (this Cilium version or "
                                   f"configuration does not use it)") from None
             raise
         return _map_info(shown, name, path)
