@@ -81,8 +81,10 @@ def main() -> int:
         subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
         try:
             path = build_map(bpffs)
-            # No kubeconfig: nothing to enrich from, so the run measures reading and decoding.
+            # No kubeconfig: nothing to enrich from, so the run measures reading and decoding. Python's
+            # bytecode cache on, as in an installed tshoot (the warm-up run writes it).
             env = {**os.environ, "HOME": tmp, "KUBECONFIG": ""}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             reference = ["bpftool", "-j", "map", "dump", "pinned", str(path)]
             tool = [str(BIN / "tshoot"), "map", "dump", "ipcache", "-o", "json", "--backend", "local", "--bpffs", str(bpffs)]
             for argv in (reference, tool):  # warm caches

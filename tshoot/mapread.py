@@ -182,35 +182,62 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
 
 # --- dumps ---------------------------------------------------------------------------------------
 class Dump:
-    """One node's decoded entries (parallel lists of key fields and value fields) and how they were read."""
+    """One node's entries, decoded on demand: `keys`/`values` (parallel lists of fields, filtered and limited),
+    or `rows(start, stop)` for a slice of the raw entries (a dump's JSON is rendered slice by slice, on
+    every CPU: tshoot.forkmap)."""
 
-    def __init__(self, backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None,
-                 keys: list[dict], values: list[dict], total: int, commands: list[str], reasons: list[str]):
+    def __init__(self, backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None, entries: Entries,
+                 filters: Filter | None, limit: int | None, commands: list[str]):
         self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
-        self.keys, self.values, self.total, self.commands, self.reasons = keys, values, total, commands, reasons
+        self.entries, self.filters, self.limit, self.commands = entries, filters, limit, commands
+        self.total = len(entries)
+        self.decoder = BulkDecoder(cmap, version, info.key_size, entries.value_size)  # checks the sizes now
+        self._decoded: tuple[list[dict], list[dict]] | None = None
+
+    def rows(self, start: int = 0, stop: int | None = None) -> tuple[list[dict], list[dict]]:
+        """Key fields and value fields of the entries start..stop that pass the filters."""
+        part = self.entries.slice(start, self.total if stop is None else stop)
+        keys, values = self.decoder.keys(part.keys), self.decoder.value_list(part.values)
+        if self.filters and keys:
+            keep, node = self.filters.bind(keys[0], values[0]), self.node
+            pairs = [(k, v) for k, v in zip(keys, values) if keep(k, v, node)]
+            keys, values = [k for k, _ in pairs], [v for _, v in pairs]
+        return keys, values
+
+    def _all(self) -> tuple[list[dict], list[dict]]:
+        if self._decoded is None:
+            if self.limit is not None and not self.filters:
+                self._decoded = self.rows(0, min(self.limit, self.total))  # decode only what is shown
+            else:
+                keys, values = self.rows()
+                self._decoded = (keys[: self.limit], values[: self.limit]) if self.limit is not None else (keys, values)
+        return self._decoded
+
+    def decode(self) -> "Dump":
+        """Decode now (else on first use of keys/values)."""
+        self._all()
+        return self
+
+    @property
+    def keys(self) -> list[dict]:
+        return self._all()[0]
+
+    @property
+    def values(self) -> list[dict]:
+        return self._all()[1]
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.decoder.reasons()
 
 
-def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None,
+def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None = None,
          filters: Filter | None = None, limit: int | None = None) -> Dump:
+    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows)."""
     version = version or backend.version
     info = resolve_map(backend, cmap, params, version)
     commands = [*backend.preamble(), backend.command(["bpftool", "-j", "map", "dump", "pinned", info.path])]
-    entries = backend.dump(info)
-    decoder = BulkDecoder(cmap, version, info.key_size, entries.value_size)
-    if limit is not None and not filters:
-        entries_shown = entries.slice(0, limit)  # decode only what is shown
-    else:
-        entries_shown = entries
-    keys = decoder.keys(entries_shown.keys)
-    values = decoder.value_list(entries_shown.values)
-    if filters and keys:
-        keep = filters.bind(keys[0], values[0])
-        node = backend.node
-        pairs = [(k, v) for k, v in zip(keys, values) if keep(k, v, node)]
-        if limit is not None:
-            pairs = pairs[:limit]
-        keys, values = [k for k, _ in pairs], [v for _, v in pairs]
-    return Dump(backend, cmap, info, version, keys, values, len(entries), commands, decoder.reasons())
+    return Dump(backend, cmap, info, version, backend.dump(info), filters, limit, commands)
 
 
 # --- lists ---------------------------------------------------------------------------------------

@@ -153,8 +153,8 @@ def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], 
             _check(ret, "bpf_map_lookup_batch")
         n = count.value
         if n:
-            key_chunks.append(keys.raw[: n * key_size])
-            value_chunks.append(values.raw[: n * value_size])
+            key_chunks.append(ct.string_at(keys, n * key_size))
+            value_chunks.append(ct.string_at(values, n * value_size))
         if ret == -2:  # ENOENT: that was the last batch
             return key_chunks, value_chunks
         ct.memmove(token_in, token_out, len(token_out))

@@ -1,28 +1,56 @@
 """How `tshoot map` results look: tables of entries and maps, enrichment lines, and the JSON of a dump.
 
-A dump can hold 100k entries: its JSON is encoded by orjson in one call over all entries (values and
-their enrichment are shared objects, explained once), one entry object per line.
+A dump can hold 100k entries: its JSON is encoded by orjson in one call per slice of entries (values and
+their enrichment are shared objects, explained once), the slices rendered on every CPU (tshoot.forkmap),
+one entry object per line.
 """
 
 from __future__ import annotations
 
+from ..errors import TshootError
+from ..forkmap import render_slices
 from ..version import show
 
 
-def dump_json(results, enricher) -> bytes:
-    """The JSON list of every entry of every node's dump, one object per line."""
+def dump_json(results, enricher, report) -> list[bytes]:
+    """The JSON list of every entry of every node's dump, in pieces to write one after the other. A node
+    whose entries cannot be decoded is reported (report(node, message)) and left out, the others printed."""
+    bodies = []
+    for r in results:
+        try:
+            if r.limit is not None:  # few entries: decode only those
+                slices = [_lines(r, enricher, r.keys, r.values)]
+            else:
+                slices = render_slices(r.total, lambda start, stop: _lines(r, enricher, *r.rows(start, stop)), b",\n")
+        except TshootError as exc:
+            report(r.node, str(exc))
+            continue
+        bodies += [s for s in slices if s]
+    if not bodies:
+        return [b"[]\n"]
+    pieces = [b"[\n"]
+    for body in bodies:
+        pieces += [body, b",\n"]
+    pieces[-1] = b"\n]\n"
+    return pieces
+
+
+def _lines(r, enricher, keys: list[dict], values: list[dict]) -> bytes:
+    """Entry objects, comma-separated, one per line (no brackets)."""
     import orjson
 
-    objs = []
-    for r in results:
-        short, version, node = r.cmap.short, show(r.version) if r.version else None, r.node
-        enriched = [{**k, **v} if k else v for k, v in zip(enricher.parts(node, r.keys), enricher.parts(node, r.values))]
-        objs += [{"map": short, "cilium_version": version, "key": k, "value": v, "node": node, "enriched": e}
-                 for k, v, e in zip(r.keys, r.values, enriched)]
+    if not keys:
+        return b""
+    short, version, node = r.cmap.short, show(r.version) if r.version else None, r.node
+    enriched = enricher.parts(node, values)
+    key_parts = enricher.parts(node, keys)
+    if any(key_parts):
+        enriched = [{**k, **v} if k else v for k, v in zip(key_parts, enriched)]
+    objs = [{"map": short, "cilium_version": version, "key": k, "value": v, "node": node, "enriched": e}
+            for k, v, e in zip(keys, values, enriched)]
     # orjson writes no spaces: an entry starts exactly where '},{"map":' is (a string cannot hold an
     # unescaped quote, so the sequence never occurs inside one).
-    body = orjson.dumps(objs).replace(b'},{"map":', b'},\n{"map":')
-    return b"[\n" + body[1:-1] + b"\n]\n" if objs else b"[]\n"
+    return orjson.dumps(objs)[1:-1].replace(b'},{"map":', b'},\n{"map":')
 
 
 def _cell(value) -> str:
