@@ -13,17 +13,13 @@ Needs root (a bpffs mount).
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._timing import compare, private_bpffs, tool_env, verdict  # noqa: E402
 from tests.kubeapi import KubeApiServer, NodeExec, SimNode  # noqa: E402
 from tests.kubeapi import objects  # noqa: E402
 from tests.kubeapi.tls import make_certs  # noqa: E402
@@ -52,48 +48,24 @@ def cluster(server: KubeApiServer, bpffs: Path) -> list[str]:
     return [s.name for s in specs]
 
 
-def wall(argv: list[str]) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode cached
-    start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=env)
-    return time.perf_counter() - start
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--target", type=float, default=2.0)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("bench/all_nodes.py needs root (it mounts a private bpffs)", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp:
-        bpffs = Path(tmp) / "bpffs"
-        bpffs.mkdir()
-        subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp, private_bpffs(Path(tmp)) as bpffs:
         cert, key, ca = make_certs(Path(tmp))
         server = KubeApiServer(tls=(cert, key), ca=ca).start()
         try:
             nodes = cluster(server, bpffs)
             kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
             base = [str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--kubeconfig", str(kubeconfig)]
-            one, every = base + ["--node", nodes[0]], base + ["--all-nodes"]
-            for argv in (one, every):  # warm caches
-                wall(argv)
-            ratios, ones, alls = [], [], []
-            for _ in range(args.runs):
-                o, a = wall(one), wall(every)
-                ones.append(o)
-                alls.append(a)
-                ratios.append(a / o)
+            ratio, one, every = compare(base + ["--node", nodes[0]], base + ["--all-nodes"], args.runs, tool_env())
         finally:
             server.stop()
-            subprocess.run(["umount", "-l", str(bpffs)], check=False)
-    ratio = statistics.median(ratios)
-    print(f"lookup on 1 node: median {statistics.median(ones) * 1000:.0f} ms; on all {NODES} nodes "
-          f"(exec {EXEC_LATENCY * 1000:.0f} ms each): median {statistics.median(alls) * 1000:.0f} ms")
-    print(f"median ratio {ratio:.2f} (target <= {args.target})  {'OK' if ratio <= args.target else 'OVER TARGET'}")
-    return 0 if ratio <= args.target else 1
+    print(f"lookup on 1 node: median {one * 1000:.0f} ms; on all {NODES} nodes "
+          f"(exec {EXEC_LATENCY * 1000:.0f} ms each): median {every * 1000:.0f} ms")
+    return verdict(ratio, args.target)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ and prints the median ratio. Target (issue C): <= 0.8. Needs root (a bpffs mount
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._timing import compare, private_bpffs, tool_env, verdict  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENTRIES = 100_000
@@ -61,47 +62,20 @@ def build_map(bpffs: Path) -> Path:
     return path
 
 
-def wall(argv: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=env)
-    return time.perf_counter() - start
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--target", type=float, default=0.8)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("bench/map_dump.py needs root (it mounts a private bpffs)", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp:
-        bpffs = Path(tmp) / "bpffs"
-        bpffs.mkdir()
-        subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
-        try:
-            path = build_map(bpffs)
-            # No kubeconfig: nothing to enrich from, so the run measures reading and decoding. Python's
-            # bytecode cache on, as in an installed tshoot (the warm-up run writes it).
-            env = {**os.environ, "HOME": tmp, "KUBECONFIG": ""}
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            reference = ["bpftool", "-j", "map", "dump", "pinned", str(path)]
-            tool = [str(BIN / "tshoot"), "map", "dump", "ipcache", "-o", "json", "--backend", "local", "--bpffs", str(bpffs)]
-            for argv in (reference, tool):  # warm caches
-                wall(argv, env)
-            ratios, tools, refs = [], [], []
-            for _ in range(args.runs):
-                r, t = wall(reference, env), wall(tool, env)
-                refs.append(r)
-                tools.append(t)
-                ratios.append(t / r)
-        finally:
-            subprocess.run(["umount", "-l", str(bpffs)], check=False)
-    ratio = statistics.median(ratios)
-    print(f"tshoot map dump ipcache -o json ({ENTRIES} entries): median {statistics.median(tools) * 1000:.0f} ms; "
-          f"bpftool -j map dump: median {statistics.median(refs) * 1000:.0f} ms")
-    print(f"median ratio {ratio:.2f} (target <= {args.target})  {'OK' if ratio <= args.target else 'OVER TARGET'}")
-    return 0 if ratio <= args.target else 1
+    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp, private_bpffs(Path(tmp)) as bpffs:
+        path = build_map(bpffs)
+        reference = ["bpftool", "-j", "map", "dump", "pinned", str(path)]
+        tool = [str(BIN / "tshoot"), "map", "dump", "ipcache", "-o", "json", "--backend", "local", "--bpffs", str(bpffs)]
+        # No kubeconfig: nothing to enrich from, so the run measures reading and decoding.
+        ratio, ref, took = compare(reference, tool, args.runs, tool_env(HOME=tmp, KUBECONFIG=""))
+    print(f"tshoot map dump ipcache -o json ({ENTRIES} entries): median {took * 1000:.0f} ms; "
+          f"bpftool -j map dump: median {ref * 1000:.0f} ms")
+    return verdict(ratio, args.target)
 
 
 if __name__ == "__main__":

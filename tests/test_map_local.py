@@ -73,7 +73,7 @@ def test_every_map_dumps_as_decode_reads_each_entry(bpffs, cmap, version, data):
                             for o, _, _ in (decode_entry(cmap, k, v, None) for k, v in entries))
         except Exception as exc:
             with pytest.raises(TshootError, match="read differently|pass --cilium-version"):
-                mapread.dump(backend, cmap, PARAMS, None)
+                mapread.dump(backend, cmap, PARAMS, None).decode()
             assert "read differently" in str(exc)
         else:
             unknown = mapread.dump(backend, cmap, PARAMS, None)
