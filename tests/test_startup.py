@@ -24,6 +24,9 @@ sys.exit(code)
     ["key", "lxc", "fd00::1", "--bpftool"],
     ["decode", "ipcache", "--value", "e3 d1 00 00 ac 12 00 05 00 00 00 00"],
     ["decode", "lxc", "--value", "00" * 48, "-o", "json", "--cilium-version", "1.19"],
+    ["key", "policy", "--identity", "53731", "--proto", "tcp", "--port", "80", "--endpoint", "2006", "--bpftool"],
+    ["key", "ct4", "10.0.0.1:40000", "10.0.0.2:80", "--direction", "service"],
+    ["decode", "lb4-services", "--value", "00 00 00 00 03 00 00 07 00 00 00 00", "-v"],
 ])
 def test_offline_commands_import_nothing_heavy(argv):
     proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True, text=True)

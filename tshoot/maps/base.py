@@ -95,8 +95,9 @@ class CiliumMap(ABC):
         return None
 
     def default_version(self, name: str) -> Version:
-        """The version to assume when none is given: the newest that has this map under `name`."""
-        pins = [p for p in self.pins if name in (self.short, *self.aliases) or p.match(name) is not None]
+        """The version to assume when none is given: the newest known for a short name, the newest that
+        pins `name` for a pinned name (cilium_lb4_backends -> 1.10)."""
+        pins = [p for p in self.pins if p.match(name) is not None]
         return min(NEWEST_KNOWN, max(newest(p.versions) for p in pins)) if pins else NEWEST_KNOWN
 
     def check_name(self, name: str, version: Version) -> None:

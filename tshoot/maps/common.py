@@ -29,14 +29,14 @@ def add_cluster_id_argument(parser) -> None:
                         help="clustermesh cluster id (0 = the local cluster; 1.14+)")
 
 
-def check_cluster_id(layout: Layout, cluster_id: int, version: Version) -> None:
+def check_cluster_id(layout: Layout, cluster_id: int, version: Version, since: str = "1.14") -> None:
     """Refuse a cluster id the version's key cannot hold (or its datapath would reject)."""
     if not cluster_id:
         return
     field = layout.by_name.get("cluster_id")
     if field is None:
-        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need 1.14+): "
-                         f"drop --cluster-id or pass --cilium-version 1.14 or newer")
+        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need {since}+): "
+                         f"drop --cluster-id or pass --cilium-version {since} or newer")
     limit = (1 << (8 * field.size)) - 1
     if version[:2] == (1, 15):
         limit = 255  # the field is u16 but the 1.15 datapath rejects ids above UINT8_MAX

@@ -60,7 +60,7 @@ class Tunnel(CiliumMap):
 
     def key_from_args(self, args, version: Version) -> dict:
         family, address, _ = parse_prefix(args.cidr)
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
+        check_cluster_id(self.layout_for("key", version), args.cluster_id, version, since="1.12.8")
         return {"ip": show_ip(address), "family": family, "cluster_id": args.cluster_id}
 
     def key_fields(self, raw, layout) -> dict:

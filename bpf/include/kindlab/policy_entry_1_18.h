@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* struct policy_entry in Cilium 1.18.x: the counters moved to cilium_policystats (bpf/lib/common.h, later policy.h). */
+#pragma once
+#include "common.h"
+
+struct policy_entry {
+	__be16 proxy_port;	/* 0 = no L7 redirect */
+	__u8 deny:1,
+	     reserved:2,
+	     lpm_prefix_length:5;	/* key prefix length minus 40 (port ranges) */
+	__u8 auth_type:7,
+	     has_explicit_auth_type:1;
+	__u8 proxy_port_priority;
+	__u8 pad1;
+	__u16 pad2;
+};

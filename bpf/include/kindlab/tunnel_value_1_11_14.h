@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* struct tunnel_value (cilium_tunnel_map) in Cilium 1.11.14-1.11.19, 1.12.8-1.12.12, 1.13.0-1.13.5 and 1.14.0 (bpf/lib/common.h). */
+#pragma once
+#include "common.h"
+
+struct tunnel_value {
+	union {
+		struct {
+			__u32 ip4;
+			__u32 pad1;
+			__u32 pad2;
+			__u32 pad3;
+		};
+		union v6addr ip6;
+	};
+	__u8 family;
+	__u8 key;
+	__u16 node_id;
+} __packed;
