@@ -258,3 +258,37 @@ def test_100k_ipcache_lpm(tshoot, bpffs):
     assert {o["key"]["prefix"] for o in dumped} >= {"0.0.0.0/0", "10.0.0.0/32", "192.0.0.0/24"}
     r = tshoot("map", "lookup", "ipcache", "192.0.3.77", "--backend", "local", "--bpffs", str(bpffs), "-o", "json")
     assert r.code == 0 and json.loads(r.out)["key"]["prefix"] == "192.0.3.0/24"
+
+
+@pytest.fixture
+def btf_ipcache(bpffs, tmp_path):
+    """cilium_ipcache with BTF, as Cilium 1.16 declares it (kindlab's C oracle, compiled and loaded), holding
+    an entry whose flags byte is set: 12-byte values that 1.12 and 1.16 read differently."""
+    from tests.bpfobj import BPF_DIR, compile_bpf
+
+    obj = compile_bpf(BPF_DIR / "oracle" / "cilium_maps.bpf.c", tmp_path / "oracle.o", {"CILIUM_VERSION": "11600"})
+    bpftool("prog", "loadall", str(obj), str(bpffs / "oracle"), "pinmaps", str(bpffs / "oracle-maps"))
+    (bpffs / "tc" / "globals").mkdir(parents=True)
+    path = bpffs / "tc" / "globals" / "cilium_ipcache"
+    bpftool("map", "pin", "pinned", str(bpffs / "oracle-maps" / "ipcache"), str(path))
+    v = parse("1.16")
+    fill(path, [(ipcache.MAP.encode("key", {"prefix": "10.0.1.110/32", "family": "ipv4", "cluster_id": 0}, v),
+                 ipcache.MAP.encode("value", {"identity": 53731, "tunnel_endpoint": None, "encrypt_key": 0,
+                                              "flags": ["skiptunnel"]}, v))])
+    return bpffs
+
+
+def test_btf_chooses_the_layout_when_the_version_is_unknown(tshoot, btf_ipcache):
+    base = ["--backend", "local", "--bpffs", str(btf_ipcache), "-o", "json", "-v"]
+    r = tshoot("map", "lookup", "ipcache", "10.0.1.110", *base)
+    assert r.code == 0, r
+    assert json.loads(r.out)["value"]["flags"] == ["skiptunnel"]
+    assert "the map's BTF describes value type remote_endpoint_info" in r.err
+    dumped = tshoot("map", "dump", "ipcache", *base)
+    assert dumped.code == 0 and json.loads(dumped.out)[0]["value"]["flags"] == ["skiptunnel"]
+    listed = json.loads(tshoot("map", "list", "--backend", "local", "--bpffs", str(btf_ipcache), "-o", "json").out)
+    assert "BTF" in listed[0]["layout"]["by"] and listed[0]["btf_id"]
+    # The same bytes without BTF: 1.12 and 1.16 read them differently, and the user is asked for the version.
+    value = bytes.fromhex("e3d10000 00000000 00000001")
+    r = tshoot("decode", "ipcache", "--value", value.hex(" "))
+    assert r.code == 2 and "pass --cilium-version" in r.err

@@ -146,7 +146,7 @@ def test_list_on_a_node(tshoot, lab):
     rows = {row["name"]: row for row in json.loads(r.out)}
     assert set(rows) == {"cilium_ipcache_v2", "cilium_lxc"}
     assert rows["cilium_ipcache_v2"]["entries"] == 3 and rows["cilium_lxc"]["entries"] == 1
-    assert rows["cilium_lxc"]["layout"]["by"] == "Cilium 1.19.4"
+    assert rows["cilium_lxc"]["layout"]["by"] == "Cilium 1.19.4 uses struct endpoint_info"
     assert rows["cilium_ipcache_v2"]["path"] == "/sys/fs/bpf/tc/globals/cilium_ipcache_v2"
 
 
@@ -198,3 +198,29 @@ def test_value_size_not_matching_the_agent_version(tshoot, lab):
     assert "ipcache values of Cilium 1.17.8 are 12 bytes, the map's are 24" in r.err and "fits Cilium 1.18" in r.err
     r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1, "--cilium-version", "1.19", "-o", "json")
     assert r.code == 1 and "cilium_ipcache_v2 is not pinned" in r.err  # 1.19 pins the new name
+
+
+def test_btf_read_in_the_agent_chooses_the_layout(tshoot, lab, tmp_path):
+    """An agent whose image tag says no version ('latest'): the map's own BTF, read by bpftool in the agent,
+    says which struct it holds (here Cilium 1.16's, with the flags byte the 1.12 layout lacks)."""
+    from tests.bpfobj import BPF_DIR, compile_bpf
+    from tests.conftest import bpftool
+
+    pod = lab.get("pods", _agent(lab, W1), "cilium")
+    pod["spec"]["containers"][0]["image"] = "quay.io/cilium/cilium:latest"
+    lab.put(pod)
+    bpffs = lab.nodes[W1].bpffs
+    (bpffs / "tc/globals/cilium_ipcache_v2").unlink()
+    obj = compile_bpf(BPF_DIR / "oracle" / "cilium_maps.bpf.c", tmp_path / "oracle.o", {"CILIUM_VERSION": "11600"})
+    bpftool("prog", "loadall", str(obj), str(bpffs / "oracle"), "pinmaps", str(bpffs / "oracle-maps"))
+    bpftool("map", "pin", "pinned", str(bpffs / "oracle-maps" / "ipcache"), str(bpffs / "tc/globals/cilium_ipcache"))
+    v = parse("1.16")
+    fill(bpffs / "tc/globals/cilium_ipcache", [(
+        ipcache.MAP.encode("key", {"prefix": "10.0.1.110/32", "family": "ipv4", "cluster_id": 0}, v),
+        ipcache.MAP.encode("value", {"identity": GUIDE_IDENTITY, "tunnel_endpoint": None, "encrypt_key": 0,
+                                     "flags": ["skiptunnel"]}, v))])
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1, "-o", "json", "-v")
+    assert r.code == 0, r
+    obj = json.loads(r.out)
+    assert obj["cilium_version"] is None and obj["value"]["flags"] == ["skiptunnel"]
+    assert "cannot read Cilium version" in r.err and "the map's BTF describes value type remote_endpoint_info" in r.err

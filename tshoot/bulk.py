@@ -122,15 +122,23 @@ class LayoutChoice:
     choice is made once per distinct pattern of differing bytes, on its first entry, by `CiliumMap.decode`
     itself (same rules, same errors)."""
 
-    def __init__(self, cmap: CiliumMap, which: str, size: int, version: Version | None):
+    def __init__(self, cmap: CiliumMap, which: str, size: int, version: Version | None, btf=None):
         self.cmap, self.which, self.size, self.version = cmap, which, size, version
         table = cmap.keys if which == "key" else cmap.values
-        fitting = [(versions, layout) for versions, layout in table if layout.size == size]
+        fitting = self.fitting = [(versions, layout) for versions, layout in table if layout.size == size]
+        found = cmap.layout_from_btf(which, btf) if btf is not None else None
+        if found is not None:  # the map says which struct it holds (same rule as CiliumMap.decode)
+            layout, _, reason = found
+            if layout.size != size:
+                raise TshootError(f"the map's BTF says {which}s are {layout.size} bytes, the map's are {size}")
+            self.fixed: Layout | None = layout
+            self.reasons = {id(layout): reason}
+            return
         if version is not None:
             layout = cmap.layout_for(which, version)
             if layout.size != size:
                 raise TshootError(size_mismatch(cmap, which, version, size))
-            self.fixed: Layout | None = layout
+            self.fixed = layout
             self.reasons = {id(layout): f"Cilium {show(version)} uses struct {layout.c_name}"}
             return
         if not fitting:
@@ -217,10 +225,12 @@ def size_mismatch(cmap: CiliumMap, which: str, version: Version | None, size: in
 class BulkDecoder:
     """Decodes all entries of one map: fields for keys and values, in the map module's words."""
 
-    def __init__(self, cmap: CiliumMap, version: Version | None, key_size: int, value_size: int):
+    def __init__(self, cmap: CiliumMap, version: Version | None, key_size: int, value_size: int, btf=None):
+        """btf: the map's (key, value) BTF types (tshoot.btf.BTFStruct or None), when it carries BTF."""
         self.cmap, self.version = cmap, version
-        self.key_choice = LayoutChoice(cmap, "key", key_size, version)
-        self.value_choice = LayoutChoice(cmap, "value", value_size, version)
+        key_btf, value_btf = btf or (None, None)
+        self.key_choice = LayoutChoice(cmap, "key", key_size, version, key_btf)
+        self.value_choice = LayoutChoice(cmap, "value", value_size, version, value_btf)
         self.key_size, self.value_size = key_size, value_size
         self.values: dict[bytes, dict] = {}  # value bytes -> fields
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from .backends import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
-from .bulk import BulkDecoder, size_mismatch
+from .bulk import BulkDecoder, LayoutChoice, size_mismatch
 from .decode import decode_entry
 from .errors import TshootError, UsageError
 from .mapfilter import Filter
@@ -94,6 +94,20 @@ def check_value_size(cmap: CiliumMap, info: MapInfo, version: Version | None) ->
         raise TshootError(size_mismatch(cmap, "value", None, info.value_size))
 
 
+def map_btf(backend: Backend, info: MapInfo) -> tuple | None:
+    """(key, value) BTFStruct (either may be None) of a map that carries BTF: the layout is then chosen by
+    the struct the map says it holds, not by a version number. None without BTF, or when it cannot be read."""
+    if not info.btf_id:
+        return None
+    from .btf import describe
+
+    try:
+        types, key_id, value_id = backend.btf_types(info)
+        return (describe(types, key_id) if key_id else None, describe(types, value_id) if value_id else None)
+    except (TshootError, KeyError):
+        return None  # decoded by version or size instead; -v says which rule chose
+
+
 # --- lookups -------------------------------------------------------------------------------------
 def lpm_prefix(key: bytes) -> tuple[int, int, int]:
     """An LPM trie key -> (prefixlen, data as a big number, data bits). The trie compares data bits from the
@@ -122,7 +136,7 @@ class Lookup:
                  asked: bytes, key: bytes, value: bytes, commands: list[str], how: str):
         self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
         self.asked, self.key, self.value, self.commands, self.how = asked, key, value, commands, how
-        self.obj, self.dkey, self.dvalue = decode_entry(cmap, key, value, version)
+        self.obj, self.dkey, self.dvalue = decode_entry(cmap, key, value, version, map_btf(backend, info))
 
 
 def describe_key(fields: dict) -> str:
@@ -191,7 +205,7 @@ class Dump:
         self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
         self.entries, self.filters, self.limit, self.commands = entries, filters, limit, commands
         self.total = len(entries)
-        self.decoder = BulkDecoder(cmap, version, info.key_size, entries.value_size)  # checks the sizes now
+        self.decoder = BulkDecoder(cmap, version, info.key_size, entries.value_size, map_btf(backend, info))
         self._decoded: tuple[list[dict], list[dict]] | None = None
 
     def rows(self, start: int = 0, stop: int | None = None) -> tuple[list[dict], list[dict]]:
@@ -249,32 +263,27 @@ def map_of(name: str) -> tuple[CiliumMap, dict] | None:
     return None
 
 
-def layout_of(info: MapInfo, version: Version | None) -> dict | None:
-    """Which structs tshoot reads a pinned map with, and why; None for a map tshoot does not know."""
+def layout_of(info: MapInfo, version: Version | None, btf: tuple | None = None) -> dict | None:
+    """Which structs tshoot reads a pinned map with, and why (the rules of tshoot.bulk.LayoutChoice: the
+    map's BTF, else the version, else the sizes); None for a map tshoot does not know."""
     found = map_of(info.name)
     if found is None:
         return None
     cmap, _ = found
-    if version is not None:
+    out: dict = {"key": None, "value": None, "by": None, "problem": None}
+    for which, size, which_btf in (("key", info.key_size, btf[0] if btf else None),
+                                   ("value", info.value_size, btf[1] if btf else None)):
         try:
-            key, value = cmap.layout_for("key", version), cmap.layout_for("value", version)
-        except UsageError as exc:
-            return {"key": None, "value": None, "by": "version", "problem": str(exc)}
-        problem = None
-        for which, layout, size in (("key", key, info.key_size), ("value", value, info.value_size)):
-            if layout.size != size:
-                problem = size_mismatch(cmap, which, version, size)
-        return {"key": key.c_name, "value": value.c_name, "by": f"Cilium {show(version)}", "problem": problem}
-    fits = {}
-    for which, table, size in (("key", cmap.keys, info.key_size), ("value", cmap.values, info.value_size)):
-        fits[which] = [(versions, layout) for versions, layout in table if layout.size == size]
-    if not fits["key"] or not fits["value"]:
-        which = "key" if not fits["key"] else "value"
-        return {"key": None, "value": None, "by": "size",
-                "problem": size_mismatch(cmap, which, None, info.key_size if which == "key" else info.value_size)}
-    versions = merged_label([v for v, _ in fits["value"]])
-    return {"key": fits["key"][0][1].c_name, "value": fits["value"][0][1].c_name,
-            "by": f"{info.value_size}-byte values: Cilium {versions}", "problem": None}
+            choice = LayoutChoice(cmap, which, size, version, which_btf)
+        except TshootError as exc:
+            out["problem"] = str(exc)
+            continue
+        if choice.fixed is not None:
+            out[which], out["by"] = choice.fixed.c_name, next(iter(choice.reasons.values()))
+        else:
+            out[which] = choice.fitting[0][1].c_name
+            out["by"] = f"{size}-byte {which}s: Cilium {merged_label([v for v, _ in choice.fitting])}"
+    return out
 
 
 def merged_label(ranges: list[Range]) -> str:
@@ -291,7 +300,8 @@ def merged_label(ranges: list[Range]) -> str:
 class Listing:
     def __init__(self, backend: Backend, maps: list[MapInfo], version: Version | None, commands: list[str]):
         self.node, self.version, self.commands = backend.node, version, commands
-        self.maps = [(info, layout_of(info, version)) for info in maps]
+        self.maps = [(info, layout_of(info, version, map_btf(backend, info) if map_of(info.name) else None))
+                     for info in maps]
 
 
 def list_maps(backend: Backend, version: Version | None, cilium_only: bool = True) -> Listing:

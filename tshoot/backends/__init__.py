@@ -25,11 +25,12 @@ class MapInfo:
 
     def __init__(self, name: str, path: str, map_type: str, key_size: int, value_size: int, max_entries: int,
                  flags: int = 0, map_id: int | None = None, btf_id: int = 0, entries: int | None = None,
-                 btf_key: str | None = None, btf_value: str | None = None):
+                 btf_key_type_id: int = 0, btf_value_type_id: int = 0):
         self.name, self.path, self.map_type = name, path, map_type
         self.key_size, self.value_size, self.max_entries = key_size, value_size, max_entries
         self.flags, self.map_id, self.btf_id, self.entries = flags, map_id, btf_id, entries
-        self.btf_key, self.btf_value = btf_key, btf_value  # BTF type names of key and value, when the map has BTF
+        # The key and value types in the map's BTF (0 when unknown: bpftool map show does not say them)
+        self.btf_key_type_id, self.btf_value_type_id = btf_key_type_id, btf_value_type_id
 
     def __repr__(self) -> str:
         return f"MapInfo({self.name}, {self.map_type}, key {self.key_size}, value {self.value_size})"
@@ -37,8 +38,7 @@ class MapInfo:
     def as_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "type": self.map_type, "key_size": self.key_size,
                 "value_size": self.value_size, "max_entries": self.max_entries, "entries": self.entries,
-                "flags": self.flags, "id": self.map_id, "btf_id": self.btf_id or None,
-                "btf_key": self.btf_key, "btf_value": self.btf_value}
+                "flags": self.flags, "id": self.map_id, "btf_id": self.btf_id or None}
 
 
 class Entries:
@@ -93,6 +93,11 @@ class Backend(ABC):
     @abstractmethod
     def command(self, argv: list[str]) -> str:
         """The shell command a person would type to run `argv` (a bpftool command) where this backend does."""
+
+    @abstractmethod
+    def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
+        """The map's BTF (`bpftool -j btf dump id N`, parsed by tshoot.btf.parse_types) and the ids of its
+        key and value types in it. Only asked for maps with a btf_id."""
 
     @abstractmethod
     def interfaces(self) -> dict[int, str]:

@@ -40,12 +40,6 @@ class MapInfoStruct(ct.Structure):
     ]
 
 
-class _BtfType(ct.Structure):
-    """struct btf_type (linux/btf.h): name_off, info, size-or-type."""
-
-    _fields_ = [("name_off", ct.c_uint32), ("info", ct.c_uint32), ("size", ct.c_uint32)]
-
-
 _lib = None
 
 
@@ -69,10 +63,6 @@ def lib():
             ("bpf_map_lookup_batch", ct.c_int, [ct.c_int, vp, vp, vp, vp, u32p, vp]),
             ("libbpf_bpf_map_type_str", ct.c_char_p, [ct.c_int]),
             ("libbpf_num_possible_cpus", ct.c_int, []),
-            ("btf__load_from_kernel_by_id", vp, [ct.c_uint32]),
-            ("btf__type_by_id", ct.POINTER(_BtfType), [vp, ct.c_uint32]),
-            ("btf__name_by_offset", ct.c_char_p, [vp, ct.c_uint32]),
-            ("btf__free", None, [vp]),
         ]:
             fn = getattr(handle, name)
             fn.restype, fn.argtypes = res, args
@@ -104,23 +94,6 @@ def map_type_name(map_type: int) -> str:
 
 def possible_cpus() -> int:
     return _check(lib().libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
-
-
-def btf_type_name(btf_id: int, type_id: int) -> str | None:
-    """The name of a BTF type (e.g. 'ipcache_key') of a map that carries BTF, or None."""
-    if not btf_id or not type_id:
-        return None
-    btf = lib().btf__load_from_kernel_by_id(btf_id)
-    if not btf:
-        return None
-    try:
-        btf_type = lib().btf__type_by_id(btf, type_id)
-        if not btf_type:
-            return None
-        name = lib().btf__name_by_offset(btf, btf_type.contents.name_off)
-        return name.decode() if name else None
-    finally:
-        lib().btf__free(btf)
 
 
 def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:

@@ -11,6 +11,7 @@ import errno
 import os
 import shlex
 import socket
+import subprocess
 
 from ..errors import TshootError
 from . import PIN_DIR, Backend, Entries, MapInfo, NotPinned, libbpf
@@ -46,8 +47,7 @@ class LocalBackend(Backend):
             info = MapInfo(
                 name=name, path=path, map_type=libbpf.map_type_name(raw.type), key_size=raw.key_size,
                 value_size=raw.value_size, max_entries=raw.max_entries, flags=raw.map_flags, map_id=raw.id,
-                btf_id=raw.btf_id, btf_key=libbpf.btf_type_name(raw.btf_id, raw.btf_key_type_id),
-                btf_value=libbpf.btf_type_name(raw.btf_id, raw.btf_value_type_id))
+                btf_id=raw.btf_id, btf_key_type_id=raw.btf_key_type_id, btf_value_type_id=raw.btf_value_type_id)
             self._open[name] = (fd, info)
         return self._open[name]
 
@@ -111,6 +111,20 @@ class LocalBackend(Backend):
                 info.entries = None  # e.g. a program array: its slots cannot be read from user space
             infos.append(info)
         return infos
+
+    def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
+        """BTF through bpftool: describing types is tshoot.btf's job, and it reads bpftool's JSON (libbpf
+        gives the ids; the one subprocess is for the types, once per map, only for maps with BTF)."""
+        from ..btf import parse_types
+
+        try:
+            proc = subprocess.run(["bpftool", "-j", "btf", "dump", "id", str(info.btf_id)], capture_output=True,
+                                  text=True, timeout=30)
+        except FileNotFoundError:
+            raise TshootError("bpftool is not installed: the map's BTF cannot be read") from None
+        if proc.returncode != 0:
+            raise TshootError(f"bpftool btf dump id {info.btf_id}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return parse_types(proc.stdout), info.btf_key_type_id, info.btf_value_type_id
 
     def interfaces(self) -> dict[int, str]:
         return dict(socket.if_nameindex())

@@ -64,6 +64,10 @@ class PodBackend(Backend):
 
     def bpftool(self, args: list[str], what: str, missing_ok: bool = False):
         """`bpftool -j …` in the agent, its JSON parsed; None for a lookup that found nothing (missing_ok)."""
+        return self._bpftool(args, what, missing_ok)[0]
+
+    def _bpftool(self, args: list[str], what: str, missing_ok: bool = False):
+        """(parsed JSON, the text) of `bpftool -j …` in the agent."""
         code, out, err = self.run(["bpftool", "-j", *args], what)
         text = out.strip()
         try:
@@ -75,7 +79,7 @@ class PodBackend(Backend):
             raise TshootError(f"bpftool on {self.node}: {data['error']}")
         if code != 0 and not (missing_ok and data is None):
             raise TshootError(f"bpftool on {self.node} failed (exit {code}) for {what}: {err.strip()[:200]}")
-        return data
+        return data, text
 
     # --- maps ----------------------------------------------------------------------------------------
     def info(self, name: str) -> MapInfo:
@@ -126,6 +130,14 @@ class PodBackend(Backend):
             list(pool.map(count, infos))
         return sorted(infos, key=lambda i: i.name)
 
+    def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
+        from ..btf import parse_types
+
+        # `btf dump map` names the key and value types (one when both are the same), `btf dump id` has them all.
+        top = (self.bpftool(["btf", "dump", "map", "pinned", info.path], f"BTF of {info.name}") or {}).get("types") or [{}]
+        _, text = self._bpftool(["btf", "dump", "id", str(info.btf_id)], f"BTF of {info.name}")
+        return parse_types(text), top[0].get("id", 0), top[-1].get("id", 0)
+
     def interfaces(self) -> dict[int, str]:
         code, out, err = self.run(["ip", "-j", "link", "show"], "interface names")
         if code != 0:
@@ -153,7 +165,7 @@ class UnreachableNode(Backend):
     def _fail(self, *args, **kwargs):
         raise TshootError(self.reason)
 
-    pin_path = info = lookup = dump = list_maps = interfaces = command = _fail
+    pin_path = info = lookup = dump = list_maps = btf_types = interfaces = command = _fail
 
 
 def agents(api, node: str | None = None, namespace: str | None = None, note=None) -> list[Backend]:

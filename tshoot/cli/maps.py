@@ -137,8 +137,8 @@ def _lookup(argv: list[str]) -> int:
     _show_commands(args, found)
     if args.verbose:
         for r in found:
-            _note(f"{r.node}: {r.info.name} ({r.info.map_type}): {r.how}"
-                  + (f"; {r.dkey.reason}" if r.dkey else ""))
+            _note(f"{r.node}: {r.info.name} ({r.info.map_type}): {r.how}; key layout: {r.dkey.reason}; "
+                  f"value layout: {r.dvalue.reason}")
     from .. import render
 
     if args.output != "table":
@@ -293,15 +293,24 @@ def _report(results) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Entry from the typer app (`tshoot map …`): failures as one line, like every tshoot command."""
+    """`tshoot map …` (from tshoot.main, or the typer app): failures as one line, like every tshoot command."""
     try:
         return run(argv)
     except TshootError as exc:
         print(f"tshoot: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("tshoot: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 0
+    except Exception as exc:  # a bug: one line, the traceback on request (as tshoot.cli.common.run does)
+        if os.environ.get("KINDLAB_DEBUG"):
+            raise
+        print(f"tshoot: unexpected {type(exc).__name__}: {exc} (rerun with KINDLAB_DEBUG=1 for the traceback, "
+              f"and please report it)", file=sys.stderr)
+        return 1
 
 
 def register(app) -> None:
