@@ -232,19 +232,18 @@ class BulkDecoder:
         self.key_choice = LayoutChoice(cmap, "key", key_size, version, key_btf)
         self.value_choice = LayoutChoice(cmap, "value", value_size, version, value_btf)
         self.key_size, self.value_size = key_size, value_size
-        self.values: dict[bytes, dict] = {}  # value bytes -> fields
 
     def keys(self, data: bytes) -> list[dict]:
         """The fields of every key in `data` (concatenated keys)."""
         return self._decode("key", self.key_choice, data, self.key_size)
 
     def value_list(self, data: bytes) -> list[dict]:
-        """The fields of every value in `data`; equal values share one (read-only) dict."""
-        memo, size = self.values, self.value_size
+        """The fields of every value in `data`; equal values are decoded once and share one (read-only) dict.
+        (Per call, not per dump: a slice's memo is freed with the slice.)"""
+        size = self.value_size
         entries = [data[i : i + size] for i in range(0, len(data), size)]
-        missing = [v for v in dict.fromkeys(entries) if v not in memo]
-        if missing:
-            memo.update(zip(missing, self._decode("value", self.value_choice, b"".join(missing), size)))
+        distinct = list(dict.fromkeys(entries))
+        memo = dict(zip(distinct, self._decode("value", self.value_choice, b"".join(distinct), size)))
         return [memo[v] for v in entries]
 
     def _decode(self, which: str, choice: LayoutChoice, data: bytes, size: int) -> list[dict]:

@@ -37,8 +37,8 @@ def _format_pin(cmap: CiliumMap, template: str, params: dict) -> str:
     try:
         return template.format(**params)
     except KeyError as exc:
-        raise UsageError(f"{cmap.short} maps are per endpoint: give the endpoint ({exc.args[0]}) or the pinned "
-                         f"name, e.g. {template.format(**{exc.args[0]: 2006}) if '{' in template else template}") from None
+        raise UsageError(f"{cmap.short} maps are per endpoint: give --{exc.args[0]} N or the pinned name, "
+                         f"e.g. {template.format(**{exc.args[0]: 2006})}") from None
 
 
 def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None) -> MapInfo:
