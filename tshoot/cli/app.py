@@ -40,6 +40,10 @@ def decode(ctx: typer.Context) -> None:
 app.command(name="maps")(catalog.maps)
 maps.register(app)
 
+from .objects import register as register_objects  # noqa: E402  endpoints, endpoint, identity, nodes, whois
+
+register_objects(app)
+
 
 def main(argv: list[str] | None = None) -> int:
     return run(app, argv, "tshoot")
