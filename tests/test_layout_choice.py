@@ -5,6 +5,7 @@
 import pytest
 
 from tshoot.btf import BTFStruct
+from tshoot.decode import decode_entry
 from tshoot.errors import UsageError
 from tshoot.maps import lbbackends
 
@@ -43,3 +44,9 @@ def test_btf_struct_name_must_match():
 def test_bytes_of_another_size_than_the_btf_type_are_refused():
     with pytest.raises(UsageError, match="BTF says values are 12 bytes, got 8"):
         lbbackends.LB4.decode("value", bytes(8), btf=BTF_1_15)
+
+
+def test_decode_entry_passes_the_maps_btf_on():
+    obj, dkey, dvalue = decode_entry(lbbackends.LB4, bytes(4), VALUE, (1, 19, 4), value_btf=BTF_1_15)
+    assert obj["value"]["cluster_id"] == 7 and "zone" not in obj["value"] and "BTF" in dvalue.reason
+    assert dkey.reason == "Cilium 1.19.4 uses __u32"

@@ -6,6 +6,8 @@ import typer
 
 from . import catalog, maps
 from .common import new_app, run
+from .net import cgroup_app, net_app, prog_app
+from .objects import register as register_objects
 
 app = new_app(
     "tshoot",
@@ -37,12 +39,12 @@ def decode(ctx: typer.Context) -> None:
     raise typer.Exit(offline(["decode", *ctx.args]))
 
 
+register_objects(app)  # endpoints, endpoint, identity, nodes, whois
+app.add_typer(net_app)
+app.add_typer(prog_app)
+app.add_typer(cgroup_app)
 app.command(name="maps")(catalog.maps)
 maps.register(app)
-
-from .objects import register as register_objects  # noqa: E402  endpoints, endpoint, identity, nodes, whois
-
-register_objects(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..addr import IPV4, IPV6, parse_ip
 from ..errors import UsageError
-from ..layout import IP4, IP6, Layout
+from ..layout import IP4, IP6, PAD, Field, Layout
 from ..version import Version, show
 
 # ENDPOINT_KEY_IPV4 / ENDPOINT_KEY_IPV6 (bpf/lib/common.h, later eps.h)
@@ -14,6 +14,23 @@ FAMILY_LABEL = {IPV4: "IPv4", IPV6: "IPv6"}
 # Maps with an lb4/lb6 (ct4/ct6) pair differ only in the address: its size and how it is read.
 ADDRESS_SIZE = {IPV4: 4, IPV6: 16}
 ADDRESS_KIND = {IPV4: IP4, IPV6: IP6}
+
+
+def ip_union(offset: int, pads: tuple[str, str, str] = ("pad1", "pad2", "pad3"), prefix: str = "") -> list[Field]:
+    """Cilium's `union { struct { __u32 ip4, pad1, pad2, pad3; }; union v6addr ip6; }` at `offset`
+    (endpoint_key, tunnel_key; ipcache_key calls the pads pad4-pad6)."""
+    return [Field(f"{prefix}ip4", offset, 4, IP4),
+            *(Field(f"{prefix}{pad}", offset + 4 * (i + 1), 4, PAD) for i, pad in enumerate(pads)),
+            Field(f"{prefix}ip6", offset, 16, IP6)]
+
+
+def copy_optional(fields: dict, layout: Layout, names: tuple[str, ...], raw: dict) -> None:
+    """Copy the fields only some layouts have into `raw`; refuse a value the layout has no room for."""
+    for name in names:
+        if fields.get(name):
+            if name not in layout.by_name:
+                raise UsageError(f"{name} does not exist in {layout.c_type} of these Cilium versions")
+            raw[name] = fields[name]
 
 
 def family_address(family: str, text: str) -> bytes:

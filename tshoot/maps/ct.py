@@ -23,7 +23,7 @@ from ..errors import UsageError
 from ..layout import BE, IP6, PAD, Field, Layout, flag_names, flag_value
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
+from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 TCP = 6
 TUPLE_F_OUT, TUPLE_F_IN, TUPLE_F_RELATED, TUPLE_F_SERVICE = 0, 1, 2, 4
@@ -196,11 +196,7 @@ class Conntrack(CiliumMap):
 
     def value_raw(self, fields, layout) -> dict:
         raw = {}
-        for name in (*_COUNTER_NAMES, *_PLAIN):
-            if fields.get(name):
-                if name not in layout.by_name:
-                    raise UsageError(f"{name} does not exist in this ct_entry layout")
-                raw[name] = fields[name]
+        copy_optional(fields, layout, (*_COUNTER_NAMES, *_PLAIN), raw)
         known = {f.name for f in flag_members(layout)}
         for name in fields.get("flags", []):
             if name not in known:

@@ -13,10 +13,10 @@ import struct
 
 from ..addr import BITS, IPV4, IPV6, parse_prefix, show_ip
 from ..errors import UsageError
-from ..layout import IP4, IP6, PAD, Field, Layout, flag_names, flag_value
+from ..layout import IP4, PAD, Field, Layout, flag_names, flag_value
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, ip_union
 
 STATIC_PREFIX_BITS = 32  # IPCACHE_STATIC_PREFIX: pad + cluster_id + family, counted by prefixlen
 
@@ -26,11 +26,7 @@ def _key(cluster_id: list[Field]) -> Layout:
         Field("lpm_key.prefixlen", 0, 4),
         *cluster_id,
         Field("family", 7, 1),
-        Field("ip4", 8, 4, IP4),
-        Field("pad4", 12, 4, PAD),
-        Field("pad5", 16, 4, PAD),
-        Field("pad6", 20, 4, PAD),
-        Field("ip6", 8, 16, IP6),
+        *ip_union(8, ("pad4", "pad5", "pad6")),
     ])
 
 
@@ -74,11 +70,7 @@ VALUE_C = Layout("remote_endpoint_info", 12, [
 # Layout D (cilium_ipcache_v2): an IPv4-or-IPv6 tunnel endpoint, flags saying which.
 VALUE_D = Layout("remote_endpoint_info", 24, [
     Field("sec_identity", 0, 4),
-    Field("tunnel_endpoint.ip4", 4, 4, IP4),
-    Field("tunnel_endpoint.pad1", 8, 4, PAD),
-    Field("tunnel_endpoint.pad2", 12, 4, PAD),
-    Field("tunnel_endpoint.pad3", 16, 4, PAD),
-    Field("tunnel_endpoint.ip6", 4, 16, IP6),
+    *ip_union(4, prefix="tunnel_endpoint."),
     Field("pad", 20, 2),
     Field("key", 22, 1),
     Field("flag_skip_tunnel", 23, 1, bits=(0, 1)),

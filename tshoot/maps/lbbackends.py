@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..layout import BE, PAD, U, Field, Layout
 from ..version import Range, Version, show
 from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
+from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 # BE_STATE_* (bpf/lib/lb.h, 1.12+)
 STATES = {0: "active", 1: "terminating", 2: "quarantined", 3: "maintenance"}
@@ -92,11 +92,7 @@ class Backends(CiliumMap):
             if code is None and not str(state).isdigit():
                 raise UsageError(f"unknown backend state {state!r} (known: {', '.join(STATES.values())})")
             raw["flags"] = int(state) if code is None else code
-        for optional in ("cluster_id", "zone"):
-            if fields.get(optional):
-                if optional not in layout.by_name:
-                    raise UsageError(f"{optional} does not exist in this lb backend layout")
-                raw[optional] = fields[optional]
+        copy_optional(fields, layout, ("cluster_id", "zone"), raw)
         return raw
 
 

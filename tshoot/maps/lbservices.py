@@ -18,7 +18,7 @@ from ..errors import UsageError
 from ..layout import BE, PAD, Field, Layout, flag_names, flag_value
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
+from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 PROTO_IN_KEY = (1, 17, 0)  # --bpf-lb-proto-diff: the key carries the L4 protocol from 1.17
 
@@ -137,10 +137,7 @@ class Services(CiliumMap):
                 raise UsageError(f"l7_lb_proxy_port {port} and backend_id {fields['backend_id']} share bytes 0-3; "
                                  f"give one of them")
             raw["backend_id"] = union
-        if fields.get("qcount"):
-            if "qcount" not in layout.by_name:
-                raise UsageError("qcount exists from Cilium 1.17 on")
-            raw["qcount"] = fields["qcount"]
+        copy_optional(fields, layout, ("qcount",), raw)
         return raw
 
     def unused_members(self, raw, layout) -> set[str]:

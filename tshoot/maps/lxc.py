@@ -10,19 +10,15 @@ from __future__ import annotations
 
 from ..addr import IPV4, IPV6, parse_ip, show_ip
 from ..errors import UsageError
-from ..layout import IP4, IP6, MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
+from ..layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
 
 
 def _key(tail: list[Field]) -> Layout:
     return Layout("endpoint_key", 20, [
-        Field("ip4", 0, 4, IP4),
-        Field("pad1", 4, 4, PAD),
-        Field("pad2", 8, 4, PAD),
-        Field("pad3", 12, 4, PAD),
-        Field("ip6", 0, 16, IP6),
+        *ip_union(0),
         Field("family", 16, 1),
         Field("key", 17, 1),
         *tail,
@@ -108,11 +104,7 @@ class Endpoints(CiliumMap):
             "mac": parse_mac(fields["mac"]),
             "node_mac": parse_mac(fields["node_mac"]),
         }
-        for optional in ("sec_id", "parent_ifindex"):
-            if fields.get(optional):
-                if optional not in layout.by_name:
-                    raise UsageError(f"{optional} does not exist in this endpoint_info layout")
-                raw[optional] = fields[optional]
+        copy_optional(fields, layout, ("sec_id", "parent_ifindex"), raw)
         return raw
 
     def unused_members(self, raw, layout) -> set[str]:

@@ -12,21 +12,16 @@ Layouts: shared/reference/cilium-map-layouts.md §8, Appendix A (tunnel_key, tun
 from __future__ import annotations
 
 from ..addr import IPV6, parse_prefix, show_ip
-from ..errors import UsageError
-from ..layout import IP4, IP6, PAD, Field, Layout
+from ..layout import PAD, Field, Layout
 from ..version import Range, Version
 from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
 from .lxc import KEY_1_9 as ENDPOINT_KEY
 
 
 def _tunnel(c_name: str, tail: list[Field]) -> Layout:
     return Layout(c_name, 20, [
-        Field("ip4", 0, 4, IP4),
-        Field("pad1", 4, 4, PAD),
-        Field("pad2", 8, 4, PAD),
-        Field("pad3", 12, 4, PAD),
-        Field("ip6", 0, 16, IP6),
+        *ip_union(0),
         Field("family", 16, 1),
         *tail,
     ])
@@ -83,10 +78,7 @@ class Tunnel(CiliumMap):
 
     def value_raw(self, fields, layout) -> dict:
         raw = {**_address(fields["endpoint"]), "key": fields.get("encrypt_key", 0)}
-        if fields.get("node_id"):
-            if "node_id" not in layout.by_name:
-                raise UsageError("node_id exists only in 1.11.14-1.11.19, 1.12.8-1.12.12, 1.13.0-1.13.5 and 1.14.0")
-            raw["node_id"] = fields["node_id"]
+        copy_optional(fields, layout, ("node_id",), raw)
         return raw
 
     def unused_members(self, raw, layout) -> set[str]:
