@@ -168,13 +168,18 @@ class LayoutChoice:
 
     def _read_differently(self, offset: int, length: int, kind: str, bits) -> bool:
         """Whether a member placed alike in every fitting layout is still read differently by some of them
-        (the same flag bits named per version): probed with each of its bits set alone, and all set."""
-        width = bits[1] if bits else 8 * length
-        low = bits[0] if bits else 0
-        order = "big" if kind == BE else "little"
-        for probe in [1 << i for i in range(width)] + [(1 << width) - 1]:
+        (the same flag bits named per version): an integer probed with each of its bits set alone, and all
+        set; an address or other bytes (never flags) with a first byte set, and all bytes set."""
+        if kind in (U, BE):
+            width = bits[1] if bits else 8 * length
+            order = "big" if kind == BE else "little"
+            shift = bits[0] if bits else 0
+            probes = [((p << shift).to_bytes(length, order)) for p in [1 << i for i in range(width)] + [(1 << width) - 1]]
+        else:
+            probes = [b"\x01" + bytes(length - 1), b"\xff" * length]
+        for probe in probes:
             data = bytearray(self.size)
-            data[offset : offset + length] = (probe << low).to_bytes(length, order)
+            data[offset : offset + length] = probe
             try:
                 self.cmap.decode(self.which, bytes(data), None)
             except Exception:  # UsageError "read differently", or a layout that cannot read the probe at all

@@ -136,7 +136,7 @@ class Lookup:
                  asked: bytes, key: bytes, value: bytes, commands: list[str], how: str):
         self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
         self.asked, self.key, self.value, self.commands, self.how = asked, key, value, commands, how
-        self.obj, self.dkey, self.dvalue = decode_entry(cmap, key, value, version, map_btf(backend, info))
+        self.obj, self.dkey, self.dvalue = decode_entry(cmap, key, value, version, *(map_btf(backend, info) or ()))
 
 
 def describe_key(fields: dict) -> str:
