@@ -11,10 +11,10 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from tshoot.maps import ipcache, lxc
+from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, policy, tunnel
 from tshoot.version import Range
 
-u8, u16, u32 = (st.integers(0, (1 << b) - 1) for b in (8, 16, 32))
+u8, u16, u32, u64 = (st.integers(0, (1 << b) - 1) for b in (8, 16, 32, 64))
 ipv4 = st.integers(0, (1 << 32) - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 ipv6 = st.integers(0, (1 << 128) - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
 mac = st.binary(min_size=6, max_size=6).map(lambda b: ":".join(f"{x:02x}" for x in b))
@@ -73,9 +73,149 @@ def lxc_value(layout):
     return st.fixed_dictionaries(fields)
 
 
+def _address(family: str):
+    return ipv4 if family == "ipv4" else ipv6
+
+
+# Protocols as the decoder names them: the usual ones by name, any other number as digits.
+protocol = st.one_of(st.sampled_from(["ANY", "ICMP", "TCP", "UDP", "SCTP", "ICMPV6"]),
+                     st.integers(0, 255).filter(lambda n: n not in (0, 1, 6, 17, 58, 132)).map(str))
+
+
+def lb_service_key(family):
+    def key(layout):
+        return st.fixed_dictionaries({"address": _address(family), "port": u16, "proto": protocol, "slot": u16,
+                                      "scope": st.sampled_from(["external", "internal"])})
+    return key
+
+
+def lb_service_value(cmap):
+    def value(layout):
+        flags2 = cmap._flags2(layout)
+
+        def finish(d):
+            if "l7_loadbalancer" in d["flags2"]:
+                # the union holds the proxy port as Go writes it: uint32(HostToNetwork16(port))
+                d["l7_lb_proxy_port"] = d["backend_id"] & 0xFFFF
+                d["backend_id"] = int.from_bytes(d["l7_lb_proxy_port"].to_bytes(2, "big"), "little")
+            return d
+
+        fields = {"backend_id": u32, "count": u16, "rev_nat_index": u16, "flags": flag_subset(lbservices.FLAGS),
+                  "flags2": flag_subset(flags2)}
+        if "qcount" in layout.by_name:
+            fields["qcount"] = u16
+        return st.fixed_dictionaries(fields).map(finish)
+    return value
+
+
+def lb_backend_key(layout):
+    return st.fixed_dictionaries({"backend_id": st.integers(0, (1 << (8 * layout.size)) - 1)})
+
+
+def lb_backend_value(family):
+    def value(layout):
+        fields = {"address": _address(family), "port": u16, "proto": protocol}
+        if "flags" in layout.by_name:
+            fields["flags"] = st.sampled_from(list(lbbackends.STATES.values()) + ["7"])
+        for optional in ("cluster_id", "zone"):
+            if optional in layout.by_name:
+                fields[optional] = st.integers(0, (1 << (8 * layout.by_name[optional].size)) - 1)
+        return st.fixed_dictionaries(fields)
+    return value
+
+
+def lb_revnat_key(layout):
+    return st.fixed_dictionaries({"rev_nat_index": u16})
+
+
+def lb_revnat_value(family):
+    return lambda layout: st.fixed_dictionaries({"address": _address(family), "port": u16})
+
+
+def ct_key(family):
+    def key(layout):
+        return st.fixed_dictionaries({
+            "src_addr": _address(family), "src_port": u16, "dst_addr": _address(family), "dst_port": u16,
+            "proto": protocol, "direction": st.sampled_from(["egress", "ingress", "service"]), "related": st.booleans()})
+    return key
+
+
+def ct_value(layout):
+    names = [f.name for f in ct.flag_members(layout)]
+    fields = {name: u64 for name in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "packets", "bytes")
+              if name in layout.by_name}
+    if "packets" in layout.by_name:
+        fields["backend_id"] = u64
+    fields["flags"] = st.lists(st.sampled_from(names), unique=True).map(lambda xs: sorted(xs, key=names.index))
+    for name in ("lifetime", "src_sec_id", "last_tx_report", "last_rx_report"):
+        fields[name] = u32
+    for name in ("rev_nat_index", "ifindex", "nat_port"):
+        if name in layout.by_name:
+            fields[name] = u16
+    fields["tx_flags_seen"] = flag_subset(ct.TCP_FLAGS)
+    fields["rx_flags_seen"] = flag_subset(ct.TCP_FLAGS)
+    order = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "backend_id", "packets", "bytes", "flags",
+             "lifetime", "rev_nat_index", "ifindex", "nat_port", "src_sec_id", "last_tx_report", "last_rx_report",
+             "tx_flags_seen", "rx_flags_seen")
+    return st.fixed_dictionaries(fields).map(lambda d: {k: d[k] for k in order if k in d})
+
+
+def policy_key(layout):
+    base = {"identity": u32, "direction": st.sampled_from(["ingress", "egress"])}
+    if layout is policy.KEY_HASH:
+        return st.fixed_dictionaries({**base, "protocol": protocol, "port": u16})
+
+    def lpm(d):
+        # An agent-made entry: a port only with a protocol, a port range as one aligned block of 2^k ports.
+        proto_bits, (port_bits, port) = d.pop("proto_bits"), d.pop("port")
+        if d["protocol"] == "ANY" or not proto_bits:
+            d["protocol"], proto_bits, port_bits = "ANY", False, 0
+        d["port"] = port & (0xFFFF << (16 - port_bits)) & 0xFFFF if port_bits else 0
+        d["port_end"] = d["port"] | (0xFFFF >> port_bits) if d["port"] else 0
+        d["prefix_len"] = 40 + (8 if proto_bits else 0) + (port_bits if d["port"] else 0)
+        return d
+
+    return st.fixed_dictionaries({**base, "protocol": protocol, "proto_bits": st.booleans(),
+                                  "port": st.tuples(st.integers(0, 16), u16)}).map(lpm)
+
+
+def policy_value(layout):
+    fields = {}
+    for f in layout.fields:
+        if f.kind == "pad" or f.name in ("pad", "reserved"):
+            continue
+        bits = f.bits[1] if f.bits else 8 * f.size
+        fields[f.name] = st.booleans() if bits == 1 else st.integers(0, (1 << bits) - 1)
+    return st.fixed_dictionaries(fields)
+
+
+def tunnel_key(layout):
+    return st.sampled_from(["ipv4", "ipv6"]).flatmap(lambda fam: st.fixed_dictionaries(
+        {"ip": _address(fam), "family": st.just(fam), "cluster_id": cluster_id(layout)}))
+
+
+def tunnel_value(layout):
+    fields = {"endpoint": st.one_of(ipv4, ipv6), "encrypt_key": u8}
+    if layout is tunnel.VALUE_NODE_ID:
+        fields["node_id"] = u16
+    return st.fixed_dictionaries(fields)
+
+
 STRATEGIES = {
     "ipcache": {"key": ipcache_key, "value": ipcache_value},
     "lxc": {"key": lxc_key, "value": lxc_value},
+    "lb4-services": {"key": lb_service_key("ipv4"), "value": lb_service_value(lbservices.LB4)},
+    "lb6-services": {"key": lb_service_key("ipv6"), "value": lb_service_value(lbservices.LB6)},
+    "lb4-backends": {"key": lb_backend_key, "value": lb_backend_value("ipv4")},
+    "lb6-backends": {"key": lb_backend_key, "value": lb_backend_value("ipv6")},
+    "lb4-revnat": {"key": lb_revnat_key, "value": lb_revnat_value("ipv4")},
+    "lb6-revnat": {"key": lb_revnat_key, "value": lb_revnat_value("ipv6")},
+    "ct4": {"key": ct_key("ipv4"), "value": ct_value},
+    "ct6": {"key": ct_key("ipv6"), "value": ct_value},
+    "ct-any4": {"key": ct_key("ipv4"), "value": ct_value},
+    "ct-any6": {"key": ct_key("ipv6"), "value": ct_value},
+    "policy": {"key": policy_key, "value": policy_value},
+    "tunnel": {"key": tunnel_key, "value": tunnel_value},
 }
 
 

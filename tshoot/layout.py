@@ -91,6 +91,24 @@ class Layout:
             raise ValueError(f"struct {self.c_name} is {self.size} bytes, got {len(data)}")
         return {f.name: f.read(data) for f in self.fields}
 
+    @property
+    def scalar(self) -> bool:
+        """A plain integer type (c_name "__u16", "__u32": the backends and rev-NAT keys), not a struct."""
+        return self.c_name.startswith("__")
+
+    @property
+    def c_type(self) -> str:
+        return self.c_name if self.scalar else f"struct {self.c_name}"
+
+    def bit_positions(self) -> dict[str, tuple[int, int]]:
+        """Each member's (bit offset, bit size), named as BTF names them (tshoot.btf.BTFStruct.members).
+
+        A scalar layout is one unnamed member, as in BTF."""
+        if self.scalar:
+            return {"": (0, 8 * self.size)}
+        return {f.name: (8 * f.offset + f.bits[0], f.bits[1]) if f.bits else (8 * f.offset, 8 * f.size)
+                for f in self.fields}
+
     def pack(self, values: dict[str, int | bytes]) -> bytes:
         """Bytes with the given members set and everything else zero, as `struct x k = {...}` in C."""
         buf = bytearray(self.size)

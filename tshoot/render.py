@@ -35,7 +35,7 @@ def annotated(which: str, data: bytes, decoded: Decoded, color: bool = False) ->
             lines.append((tag if n == 0 else "", span if n == 0 else "", name, chunk if n == 0 else "", value))
     width_name = max(len(line[2]) for line in lines)
     width_hex = min(max(len(line[3]) for line in lines), 24)
-    out = [f"{which}: struct {decoded.layout.c_name}, {len(data)} bytes",
+    out = [f"{which}: {decoded.layout.c_type}, {len(data)} bytes",
            "  " + "  ".join(hex_parts), "  " + "  ".join(tag_parts).rstrip()]
     for tag, span, name, chunk, value in lines:
         if len(chunk) > width_hex:

@@ -77,6 +77,14 @@ class Range:
         return ", ".join(out)
 
 
+def newest(versions: Range) -> Version:
+    """The newest version in a range, a minor without a patch meaning its newest patch (1.18-… -> 1.17)."""
+    low, high = max(versions.intervals, key=lambda interval: interval[1])
+    if high[0] == 99:
+        return NEWEST_KNOWN
+    return (high[0], high[1], high[2] - 1) if high[2] else (high[0], high[1] - 1, LATEST_PATCH)
+
+
 def _show_point(v: Version) -> str:
     return f"{v[0]}.{v[1]}.{v[2]}"
 

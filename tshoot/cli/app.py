@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import catalog
 from .common import new_app, run
 
 app = new_app(
@@ -34,6 +35,9 @@ def decode(ctx: typer.Context) -> None:
     from .offline import run as offline
 
     raise typer.Exit(offline(["decode", *ctx.args]))
+
+
+app.command(name="maps")(catalog.maps)
 
 
 def main(argv: list[str] | None = None) -> int:

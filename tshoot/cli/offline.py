@@ -79,7 +79,9 @@ def _key(argv: list[str]) -> int:
     for name, value in params.items():  # parameters spelled in a pinned name (the endpoint of a policy map)
         if getattr(args, name, None) is None:
             setattr(args, name, value)
-    version = versions.parse(args.cilium_version) if args.cilium_version else versions.NEWEST_KNOWN
+    # A pinned name tells the version range (cilium_policy_02006 is 1.9-1.16); a short name means the newest.
+    version = versions.parse(args.cilium_version) if args.cilium_version else cmap.default_version(argv[0])
+    cmap.check_name(argv[0], version)
     fields = cmap.key_from_args(args, version)
     key = cmap.encode("key", fields, version)
     text = key.hex(" ")
@@ -116,6 +118,8 @@ def _decode(argv: list[str]) -> int:
     else:
         raise UsageError("nothing to decode: give --key HEX, --value HEX, or '-' to read bpftool output from stdin")
     version = versions.parse(args.cilium_version) if args.cilium_version else None
+    if version:
+        cmap.check_name(argv[0], version)
     decoded = [decode_entry(cmap, key, value, version) for key, value in entries]
     if args.verbose:
         for _, dkey, dvalue in decoded:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from . import ipcache, lxc
+from . import ct, ipcache, lbbackends, lbrevnat, lbservices, lxc, policy, tunnel
 from .base import CiliumMap
 
-MAPS: list[CiliumMap] = [ipcache.MAP, lxc.MAP]
+MAPS: list[CiliumMap] = [
+    ipcache.MAP, lxc.MAP,
+    lbservices.LB4, lbservices.LB6, lbbackends.LB4, lbbackends.LB6, lbrevnat.LB4, lbrevnat.LB6,
+    ct.CT4, ct.CT6, ct.CT_ANY4, ct.CT_ANY6,
+    policy.MAP, tunnel.MAP,
+]
 
 
 def find(name: str) -> tuple[CiliumMap, dict]:

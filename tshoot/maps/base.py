@@ -4,9 +4,15 @@ A map module (ipcache.py, lxc.py, …) is the Python twin of Cilium's pkg/maps/<
 per version, its key and value layouts per version, how a key is built from what a user types,
 and how raw members become the fields users read. Layout choice lives here, once:
 
-* a version given (or detected from the agent image) picks the layout valid for it;
-* without a version, every layout of the right size is tried, and if they all read the bytes the same
-  way (fields only some layouts have are zero), the oldest is used; otherwise the user is asked.
+* the map's own BTF, when it has one (`decode(…, btf=BTFStruct)`, see tshoot.btf): the layout whose
+  struct name, size and every member position equal the BTF type's;
+* else a version given (or detected from the agent image) picks the layout valid for it;
+* else every layout of the right size is tried, and if they all read the bytes the same way (fields
+  only some layouts have are zero), the oldest is used; otherwise the user is asked.
+Every Decoded says which rule chose its layout and why (`Decoded.reason`, printed by `-v`).
+
+Names: `find()` in tshoot.maps accepts short names and pinned names; a pinned name also tells which
+versions it belongs to (`default_version`, `check_name`), since several maps were renamed.
 """
 
 from __future__ import annotations
@@ -14,16 +20,32 @@ from __future__ import annotations
 import argparse
 from abc import ABC, abstractmethod
 
+from ..btf import BTFStruct
 from ..errors import UsageError
 from ..layout import Layout
-from ..version import Range, Version, show
+from ..version import NEWEST_KNOWN, Range, Version, newest, show
 
 
 class Pin:
-    """How a range of versions pins the map: name (a template for per-endpoint maps), type, size."""
+    """How a range of versions pins the map: name (a template for per-endpoint maps), type, size.
+
+    A template has one integer parameter, e.g. "cilium_policy_v2_{endpoint:05d}"."""
 
     def __init__(self, versions: str, name: str, map_type: str, max_entries: int):
         self.versions, self.name, self.map_type, self.max_entries = Range(versions), name, map_type, max_entries
+        prefix, brace, rest = name.partition("{")
+        self._prefix, self._param = prefix, rest.split(":", 1)[0].split("}", 1)[0] if brace else None
+
+    def display(self) -> str:
+        """The name as people write a template: cilium_policy_v2_<endpoint>."""
+        return self.name if self._param is None else f"{self._prefix}<{self._param}>"
+
+    def match(self, name: str) -> dict | None:
+        """The parameters spelled in `name` ({} for a plain name), or None when `name` is not this pin's."""
+        if self._param is None:
+            return {} if name == self.name else None
+        digits = name[len(self._prefix):]
+        return {self._param: int(digits)} if name.startswith(self._prefix) and digits.isdigit() else None
 
 
 class Decoded:
@@ -38,8 +60,8 @@ class Decoded:
         self.reason = reason  # why this layout was chosen (shown with -v)
 
 
-def _empty(value) -> bool:
-    return value in (0, None, [], "", False)
+def _empty(value, unset=None) -> bool:
+    return value in (0, None, [], "", False) or (unset is not None and value == unset)
 
 
 class CiliumMap(ABC):
@@ -49,21 +71,56 @@ class CiliumMap(ABC):
     pins: list[Pin] = []
     keys: list[tuple[Range, Layout]] = []
     values: list[tuple[Range, Layout]] = []
+    absent_hint: str = ""  # what to do instead in versions without this map (said in the error)
+    # Field values that mean "nothing set" besides 0/None/[]/False (a backend's state "active" is byte 0),
+    # so that a field only newer layouts have does not make equal bytes look ambiguous.
+    unset_values: dict = {}
 
     # --- names -------------------------------------------------------------------------------
     def pin(self, version: Version) -> Pin:
         for pin in self.pins:
             if version in pin.versions:
                 return pin
-        known = "; ".join(f"{p.name} in {p.versions.label()}" for p in self.pins)
-        raise UsageError(f"Cilium {show(version)} has no {self.short} map ({known})")
+        raise UsageError(self._absent(version))
 
     def pinned_name(self, version: Version, **params) -> str:
         return self.pin(version).name.format(**params)
 
     def match_pinned(self, name: str) -> dict | None:
         """Parameters hidden in a pinned name ({} for a plain name), or None if it is not this map's."""
-        return {} if any(p.name == name for p in self.pins) else None
+        for pin in self.pins:
+            params = pin.match(name)
+            if params is not None:
+                return params
+        return None
+
+    def default_version(self, name: str) -> Version:
+        """The version to assume when none is given: the newest that has this map under `name`."""
+        pins = [p for p in self.pins if name in (self.short, *self.aliases) or p.match(name) is not None]
+        return min(NEWEST_KNOWN, max(newest(p.versions) for p in pins)) if pins else NEWEST_KNOWN
+
+    def check_name(self, name: str, version: Version) -> None:
+        """Refuse a pinned name the given version does not use (cilium_policy_02006 on 1.19)."""
+        params = self.match_pinned(name)
+        if params is None or name == self.pinned_name(version, **params):
+            return
+        used = ", ".join(p.versions.label() for p in self.pins if p.match(name) is not None)
+        raise UsageError(f"{name} is the name Cilium {used} pins; Cilium {show(version)} pins "
+                         f"{self.pinned_name(version, **params)} (give the name or --cilium-version the node runs)")
+
+    def catalog_entry(self, version: Version) -> dict | None:
+        """What `tshoot maps` lists for this map in `version`, or None when the version has no such map."""
+        pin = next((p for p in self.pins if version in p.versions), None)
+        if pin is None:
+            return None
+        return {"map": self.short, "pinned_name": pin.display(), "type": pin.map_type,
+                "key_size": self.layout_for("key", version).size, "value_size": self.layout_for("value", version).size,
+                "max_entries": pin.max_entries, "summary": self.summary}
+
+    def _absent(self, version: Version) -> str:
+        known = "; ".join(f"{p.name} in {p.versions.label()}" for p in self.pins)
+        hint = f": {self.absent_hint}" if self.absent_hint else ""
+        return f"Cilium {show(version)} has no {self.short} map ({known}){hint}"
 
     # --- keys from the command line ---------------------------------------------------------
     @abstractmethod
@@ -100,27 +157,57 @@ class CiliumMap(ABC):
         for versions, layout in self._table(which):
             if version in versions:
                 return layout
-        raise UsageError(f"Cilium {show(version)} has no {self.short} map")
+        raise UsageError(self._absent(version))
+
+    def layout_from_btf(self, which: str, btf: BTFStruct) -> tuple[Layout, list[Range], str] | None:
+        """The layout a map's BTF type describes (same struct name, size and member positions), with
+        the versions that use it and the reason; None when no layout matches."""
+        table = self._table(which)
+        for versions, layout in table:
+            if layout.c_name == btf.name and layout.size == btf.size and layout.bit_positions() == btf.members:
+                used = [v for v, lay in table if lay is layout]
+                return layout, used, (f"the map's BTF describes {which} type {btf.name} ({btf.size} bytes, "
+                                      f"{len(btf.members)} members) exactly as Cilium "
+                                      f"{', '.join(v.label() for v in used)} lay it out")
+        return None
 
     def encode(self, which: str, fields: dict, version: Version) -> bytes:
         layout = self.layout_for(which, version)
         convert = self.key_raw if which == "key" else self.value_raw
         return layout.pack(convert(fields, layout))
 
-    def decode(self, which: str, data: bytes, version: Version | None = None) -> Decoded:
+    def decode(self, which: str, data: bytes, version: Version | None = None,
+               btf: BTFStruct | None = None) -> Decoded:
+        """Decode a key or value; the layout comes from `btf`, else `version`, else the size (module docstring)."""
+        note = ""
+        if btf is not None:
+            found = self.layout_from_btf(which, btf)
+            if found is not None:
+                layout, versions, reason = found
+                if layout.size != len(data):
+                    raise UsageError(f"the map's BTF says {which}s are {layout.size} bytes, got {len(data)}")
+                return self._decoded(which, layout, data, versions, reason)
+            note = f"the map's BTF {which} type {btf.name} ({btf.size} bytes) matches no layout tshoot knows, so "
+        decoded = self._decode_by_version(which, data, version) if version else self._decode_by_size(which, data)
+        decoded.reason = note + decoded.reason
+        return decoded
+
+    def _decode_by_version(self, which: str, data: bytes, version: Version) -> Decoded:
+        table = self._table(which)
+        layout = self.layout_for(which, version)
+        if layout.size != len(data):
+            fits = "; ".join(f"Cilium {v.label()}" for v, lay in table if lay.size == len(data)) or "no known version"
+            raise UsageError(
+                f"{self.short} {which} of Cilium {show(version)} is {layout.size} bytes, got {len(data)} "
+                f"({len(data)} bytes fits {fits})"
+            )
+        versions = [v for v, lay in table if lay is layout]
+        return self._decoded(which, layout, data, versions, f"Cilium {show(version)} uses {layout.c_type}")
+
+    def _decode_by_size(self, which: str, data: bytes) -> Decoded:
         table = self._table(which)
         convert = self.key_fields if which == "key" else self.value_fields
         fitting = [(v, layout) for v, layout in table if layout.size == len(data)]
-        if version is not None:
-            layout = self.layout_for(which, version)
-            if layout.size != len(data):
-                fits = "; ".join(f"Cilium {v.label()}" for v, _ in fitting) or "no known version"
-                raise UsageError(
-                    f"{self.short} {which} of Cilium {show(version)} is {layout.size} bytes, got {len(data)} "
-                    f"({len(data)} bytes fits {fits})"
-                )
-            versions = [v for v, lay in table if lay is layout]
-            return self._decoded(layout, data, versions, convert, f"Cilium {show(version)} uses struct {layout.c_name}")
         if not fitting:
             sizes = ", ".join(sorted({f"{lay.size}" for _, lay in table}, key=int))
             raise UsageError(f"no {self.short} {which} layout is {len(data)} bytes (Cilium 1.9-1.19 use {sizes} bytes)")
@@ -133,7 +220,8 @@ class CiliumMap(ABC):
         for layout, vs, fields in readings[1:]:
             for name in set(first) | set(fields):
                 a, b = first.get(name), fields.get(name)
-                if a != b and not (name not in first and _empty(b)) and not (name not in fields and _empty(a)):
+                unset = self.unset_values.get(name)
+                if a != b and not (name not in first and _empty(b, unset)) and not (name not in fields and _empty(a, unset)):
                     choices = " or ".join(f"Cilium {', '.join(v.label() for v in vv)}" for _, vv, _ in readings)
                     raise UsageError(
                         f"these {len(data)} bytes read differently as {choices} ({name}: {a} vs {b}); "
@@ -145,9 +233,10 @@ class CiliumMap(ABC):
             f"no version given; {len(data)}-byte {which}s fit Cilium "
             f"{', '.join(v.label() for v in all_versions)}, and every layout of that size reads these bytes alike"
         )
-        return self._decoded(layout, data, all_versions, convert, reason)
+        return self._decoded(which, layout, data, all_versions, reason)
 
-    def _decoded(self, layout: Layout, data: bytes, versions, convert, reason: str) -> Decoded:
+    def _decoded(self, which: str, layout: Layout, data: bytes, versions, reason: str) -> Decoded:
+        convert = self.key_fields if which == "key" else self.value_fields
         raw = layout.unpack(data)
         unused = self.unused_members(raw, layout)
         rows = [

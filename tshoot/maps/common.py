@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6
+from ..addr import IPV4, IPV6, parse_ip
 from ..errors import UsageError
-from ..layout import Layout
+from ..layout import IP4, IP6, Layout
 from ..version import Version, show
 
 # ENDPOINT_KEY_IPV4 / ENDPOINT_KEY_IPV6 (bpf/lib/common.h, later eps.h)
 FAMILY_CODE = {IPV4: 1, IPV6: 2}
 FAMILY_NAME = {1: IPV4, 2: IPV6}
+FAMILY_LABEL = {IPV4: "IPv4", IPV6: "IPv6"}
+# Maps with an lb4/lb6 (ct4/ct6) pair differ only in the address: its size and how it is read.
+ADDRESS_SIZE = {IPV4: 4, IPV6: 16}
+ADDRESS_KIND = {IPV4: IP4, IPV6: IP6}
+
+
+def family_address(family: str, text: str) -> bytes:
+    """The bytes of an address of the map's family; UsageError when it is the other family's."""
+    found, address = parse_ip(text)
+    if found != family:
+        raise UsageError(f"{text} is an {FAMILY_LABEL[found]} address; this map holds {FAMILY_LABEL[family]} ones")
+    return address
 
 
 def add_cluster_id_argument(parser) -> None:

@@ -41,13 +41,24 @@ VALUE_A = Layout("remote_endpoint_info", 12, [
     Field("tunnel_endpoint", 4, 4, IP4),
     Field("key", 8, 1),
 ])
-# Layout B: a u16 node_id (later renamed pad) pushed the key to byte 10.
-VALUE_B = Layout("remote_endpoint_info", 12, [
-    Field("sec_identity", 0, 4),
-    Field("tunnel_endpoint", 4, 4, IP4),
-    Field("pad", 8, 2),
-    Field("key", 10, 1),
-])
+
+
+def _value_b(identity: str, at8: str) -> Layout:
+    """Layout B: a u16 node_id (renamed pad in 1.11.20/1.12.13/1.13.6/1.14.1) pushed the key to byte 10;
+    sec_label became sec_identity in 1.14. Four spellings of the same bytes."""
+    return Layout("remote_endpoint_info", 12, [
+        Field(identity, 0, 4),
+        Field("tunnel_endpoint", 4, 4, IP4),
+        Field(at8, 8, 2),
+        Field("key", 10, 1),
+    ])
+
+
+VALUE_B_NODE_ID = _value_b("sec_label", "node_id")
+VALUE_B_PAD = _value_b("sec_label", "pad")
+VALUE_B_1_14 = _value_b("sec_identity", "node_id")
+VALUE_B = _value_b("sec_identity", "pad")
+
 # Layout C: B plus a flags byte.
 VALUE_C = Layout("remote_endpoint_info", 12, [
     Field("sec_identity", 0, 4),
@@ -89,7 +100,10 @@ class IPCache(CiliumMap):
     keys = [(Range("1.9-1.14"), KEY_1_9), (Range("1.14-1.15"), KEY_1_14), (Range("1.15"), KEY_1_15)]
     values = [
         (Range("1.9-1.11.14 1.12-1.12.8"), VALUE_A),
-        (Range("1.11.14-1.12 1.12.8-1.16"), VALUE_B),
+        (Range("1.11.14-1.11.20 1.12.8-1.12.13 1.13-1.13.6"), VALUE_B_NODE_ID),
+        (Range("1.11.20-1.12 1.12.13-1.13 1.13.6-1.14"), VALUE_B_PAD),
+        (Range("1.14-1.14.1"), VALUE_B_1_14),
+        (Range("1.14.1-1.16"), VALUE_B),
         (Range("1.16-1.18"), VALUE_C),
         (Range("1.18"), VALUE_D),
     ]

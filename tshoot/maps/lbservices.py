@@ -1,0 +1,168 @@
+"""cilium_lb4_services_v2 / cilium_lb6_services_v2: a service frontend and slot -> master entry or one backend.
+
+A hash map. The datapath looks a packet up with {VIP, htons(dport), slot 0, proto, scope} and gets the
+master entry, whose `count` is the number of backend slots; it then picks a slot s in 1..count and
+looks up the same key with backend_slot = s, whose value's backend_id keys the backends map
+(bpf/lib/lb.h lb4_lookup_service, lb4_select_backend_id). Before 1.17 the protocol in the key is always
+0; from 1.17 it is the L4 protocol (the datapath retries with 0 for services stored without one).
+`scope` is 1 only for the second lookup of services with separate internal backends.
+rev_nat_index is a network-order u16 (Go HostToNetwork16); l7_lb_proxy_port is network order in
+bytes 0-1 of the union although the C comment says host order.
+Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_key, lb4_service).
+"""
+
+from __future__ import annotations
+
+from ..addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
+from ..errors import UsageError
+from ..layout import BE, PAD, Field, Layout, flag_names, flag_value
+from ..version import Range, Version
+from .base import CiliumMap, Pin
+from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
+
+PROTO_IN_KEY = (1, 17, 0)  # --bpf-lb-proto-diff: the key carries the L4 protocol from 1.17
+
+SCOPES = {0: "external", 1: "internal"}  # LB_LOOKUP_SCOPE_EXT / _INT
+
+# SVC_FLAG_* of lb{4,6}_service.flags (bpf/lib/lb.h). Bit 2 is SVC_FLAG_LOCAL_SCOPE up to 1.12 and
+# SVC_FLAG_EXT_LOCAL_SCOPE from 1.13: the same externalTrafficPolicy=Local, one name here.
+FLAGS = {1: "external_ip", 2: "nodeport", 4: "ext_local_scope", 8: "hostport", 16: "affinity",
+         32: "loadbalancer", 64: "routable", 128: "source_range"}
+# SVC_FLAG_* of flags2, per value layout (bits a version did not define read as bitN).
+L7_LOADBALANCER = 4
+_FLAGS2_1_12 = {1: "localredirect", 2: "nat_46x64", L7_LOADBALANCER: "l7_loadbalancer", 8: "loopback",
+                16: "int_local_scope", 32: "two_scopes"}  # bits 3-5 from 1.13
+FLAGS2 = {
+    "1.9": {1: "localredirect"},
+    "1.12": _FLAGS2_1_12,
+    # From 1.17 bit 6 is QUARANTINED on a backend slot and SOURCE_RANGE_DENY on the master entry, and
+    # from 1.18 bit 3 is also L7_DELEGATE: a value alone cannot tell which, so both names are given.
+    "1.17": {**_FLAGS2_1_12, 8: "loopback|l7_delegate", 64: "quarantined|source_range_deny", 128: "fwd_mode_dsr"},
+}
+
+
+def _key(family: str) -> Layout:
+    a = ADDRESS_SIZE[family]
+    return Layout("lb4_key" if family == IPV4 else "lb6_key", a + 8, [
+        Field("address", 0, a, ADDRESS_KIND[family]),
+        Field("dport", a, 2, BE),
+        Field("backend_slot", a + 2, 2),
+        Field("proto", a + 4, 1),
+        Field("scope", a + 5, 1),
+        Field("pad", a + 6, 2, PAD),
+    ])
+
+
+def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
+    return Layout("lb4_service" if family == IPV4 else "lb6_service", 12, [
+        Field("backend_id", 0, 4),  # a backend slot's backend
+        Field("affinity_timeout", 0, 4),  # master entry: seconds (from 1.17 the top byte is the LB algorithm)
+        *([Field("l7_lb_proxy_port", 0, 4)] if l7_port else []),  # master entry of an L7 LB service
+        Field("count", 4, 2),
+        Field("rev_nat_index", 6, 2, BE),
+        Field("flags", 8, 1),
+        Field("flags2", 9, 1),
+        Field("qcount", 10, 2) if qcount else Field("pad", 10, 2, PAD),
+    ])
+
+
+class Services(CiliumMap):
+    def __init__(self, family: str):
+        v = "4" if family == IPV4 else "6"
+        self.family = family
+        self.short = f"lb{v}-services"
+        self.summary = f"{FAMILY_LABEL[family]} service frontend + backend slot -> master entry or backend id (hash)"
+        self.pins = [Pin("1.9", f"cilium_lb{v}_services_v2", "hash", 65536)]
+        self.key_layout = _key(family)
+        self.keys = [(Range("1.9"), self.key_layout)]
+        self.value_1_9 = _value(family, l7_port=False, qcount=False)
+        self.value_1_12 = _value(family, l7_port=True, qcount=False)
+        self.value_1_17 = _value(family, l7_port=True, qcount=True)
+        self.values = [(Range("1.9-1.12"), self.value_1_9), (Range("1.12-1.17"), self.value_1_12),
+                       (Range("1.17"), self.value_1_17)]
+        self.example = "10.96.0.10:53/udp" if family == IPV4 else "[fd00:10:96::a]:53/udp"
+
+    def add_key_arguments(self, parser):
+        parser.add_argument("frontend", metavar="ADDRESS:PORT[/PROTO]",
+                            help=f"the service frontend, e.g. {self.example} (a ClusterIP, NodePort, …); "
+                                 "/tcp is assumed from 1.17 when no protocol is given (Kubernetes' default); "
+                                 "give /any for clusters running with --bpf-lb-proto-diff=false")
+        parser.add_argument("--slot", type=int, default=0, metavar="N",
+                            help="0 = the master entry (default); 1..count = the backend slots")
+        parser.add_argument("--scope", choices=list(SCOPES.values()), default="external",
+                            help="internal: the second lookup of services with internalTrafficPolicy=Local")
+
+    def key_from_args(self, args, version: Version) -> dict:
+        family, address, port, proto = parse_endpoint(args.frontend, "tcp")
+        if family != self.family:
+            other = "lb6-services" if self.family == IPV4 else "lb4-services"
+            raise UsageError(f"{args.frontend!r} is an {FAMILY_LABEL[family]} frontend: use {other}")
+        if not 0 <= args.slot <= 0xFFFF:
+            raise UsageError(f"--slot {args.slot}: slots are 0 (the master entry) to 65535")
+        return {"address": show_ip(address), "port": port,
+                "proto": show_protocol(proto if version >= PROTO_IN_KEY else 0),
+                "slot": args.slot, "scope": args.scope}
+
+    def key_fields(self, raw, layout) -> dict:
+        return {"address": show_ip(raw["address"]), "port": raw["dport"], "proto": show_protocol(raw["proto"]),
+                "slot": raw["backend_slot"], "scope": SCOPES.get(raw["scope"], str(raw["scope"]))}
+
+    def key_raw(self, fields, layout) -> dict:
+        address = family_address(self.family, fields["address"])
+        scope = {v: k for k, v in SCOPES.items()}.get(fields["scope"])
+        return {"address": address, "dport": fields["port"], "backend_slot": fields["slot"],
+                "proto": parse_protocol(fields["proto"]),
+                "scope": int(fields["scope"]) if scope is None else scope}
+
+    def _flags2(self, layout) -> dict[int, str]:
+        return FLAGS2["1.17" if layout is self.value_1_17 else "1.12" if layout is self.value_1_12 else "1.9"]
+
+    def value_fields(self, raw, layout) -> dict:
+        fields = {"backend_id": raw["backend_id"], "count": raw["count"], "rev_nat_index": raw["rev_nat_index"],
+                  "flags": flag_names(raw["flags"], FLAGS), "flags2": flag_names(raw["flags2"], self._flags2(layout))}
+        if "qcount" in raw:
+            fields["qcount"] = raw["qcount"]
+        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
+            fields["l7_lb_proxy_port"] = _l7_port(raw["l7_lb_proxy_port"])
+        return fields
+
+    def value_raw(self, fields, layout) -> dict:
+        raw = {"backend_id": fields.get("backend_id", 0), "count": fields.get("count", 0),
+               "rev_nat_index": fields.get("rev_nat_index", 0), "flags": flag_value(fields.get("flags", []), FLAGS),
+               "flags2": flag_value(fields.get("flags2", []), self._flags2(layout))}
+        port = fields.get("l7_lb_proxy_port")
+        if port is not None:
+            union = _l7_union(port)
+            if "backend_id" in fields and fields["backend_id"] != union:
+                raise UsageError(f"l7_lb_proxy_port {port} and backend_id {fields['backend_id']} share bytes 0-3; "
+                                 f"give one of them")
+            raw["backend_id"] = union
+        if fields.get("qcount"):
+            if "qcount" not in layout.by_name:
+                raise UsageError("qcount exists from Cilium 1.17 on")
+            raw["qcount"] = fields["qcount"]
+        return raw
+
+    def unused_members(self, raw, layout) -> set[str]:
+        if layout is self.key_layout:
+            return set()
+        # Show the union member this entry uses: the L7 proxy port, the affinity timeout, or a backend id.
+        union = {"backend_id", "affinity_timeout", "l7_lb_proxy_port"} & set(raw)
+        if raw["flags2"] & L7_LOADBALANCER and "l7_lb_proxy_port" in raw:
+            return union - {"l7_lb_proxy_port"}
+        if raw["flags"] & 16:  # SVC_FLAG_AFFINITY
+            return union - {"affinity_timeout"}
+        return union - {"backend_id"}
+
+
+def _l7_port(union: int) -> int:
+    """The proxy port Go stores as uint32(HostToNetwork16(port)): network order in bytes 0-1."""
+    return int.from_bytes(union.to_bytes(4, "little")[:2], "big")
+
+
+def _l7_union(port: int) -> int:
+    return int.from_bytes(port.to_bytes(2, "big") + b"\0\0", "little")
+
+
+LB4 = Services(IPV4)
+LB6 = Services(IPV6)

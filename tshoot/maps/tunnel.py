@@ -1,0 +1,101 @@
+"""cilium_tunnel_map (1.9-1.17): a remote node's pod CIDR -> that node's IP, the VXLAN/Geneve outer destination.
+
+A hash map keyed by the CIDR's network address (no prefix length): the datapath masks the
+destination with the cluster's pod-CIDR mask (`key.ip4 = daddr & IPV4_MASK`, IPv6: /96) and looks
+that up. Until 1.11.13 / 1.12.7 key and value were both `struct endpoint_key` (the value's `key` byte
+is the IPsec key); then `tunnel_key` got a clustermesh cluster id (u8 at 17, u16 at 18 from 1.15) and
+`tunnel_value` a node_id, renamed pad in 1.11.20 / 1.12.13 / 1.13.6 / 1.14.1. Removed in 1.18.0: the
+tunnel endpoint lives in the ipcache value since.
+Layouts: shared/reference/cilium-map-layouts.md §8, Appendix A (tunnel_key, tunnel_value).
+"""
+
+from __future__ import annotations
+
+from ..addr import IPV6, parse_prefix, show_ip
+from ..errors import UsageError
+from ..layout import IP4, IP6, PAD, Field, Layout
+from ..version import Range, Version
+from .base import CiliumMap, Pin
+from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id
+from .lxc import KEY_1_9 as ENDPOINT_KEY
+
+
+def _tunnel(c_name: str, tail: list[Field]) -> Layout:
+    return Layout(c_name, 20, [
+        Field("ip4", 0, 4, IP4),
+        Field("pad1", 4, 4, PAD),
+        Field("pad2", 8, 4, PAD),
+        Field("pad3", 12, 4, PAD),
+        Field("ip6", 0, 16, IP6),
+        Field("family", 16, 1),
+        *tail,
+    ])
+
+
+KEY_1_11_14 = _tunnel("tunnel_key", [Field("cluster_id", 17, 1), Field("pad", 18, 2, PAD)])
+KEY_1_15 = _tunnel("tunnel_key", [Field("pad", 17, 1, PAD), Field("cluster_id", 18, 2)])
+VALUE_NODE_ID = _tunnel("tunnel_value", [Field("key", 17, 1), Field("node_id", 18, 2)])
+VALUE = _tunnel("tunnel_value", [Field("key", 17, 1), Field("pad", 18, 2, PAD)])
+
+ENDPOINT_KEY_ERA = "1.9-1.11.14 1.12-1.12.8"
+
+
+class Tunnel(CiliumMap):
+    short = "tunnel"
+    summary = "remote node's pod CIDR -> node IP, the overlay's outer destination (hash; 1.9-1.17)"
+    pins = [Pin("1.9-1.18", "cilium_tunnel_map", "hash", 65536)]
+    absent_hint = ("it was removed in 1.18.0, the tunnel endpoint is in the ipcache value "
+                   "(tshoot key ipcache POD-IP); for an older cluster pass --cilium-version 1.17 or lower")
+    keys = [(Range(ENDPOINT_KEY_ERA), ENDPOINT_KEY), (Range("1.11.14-1.12 1.12.8-1.15"), KEY_1_11_14),
+            (Range("1.15-1.18"), KEY_1_15)]
+    values = [(Range(ENDPOINT_KEY_ERA), ENDPOINT_KEY),
+              (Range("1.11.14-1.11.20 1.12.8-1.12.13 1.13-1.13.6 1.14-1.14.1"), VALUE_NODE_ID),
+              (Range("1.11.20-1.12 1.12.13-1.13 1.13.6-1.14 1.14.1-1.18"), VALUE)]
+
+    def add_key_arguments(self, parser):
+        parser.add_argument("cidr", metavar="CIDR",
+                            help="the remote node's pod CIDR (10.0.1.0/24), or a pod IP with that length "
+                                 "(10.0.1.110/24); the key holds the masked address")
+        add_cluster_id_argument(parser)
+
+    def key_from_args(self, args, version: Version) -> dict:
+        family, address, _ = parse_prefix(args.cidr)
+        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
+        return {"ip": show_ip(address), "family": family, "cluster_id": args.cluster_id}
+
+    def key_fields(self, raw, layout) -> dict:
+        family = FAMILY_NAME.get(raw["family"], raw["family"])
+        return {"ip": show_ip(raw["ip6"] if family == IPV6 else raw["ip4"]), "family": family,
+                "cluster_id": raw.get("cluster_id", 0)}
+
+    def key_raw(self, fields, layout) -> dict:
+        raw = _address(fields["ip"])
+        if fields.get("cluster_id"):
+            raw["cluster_id"] = fields["cluster_id"]
+        return raw
+
+    def value_fields(self, raw, layout) -> dict:
+        family = FAMILY_NAME.get(raw["family"], raw["family"])
+        fields = {"endpoint": show_ip(raw["ip6"] if family == IPV6 else raw["ip4"]), "encrypt_key": raw["key"]}
+        if "node_id" in raw:
+            fields["node_id"] = raw["node_id"]
+        return fields
+
+    def value_raw(self, fields, layout) -> dict:
+        raw = {**_address(fields["endpoint"]), "key": fields.get("encrypt_key", 0)}
+        if fields.get("node_id"):
+            if "node_id" not in layout.by_name:
+                raise UsageError("node_id exists only in 1.11.14-1.11.19, 1.12.8-1.12.12, 1.13.0-1.13.5 and 1.14.0")
+            raw["node_id"] = fields["node_id"]
+        return raw
+
+    def unused_members(self, raw, layout) -> set[str]:
+        return {"ip4", "pad1", "pad2", "pad3"} if raw["family"] == FAMILY_CODE[IPV6] else {"ip6"}
+
+
+def _address(text: str) -> dict:
+    family, address, _ = parse_prefix(text)
+    return {"ip6" if family == IPV6 else "ip4": address, "family": FAMILY_CODE[family]}
+
+
+MAP = Tunnel()
