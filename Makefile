@@ -19,12 +19,13 @@ $(VENV)/.installed: pyproject.toml scripts/venv
 
 setup: $(VENV)/.installed ## create the virtualenv and install kindlab (lab, tshoot)
 
-lab: setup ## the whole guide in one go: cluster, Cilium, wait, restart pods, remove kube-proxy, check
+lab: setup ## the whole guide in one go: cluster, Cilium, wait, restart pods, remove kube-proxy, wait, check
 	@$(LAB) up
 	@$(LAB) cilium install
 	@$(LAB) cilium wait
 	@$(LAB) nuke pods
 	@$(LAB) nuke kube-proxy
+	@$(LAB) cilium wait
 	@$(LAB) cilium check
 
 check: setup ## check this machine: docker, kind, kubectl, helm, kernel, cgroups, bpffs, inotify

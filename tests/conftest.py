@@ -110,3 +110,44 @@ def bpf_objects(tmp_path_factory):
     out = tmp_path_factory.mktemp("bpf")
     return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out / (src.name.removesuffix(".bpf.c") + ".o"))
             for src in sorted((BPF_DIR / "progs").glob("*.bpf.c"))}
+
+
+@pytest.fixture
+def kind_cluster(docker_engine):
+    """Factory: kind-like node containers (names, labels, published 6443, private cgroupns) on the real engine,
+    from an image built locally once per machine; a unique cluster name per call; removed afterwards."""
+    from tests.kindnodes import KindClusters
+
+    clusters = KindClusters(docker_engine)
+    yield clusters.create
+    clusters.remove_all()
+
+
+@pytest.fixture
+def kind_lab(kind_cluster, kubeapi, tmp_path):
+    """A 3-node kind-like lab: node containers on the real engine, and the test API server (holding the
+    guide's cluster objects for these node names) reached through the control plane's published port."""
+    from tests.kindnodes import connect
+
+    lab = connect(kind_cluster(workers=2), kubeapi, tmp_path)
+    yield lab
+    lab.close()
+
+
+@pytest.fixture(scope="session")
+def datapath_node(bpf_objects, tmp_path_factory):
+    """A Cilium node's datapath in network namespaces (tests/netnode.py): two pods' lxc veths, lxc_health,
+    cilium_host/cilium_net, cilium_vxlan, the uplink eth0; tc, tcx (links pinned in its own bpffs), XDP
+    and a flow dissector attached. Read-only for the tests that use it."""
+    need_root()
+    from tests import netnode
+
+    bpffs = tmp_path_factory.mktemp("datapath-node") / "bpffs"
+    bpffs.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+    created: list[str] = []
+    try:
+        yield netnode.build("dp", bpffs, bpf_objects, created)
+    finally:
+        netnode.destroy(created)
+        subprocess.run(["umount", "-l", str(bpffs)], check=False)

@@ -414,3 +414,15 @@ def test_exec_handlers_are_pluggable(kubeapi_cluster):
         kube.exec_in_pod(api, "default", "net-tshoot-l8vwz", "netshoot", ["cilium-dbg", "status"])
     assert calls == [("default", "net-tshoot-l8vwz", "netshoot", ["cat", "x"]),
                      ("default", "net-tshoot-l8vwz", "netshoot", ["cilium-dbg", "status"])]
+
+
+def test_pod_logs_and_routes_that_do_not_exist(kubeapi_cluster):
+    agent = kubeapi_cluster.list("pods", "cilium", "k8s-app=cilium")[0]["metadata"]["name"]
+    kubeapi_cluster.logs[("cilium", agent, "cilium-agent")] = "level=info msg=one\nlevel=info msg=two\n"
+    v1 = client.CoreV1Api(official(kubeapi_cluster))
+    assert v1.read_namespaced_pod_log(agent, "cilium", container="cilium-agent", tail_lines=1) == "level=info msg=two\n"
+    api = kube.api_client(str(kubeapi_cluster.kubeconfig))
+    assert kube.request(api, "GET", f"/api/v1/namespaces/cilium/pods/{agent}")["metadata"]["name"] == agent
+    for path in (f"/api/v1/pods/{agent}", "/api/v1/namespaces/cilium/nodes", "/apis/cilium.io/v9/ciliumnodes"):
+        with pytest.raises(TshootError, match=f"^GET {path}: 404 page not found$"):
+            kube.request(api, "GET", path)

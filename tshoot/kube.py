@@ -68,15 +68,25 @@ def api_client(kubeconfig: str | None = None, context: str | None = None):
     return client.ApiClient(configuration)
 
 
-def current_context(kubeconfig: str | None = None, context: str | None = None) -> tuple[str, dict]:
-    """(context name, its cluster entry) as the kubeconfig resolves them."""
+def _context_entry(path: str, context: str | None) -> dict:
     from kubernetes import config
 
-    path = kubeconfig_path(kubeconfig)
     contexts, active = config.list_kube_config_contexts(config_file=path)
     chosen = next((c for c in contexts if c["name"] == context), None) if context else active
     if chosen is None:
         raise UsageError(f"context {context!r} is not in {path} (known: {', '.join(c['name'] for c in contexts)})")
+    return chosen
+
+
+def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace commands use without -n: the context's, else "default" (kubectl's rule)."""
+    return _context_entry(kubeconfig_path(kubeconfig), context).get("context", {}).get("namespace") or "default"
+
+
+def current_context(kubeconfig: str | None = None, context: str | None = None) -> tuple[str, dict]:
+    """(context name, its cluster entry) as the kubeconfig resolves them."""
+    path = kubeconfig_path(kubeconfig)
+    chosen = _context_entry(path, context)
     import yaml
 
     doc = yaml.safe_load(Path(path).read_text())

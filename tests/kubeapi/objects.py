@@ -287,6 +287,35 @@ def pod_identity_labels(namespace: str, pod_labels: dict, service_account: str =
     return sorted(labels)
 
 
+GUIDE_ENDPOINT_YAML = """\
+apiVersion: cilium.io/v2
+kind: CiliumEndpoint
+metadata:
+  name: net-tshoot-l8vwz
+  namespace: default
+status:
+  encryption: {}
+  external-identifiers:
+    container-id: d6effe0cc6d567e4776a3701851d9ab278ff128adede9419c8fda34daf6b46ef
+    k8s-namespace: default
+    k8s-pod-name: net-tshoot-l8vwz
+    pod-name: default/net-tshoot-l8vwz
+  id: 92
+  identity:
+    id: 53731
+    labels:
+    - k8s:io.cilium.k8s.policy.cluster=default
+    - k8s:io.cilium.k8s.policy.serviceaccount=default
+    - k8s:io.kubernetes.pod.namespace=default
+    - k8s:name=net-tshoot
+  networking:
+    addressing:
+    - ipv4: 10.0.0.210
+    node: 172.18.0.6
+  state: ready
+"""  # seed 000, "4. Control plane information": kubectl get ciliumendpoints.cilium.io net-tshoot-l8vwz -oyaml
+
+
 def guide_endpoint() -> dict:
     """The guide's `kubectl get ciliumendpoints.cilium.io net-tshoot-l8vwz -oyaml`, exactly as printed."""
     return {
@@ -369,7 +398,7 @@ def agent_pods(nodes: list[NodeSpec], version: str = "1.19.4", namespace: str = 
 
 
 def kind_cluster(version: str = "1.19.4", cluster: str = CLUSTER, namespace: str = CILIUM_NAMESPACE,
-                 ipv6: bool = False, guide_endpoint_exact: bool = False) -> list[dict]:
+                 ipv6: bool = False) -> list[dict]:
     """Every object of the guide's lab running `version` of Cilium (1.9.1 gives the guide's 1.9 shapes)."""
     nodes = guide_nodes(cluster, ipv6)
     shape = "1.9" if version.startswith("1.9") else "1.19"
@@ -401,8 +430,11 @@ def kind_cluster(version: str = "1.19.4", cluster: str = CLUSTER, namespace: str
         tshoot = pod(n.tshoot_pod, "default", n, {**tshoot_labels, "controller-revision-hash": suffix("tshoot", 10),
                                                   "pod-template-generation": "1"},
                      [("netshoot", NETSHOOT_IMAGE)], ip=n.tshoot_ip, ip6=ip6, owner=tshoot_ds)
+        if n.tshoot_pod == "net-tshoot-l8vwz":  # the guide's pod, with the container the guide's endpoint names
+            guide_container = guide_endpoint()["status"]["external-identifiers"]["container-id"]
+            tshoot["status"]["containerStatuses"][0]["containerID"] = f"containerd://{guide_container}"
         objs.append(tshoot)
-        if n.tshoot_pod == "net-tshoot-l8vwz" and guide_endpoint_exact:
+        if n.tshoot_pod == "net-tshoot-l8vwz" and shape == "1.9":
             objs.append(guide_endpoint())
         else:
             ep_id = 92 if n.tshoot_pod == "net-tshoot-l8vwz" else 100 + index * 17
@@ -418,8 +450,9 @@ def kind_cluster(version: str = "1.19.4", cluster: str = CLUSTER, namespace: str
     dns_pods = []
     for index, n in enumerate(nodes[1:]):
         ip = str(ipaddress.IPv4Network(n.pod_cidr)[44])
+        ip6 = str(ipaddress.IPv6Network(n.pod_cidr6)[0x44]) if n.pod_cidr6 else None
         dns = pod(f"coredns-{suffix('coredns', 10)}-{suffix('dns' + n.name)}", "kube-system", n, dns_labels,
-                  [("coredns", COREDNS_IMAGE)], ip=ip, service_account="coredns")
+                  [("coredns", COREDNS_IMAGE)], ip=ip, ip6=ip6, service_account="coredns")
         dns["spec"]["containers"][0]["ports"] = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                                                  {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
                                                  {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]

@@ -197,8 +197,9 @@ class KubeApiServer:
             self.store.replace(resource, meta.get("namespace"), meta["name"], body)
             return self.store.replace(resource, meta.get("namespace"), meta["name"], body, subresource="status")
 
-    def delete(self, plural: str, name: str, namespace: str | None = None) -> dict:
-        return self.store.delete(self.resource(plural), namespace, name)
+    def delete(self, plural: str, name: str, namespace: str | None = None, propagation: str | None = None) -> dict:
+        """Delete as the API does (dependents go too, unless propagation="Orphan")."""
+        return self.store.delete(self.resource(plural), namespace, name, propagation=propagation)
 
     # --- faults and the request log ----------------------------------------------------------------
 
@@ -244,6 +245,7 @@ class KubeApiServer:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # socketserver's 5 drops SYNs of concurrent clients: a 1 s retransmit each
 
     def __init__(self, address, handler, api: KubeApiServer, tls):
         self.api = api
@@ -257,6 +259,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def get_request(self):
         sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http: no Nagle delay on replies
         if self.tls is not None:
             # The handshake happens in the request's own thread, on first read: a slow client blocks nobody.
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
@@ -434,8 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _crud(self, method: str, resource, route: Route, query, body: bytes) -> None:
         api, store = self.server.api, self.server.api.store
-        if resource.namespaced is False and route.namespace:
-            return self._not_found()
+        if (not resource.namespaced and route.namespace) or (resource.namespaced and route.name and not route.namespace):
+            return self._not_found()  # /api/v1/namespaces/x/nodes and /api/v1/pods/NAME are no routes
         dry_run = "All" in query.get("dryRun", [])
         manager = _one(query, "fieldManager") or _default_manager(self.headers.get("User-Agent"))
         ns = route.namespace

@@ -6,6 +6,8 @@ import typer
 
 from . import catalog
 from .common import new_app, run
+from .net import cgroup_app, net_app, prog_app
+from .objects import register as register_objects
 
 app = new_app(
     "tshoot",
@@ -38,6 +40,10 @@ def decode(ctx: typer.Context) -> None:
 
 
 app.command(name="maps")(catalog.maps)
+register_objects(app)  # endpoints, endpoint, identity, nodes, whois
+app.add_typer(net_app)
+app.add_typer(prog_app)
+app.add_typer(cgroup_app)
 
 
 def main(argv: list[str] | None = None) -> int:

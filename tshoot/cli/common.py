@@ -59,7 +59,8 @@ def run(app: typer.Typer, argv: list[str] | None, prog: str) -> int:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            print(f"{prog}: {exc.format_message()}{hint}", file=sys.stderr)
+            if exc.format_message():  # empty when a group without its command printed its help
+                print(f"{prog}: {exc.format_message()}{hint}", file=sys.stderr)
             return exc.exit_code
         if type(exc).__name__ == "Abort":
             print(f"{prog}: aborted", file=sys.stderr)

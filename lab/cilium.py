@@ -1,0 +1,117 @@
+"""Cilium in the lab: install (the rendered manifests by server-side apply, or the official chart), wait
+for the agents, check them, restart them. The API server is reached through tshoot.kube; every command
+first makes sure the kube context is the lab's (kind-<cluster>), so nothing lands on another cluster."""
+
+from __future__ import annotations
+
+import datetime
+from concurrent.futures import ThreadPoolExecutor
+
+from tshoot import kube
+from tshoot.errors import TshootError, UsageError
+
+from . import apply, wait
+from .check import AgentStatus, parse_status, status_command
+from .manifests import AGENT_LABEL, CILIUM_NAMESPACE, Target, documents, render_cilium, render_tshoot
+
+OPERATOR_LABEL = "io.cilium/app=operator"
+EXEC_TIMEOUT = 60  # `cilium-dbg status` answers in about a second; a stuck agent must not hang the check
+PARALLEL = 8
+
+
+def lab_api(cluster: str | None, kubeconfig: str | None, context: str | None):
+    """An API client for the lab: the context must be kind-<cluster> (--context names it explicitly)."""
+    name, _ = kube.current_context(kubeconfig, context)
+    if cluster is not None and name != f"kind-{cluster}":
+        raise UsageError(f"context {name!r} is not the lab's kind-{cluster} (use --context kind-{cluster}, "
+                         f"or --name for another kind lab)")
+    return kube.api_client(kubeconfig, name)
+
+
+def install(target: Target, kubeconfig: str | None, context: str | None, helm: bool = False,
+            dry_run: bool = False) -> list[str]:
+    """Apply Cilium and net-tshoot; one line per object (kubectl's `… serverside-applied`)."""
+    cilium = documents(render_cilium(target))
+    tshoot = documents(render_tshoot(target))
+    api = lab_api(target.cluster, kubeconfig, context)
+    lines = []
+    if helm:
+        from . import helm as chart
+
+        if dry_run:
+            lines.append(f"would run: {' '.join(chart.argv(target, '<values.yaml>', kube.kubeconfig_path(kubeconfig), context))}")
+        else:
+            chart.install(target, kube.kubeconfig_path(kubeconfig), context)
+            lines.append(f"helm release cilium {target.cilium.version} installed in namespace {CILIUM_NAMESPACE}")
+        to_apply = tshoot
+    else:
+        to_apply = cilium + tshoot
+    for obj in apply.ordered(to_apply):
+        if dry_run:
+            lines.append(f"{apply.describe(obj)} would be applied (server-side, field manager {apply.FIELD_MANAGER})")
+        else:
+            apply.apply(api, obj)
+            lines.append(f"{apply.describe(obj)} serverside-applied")
+    return lines
+
+
+def snapshot(api, namespace: str = CILIUM_NAMESPACE):
+    """Everything one poll of `lab cilium wait` needs, read in four requests."""
+    nodes = [n["metadata"]["name"] for n in kube.list_objects(api, kube.NODES)
+             if (n["metadata"].get("labels") or {}).get("kubernetes.io/os", "linux") == "linux"]
+    agents = list(kube.list_objects(api, kube.PODS, namespace, AGENT_LABEL))
+    operator = list(kube.list_objects(api, kube.PODS, namespace, OPERATOR_LABEL))
+    try:
+        daemonset = kube.get_object(api, kube.DAEMONSETS, "cilium", namespace)
+    except TshootError:
+        daemonset = None  # not created yet: the rows say so, the wait goes on
+    return wait.Snapshot(sorted(nodes), agents, daemonset, operator)
+
+
+def wait_ready(kubeconfig: str | None, context: str | None, timeout: float, show=lambda s: None,
+               interval: float = wait.POLL_INTERVAL) -> str:
+    api = lab_api(None, kubeconfig, context)
+    started = datetime.datetime.now()
+    final = wait.wait(lambda: snapshot(api), CILIUM_NAMESPACE, timeout, interval, show)
+    agents = [r for r in wait.rows(final) if r.role == "agent"]
+    took = (datetime.datetime.now() - started).total_seconds()
+    return f"all {len(agents)} Cilium agents are ready ({took:.0f}s)"
+
+
+def restart(cluster: str, kubeconfig: str | None, context: str | None, timeout: float, show=lambda s: None,
+            interval: float = wait.POLL_INTERVAL) -> str:
+    """`kubectl rollout restart daemonset/cilium`: a new template annotation, so the DaemonSet controller
+    replaces the agents at its own pace (maxUnavailable 2), then wait until every node runs a new one."""
+    api = lab_api(cluster, kubeconfig, context)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}}
+    kube.request(api, "PATCH", kube.DAEMONSETS.path(CILIUM_NAMESPACE, "cilium"), body=patch,
+                 content_type="application/strategic-merge-patch+json",
+                 what="restart daemonset.apps/cilium", resource=kube.DAEMONSETS)
+    message = wait_ready(kubeconfig, context, timeout, show, interval)
+    return f"daemonset.apps/cilium restarted; {message}"
+
+
+def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
+    """`cilium-dbg status` in every agent, in parallel; one AgentStatus per agent (failures included)."""
+    from tshoot.cilium import AGENT_CONTAINER, agent_pods, agent_version
+
+    api = lab_api(None, kubeconfig, context)
+    pods = [p for p in agent_pods(api) if not p["metadata"].get("deletionTimestamp")]
+
+    def one(pod: dict) -> AgentStatus:
+        name, node = pod["metadata"]["name"], pod["spec"].get("nodeName") or "(unscheduled)"
+        try:
+            argv = status_command(agent_version(pod) >= (1, 15, 0))
+            code, out, err = kube.exec_in_pod(api, pod["metadata"]["namespace"], name, AGENT_CONTAINER, argv,
+                                              timeout=EXEC_TIMEOUT)
+        except TshootError as exc:
+            return AgentStatus(node=node, pod=name, error=str(exc))
+        status = parse_status(out, node, name)
+        if code != 0 and status.cilium is None:
+            last = ((err or out).strip().splitlines() or ["no output"])[-1]
+            status.error = f"{' '.join(argv)} exited with {code}: {last}"
+        return status
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return list(pool.map(one, pods))

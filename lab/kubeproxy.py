@@ -1,0 +1,218 @@
+"""`lab nuke kube-proxy`: kube-proxy's objects out of the API, and its KUBE-* rules out of every node.
+
+The guide's version (`kubectl delete ds/cm kube-proxy`, then per hard-coded node
+`docker exec -it <node> bash -c 'iptables-restore <(iptables-save | grep -v KUBE)'`) leaves IPv6, the other
+iptables backend, and whatever kube-proxy re-writes while it is still terminating; it drops unrelated lines
+that mention KUBE, and needs a TTY. Here:
+  * the DaemonSet goes first, and the node rules are only touched once no kube-proxy pod is left to put
+    them back;
+  * every node of the lab (found by its kind labels) is cleaned at the same time, each through one shell
+    on one docker exec (lab/nodeshell.py): dump every backend that exists there (iptables and ip6tables,
+    nft and legacy), plan the exact deletions (lab/iptsave.py), apply them with iptables-restore --noflush,
+    dump again and check that no KUBE-* rule is left and that nothing else changed;
+  * a node that fails (stopped, an iptables error) is reported with its reason; the others finish.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tshoot.errors import TshootError
+
+from . import iptsave
+from .nodeshell import NodeShell
+
+NAMESPACE = "kube-system"
+NAME = "kube-proxy"
+POD_SELECTOR = "k8s-app=kube-proxy"
+COMMAND_NOT_FOUND = 127
+RESTORE_REFUSED = 86  # the exit status a removal job uses when iptables-restore failed (no dump follows)
+
+
+@dataclass(frozen=True)
+class Backend:
+    family: str  # iptables (IPv4) or ip6tables (IPv6)
+    kind: str    # nft or legacy
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.kind}"
+
+    @property
+    def save(self) -> str:
+        if self.kind == "legacy":
+            # Legacy tables of a network namespace are listed in /proc/net/ip{,6}_tables_names: when it is
+            # empty (or absent: ip_tables not loaded) there is nothing to read, and no process is spent on it.
+            names = "/proc/net/ip_tables_names" if self.family == "iptables" else "/proc/net/ip6_tables_names"
+            return f"if read -r _ <{names} 2>/dev/null; then {self.name}-save; fi"
+        return f"{self.name}-save"
+
+    @property
+    def restore(self) -> str:
+        # legacy iptables serialises writers with the xtables lock (kubelet, Docker): wait for it
+        return f"{self.name}-restore --noflush" + (" --wait=10" if self.kind == "legacy" else "")
+
+
+BACKENDS = (Backend("iptables", "nft"), Backend("ip6tables", "nft"),
+            Backend("iptables", "legacy"), Backend("ip6tables", "legacy"))
+
+
+@dataclass
+class BackendReport:
+    backend: Backend
+    plans: list[iptsave.TablePlan]
+    notes: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def rules(self) -> int:
+        return sum(p.rule_count for p in self.plans)
+
+    @property
+    def chains(self) -> int:
+        return sum(len(p.chains) for p in self.plans)
+
+
+@dataclass
+class NodeReport:
+    node: str
+    backends: list[BackendReport] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rules(self) -> int:
+        return sum(b.rules for b in self.backends)
+
+    @property
+    def chains(self) -> int:
+        return sum(b.chains for b in self.backends)
+
+
+@dataclass
+class ObjectReport:
+    kind: str
+    name: str
+    state: str  # "deleted", "absent", "would delete"
+
+
+class NodeFailure(TshootError):
+    pass
+
+
+def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
+    if result.rc != 0:
+        raise NodeFailure(f"{command} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
+    return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
+
+
+def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
+    """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
+
+    Two round trips to the node's shell: all backends are read side by side, then every backend that holds
+    KUBE-* rules gets its removal and its verifying dump, side by side too (IPv4 and IPv6, nft and legacy,
+    are independent rule sets)."""
+    report = NodeReport(container.name)
+    stage = on_stage or (lambda node, text: None)
+    try:
+        with NodeShell(container, timeout) as shell:
+            stage(container.name, "reading rules")
+            saves = shell.run_all([(b.save, None) for b in BACKENDS])
+            installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
+            if not installed:
+                raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
+            before = {}
+            for backend, result in installed:
+                dump, stderr = _dump(f"{backend.name}-save", result)
+                if dump.tables:  # else the backend holds no table on this node
+                    before[backend] = dump
+                    report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
+            todo = [entry for entry in report.backends if entry.plans]
+            if dry_run or not todo:
+                return report
+            stage(container.name, "removing KUBE-* rules")
+            results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
+                                      iptsave.restore_script(e.plans)) for e in todo])
+            failures = []
+            for entry, result in zip(todo, results):
+                if result.rc == RESTORE_REFUSED:
+                    failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
+                                    f"{_first_line(result.err)}")
+                    continue
+                entry.applied = True
+                after, _ = _dump(f"{entry.backend.name}-save", result)
+                left = iptsave.plan(after)
+                if left:
+                    failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
+                                    f"right after removal: is kube-proxy still running on this node?")
+                if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
+                    entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+            if failures:
+                raise NodeFailure("; ".join(failures))
+    except (NodeFailure, iptsave.SaveFormatError) as exc:
+        report.error = str(exc)
+    except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
+        report.error = str(exc).removeprefix(f"{container.name}: ")
+    except Exception as exc:  # docker.errors.APIError and friends: the engine refused the exec
+        report.error = _docker_reason(exc)
+    return report
+
+
+def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None) -> list[NodeReport]:
+    """clean_node on every node at once; the reports come back in the nodes' order."""
+    if not containers:
+        return []
+    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
+
+
+def remove_objects(api_client, dry_run: bool = False) -> list[ObjectReport]:
+    """Delete the kube-proxy DaemonSet, then its ConfigMap (or say what would be deleted)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    objects = [("DaemonSet", apps.read_namespaced_daemon_set, apps.delete_namespaced_daemon_set),
+               ("ConfigMap", core.read_namespaced_config_map, core.delete_namespaced_config_map)]
+    reports = []
+    for kind, read, delete in objects:
+        try:
+            if dry_run:
+                read(NAME, NAMESPACE)
+                state = "would delete"
+            else:
+                delete(NAME, NAMESPACE, body=client.V1DeleteOptions(propagation_policy="Background"))
+                state = "deleted"
+        except ApiException as exc:
+            if exc.status != 404:
+                raise TshootError(f"{kind} {NAMESPACE}/{NAME}: the API server answered {exc.status} "
+                                  f"{exc.reason}") from None
+            state = "absent"
+        reports.append(ObjectReport(kind, f"{NAMESPACE}/{NAME}", state))
+    return reports
+
+
+def wait_pods_gone(api_client, timeout: float, on_count=None, interval: float = 1.0) -> list[str]:
+    """Wait until no kube-proxy pod is left; returns the names still there when time ran out."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=POD_SELECTOR).items]
+        if on_count:
+            on_count(len(pods))
+        if not pods or time.monotonic() >= deadline:
+            return pods
+        time.sleep(interval)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
+
+
+def _docker_reason(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)

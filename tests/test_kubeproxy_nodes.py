@@ -1,0 +1,154 @@
+"""KUBE-* removal on real node containers (real Docker engine, real iptables nft and legacy, IPv4 and IPv6).
+
+Every node is loaded with a realistic kube-proxy ruleset beside rules that must survive (tests/kuberules.py).
+The expected result is not computed by the code under test: it is what iptables-save prints in a clean
+network namespace loaded with the same restore file minus kube-proxy's lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import kubeproxy
+from tests import kuberules
+
+FAMILIES = ("iptables", "ip6tables")
+KINDS = ("nft", "legacy")
+
+
+def save(cluster, node, family: str, kind: str) -> str:
+    return kuberules.comparable(cluster.sh(node, f"{family}-{kind}-save"))
+
+
+def load(cluster, node, kinds) -> None:
+    for kind in kinds:
+        for family in FAMILIES:
+            text = kuberules.restore_text(family)
+            cluster.sh(node, f"{family}-{kind}-restore <<'EOF'\n{text}EOF")
+
+
+def reference_saves(netns, kinds) -> dict[tuple[str, str], str]:
+    """What every backend must read after the removal: the keep-only rules, loaded in a clean netns."""
+    ns = netns("kpref")
+    expected = {}
+    for kind in KINDS:
+        for family in FAMILIES:
+            if kind in kinds:
+                subprocess.run(["ip", "netns", "exec", ns, f"{family}-{kind}-restore"], check=True, text=True,
+                               input=kuberules.restore_text(family, keep_only=True))
+            out = subprocess.run(["ip", "netns", "exec", ns, f"{family}-{kind}-save"], check=True, text=True,
+                                 capture_output=True).stdout
+            expected[family, kind] = kuberules.comparable(out)
+    return expected
+
+
+def kube_counts(family: str) -> tuple[int, int]:
+    """(rules, chains) kube-proxy owns in the ruleset, counted from the markings, not by the code under test."""
+    lines = [line for table in kuberules.ruleset(family).values() for line, kube in table if kube]
+    return sum(line.startswith("-A ") for line in lines), sum(line.startswith(":") for line in lines)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("kinds", [("nft",), ("legacy",), ("nft", "legacy")], ids=["nft", "legacy", "both"])
+def test_removes_exactly_kube_rules_on_every_node_and_twice_is_a_no_op(kind_cluster, netns, kinds):
+    cluster = kind_cluster(workers=2)
+    for node in cluster.nodes:
+        load(cluster, node, kinds)
+    expected = reference_saves(netns, kinds)
+    before = {(n.name, f, k): save(cluster, n, f, k) for n in cluster.nodes for f in FAMILIES for k in KINDS}
+    assert all("KUBE-SERVICES" in before[n.name, f, k] for n in cluster.nodes for f in FAMILIES for k in kinds)
+
+    reports = kubeproxy.clean_nodes(cluster.nodes)
+
+    assert [r.node for r in reports] == [n.name for n in cluster.nodes]
+    per_backend = sum(kube_counts(f)[0] for f in FAMILIES), sum(kube_counts(f)[1] for f in FAMILIES)
+    for report in reports:
+        assert report.error is None, report
+        assert (report.rules, report.chains) == (per_backend[0] * len(kinds), per_backend[1] * len(kinds))
+        assert {b.backend.name for b in report.backends if b.applied} == {f"{f}-{k}" for f in FAMILIES for k in kinds}
+        assert not any("changed" in note for b in report.backends for note in b.notes)
+    for node in cluster.nodes:
+        for family in FAMILIES:
+            for kind in KINDS:
+                assert save(cluster, node, family, kind) == expected[family, kind], (node.name, family, kind)
+
+    again = kubeproxy.clean_nodes(cluster.nodes)
+    assert all(r.error is None and r.rules == 0 and r.chains == 0 for r in again), again
+    assert not any(b.applied for r in again for b in r.backends)
+    for node in cluster.nodes:
+        for family in FAMILIES:
+            for kind in KINDS:
+                assert save(cluster, node, family, kind) == expected[family, kind]
+
+
+@pytest.mark.docker
+def test_dry_run_plans_and_touches_nothing(kind_cluster):
+    cluster = kind_cluster(workers=1)
+    for node in cluster.nodes:
+        load(cluster, node, ("nft",))
+    before = {n.name: save(cluster, n, "iptables", "nft") + save(cluster, n, "ip6tables", "nft") for n in cluster.nodes}
+
+    reports = kubeproxy.clean_nodes(cluster.nodes, dry_run=True)
+
+    rules = sum(kube_counts(f)[0] for f in FAMILIES)
+    assert all(r.error is None and r.rules == rules and not any(b.applied for b in r.backends) for r in reports)
+    assert {n.name: save(cluster, n, "iptables", "nft") + save(cluster, n, "ip6tables", "nft")
+            for n in cluster.nodes} == before
+
+
+@pytest.mark.docker
+def test_a_failing_exec_on_one_node_is_reported_and_the_others_finish(kind_cluster, netns):
+    cluster = kind_cluster(workers=2)
+    for node in cluster.nodes:
+        load(cluster, node, ("nft",))
+    broken = cluster.nodes[1]
+    cluster.sh(broken, "rm /usr/sbin/iptables-nft-restore && printf '#!/bin/sh\\necho \"iptables-nft-restore: "
+                       "line 4 failed\" >&2\\nexit 1\\n' >/usr/sbin/iptables-nft-restore && "
+                       "chmod 755 /usr/sbin/iptables-nft-restore")
+    broken_before = save(cluster, broken, "iptables", "nft")
+    expected = reference_saves(netns, ("nft",))
+
+    reports = {r.node: r for r in kubeproxy.clean_nodes(cluster.nodes)}
+
+    assert "line 4 failed" in reports[broken.name].error
+    assert "unchanged" in reports[broken.name].error
+    assert save(cluster, broken, "iptables", "nft") == broken_before
+    for node in cluster.nodes:
+        if node is not broken:
+            assert reports[node.name].error is None
+            assert save(cluster, node, "iptables", "nft") == expected["iptables", "nft"]
+
+
+@pytest.mark.docker
+def test_a_node_stopped_mid_run_is_reported_and_the_others_finish(kind_cluster, netns):
+    cluster = kind_cluster(workers=2)
+    for node in cluster.nodes:
+        load(cluster, node, ("nft",))
+    victim = cluster.nodes[2]
+    # Its IPv6 dump announces itself, then hangs: the test kills the container right then.
+    cluster.sh(victim, "rm /usr/sbin/ip6tables-nft-save && printf '#!/bin/bash\\ntouch /tmp/saving\\nsleep 60\\n' "
+                       ">/usr/sbin/ip6tables-nft-save && chmod 755 /usr/sbin/ip6tables-nft-save")
+    marker = Path(f"/proc/{cluster.pid(victim)}/root/tmp/saving")
+    expected = reference_saves(netns, ("nft",))
+
+    def stop_when_saving():
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        victim.kill()
+
+    stopper = threading.Thread(target=stop_when_saving)
+    stopper.start()
+    reports = {r.node: r for r in kubeproxy.clean_nodes(cluster.nodes, timeout=45)}
+    stopper.join()
+
+    assert "exited" in reports[victim.name].error, reports[victim.name]
+    for node in cluster.nodes:
+        if node is not victim:
+            assert reports[node.name].error is None, reports[node.name]
+            assert save(cluster, node, "iptables", "nft") == expected["iptables", "nft"]

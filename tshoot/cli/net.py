@@ -1,0 +1,250 @@
+"""`tshoot net show`, `tshoot prog show`, `tshoot cgroup show`: parse, pick the backend, print.
+The work is in tshoot.hooks (backends), tshoot.netshow and tshoot.bpfprogs (models, bpftool layouts)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import TshootError, UsageError
+from ..hooks import choose_backend
+from .common import Context, Kubeconfig, Output, Verbose, check_output, console, new_app
+
+Node = Annotated[Optional[str], typer.Option("--node", metavar="NAME",
+                                             help="a cluster node: ask its Cilium agent (pod backend)")]
+AllNodes = Annotated[bool, typer.Option("--all-nodes", help="every node of the cluster (pod backend)")]
+Backend = Annotated[str, typer.Option("--backend", metavar="auto|local|pod", case_sensitive=False,
+                                      help="local: this machine (root); pod: bpftool in the node's Cilium agent; "
+                                           "auto: pod with --node/--all-nodes, else local")]
+Bpffs = Annotated[Optional[str], typer.Option("--bpffs", metavar="DIR",
+                                              help="bpffs to find pinned links in (local; default /sys/fs/bpf "
+                                                   "when it is one)")]
+
+net_app = new_app("net", help="BPF hooks on network interfaces.")
+prog_app = new_app("prog", help="BPF programs.")
+cgroup_app = new_app("cgroup", help="BPF programs attached to cgroups.")
+
+NET_EPILOG = """Examples:
+
+  tshoot net show --node k8s-guide-worker2         # bpftool net show, pods named
+
+  tshoot net show --node k8s-guide-worker2 --raw   # bpftool's own lines
+
+  tshoot net show --all-nodes -o json
+
+  sudo tshoot net show --netns NAME                # this machine, one namespace
+"""
+
+
+@net_app.command("show", epilog=NET_EPILOG)
+def net_show(
+    node: Node = None, all_nodes: AllNodes = False,
+    netns: Annotated[Optional[str], typer.Option("--netns", metavar="NAME",
+                                                 help="a network namespace of this machine (local backend)")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="bpftool's own layout ('bpftool net show', or -j with -o json)")]
+    = False,
+    backend: Backend = "auto", bpffs: Bpffs = None, output: Output = "table",
+    kubeconfig: Kubeconfig = None, context: Context = None, verbose: Verbose = False,
+) -> None:
+    """Every XDP, tcx and tc program on every interface, and what each interface serves (pod, cilium_host,
+    overlay, uplink)."""
+    fmt = check_output(output)
+    chosen = choose_backend(backend, node, all_nodes, netns)
+    if chosen == "local":
+        from ..hooks import local
+
+        results = [(None, local.net_show(netns, bpffs))]
+    else:
+        from ..hooks import pod
+
+        results = pod.for_nodes(pod.net_show, kubeconfig, context, node, all_nodes)
+    failed = [(name, error) for name, error in results if isinstance(error, TshootError)]
+    if failed and not all_nodes:
+        raise failed[0][1]
+    shows = [show for _node, show in results if not isinstance(show, TshootError)]
+    if verbose:
+        console(stderr=True).print(f"backend: {chosen}" + (f", nodes: {', '.join(s.node or '' for s in shows)}"
+                                                            if chosen == "pod" else ""), style="dim")
+    if shows:
+        _print_shows(shows, fmt, raw, several=all_nodes)
+    err = console(stderr=True)
+    for name, error in failed:
+        err.print(f"tshoot: node {name}: {error}", markup=False, highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
+    from .. import netshow
+    from ..render import dump
+
+    if raw and fmt == "table":
+        for show in shows:
+            if several:
+                print(f"# node {show.node}")
+            print(netshow.bpftool_text(show), end="")
+    elif raw:
+        data = {s.node: netshow.bpftool_json(s) for s in shows} if several else netshow.bpftool_json(shows[0])
+        print(dump(data, fmt) if fmt == "yaml" else _compact_json(data))
+    elif fmt != "table":
+        data = [s.to_dict() for s in shows] if several else shows[0].to_dict() if shows else {}
+        print(dump(data, fmt))
+    else:
+        _net_table(shows, several)
+
+
+def _compact_json(data) -> str:
+    import json
+
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _net_table(shows, several: bool) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = (["NODE"] if several else []) + ["IFINDEX", "INTERFACE", "SERVES", "HOOK", "PROG ID", "PROGRAM",
+                                               "SECTION", "TAG", "LINK"]
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("IFINDEX", "PROG ID", "LINK") else "left")
+    for show in shows:
+        for interface in show.shown():
+            first = ([show.node or ""] if several else []) + [str(interface.ifindex), interface.name,
+                                                              interface.serves or "-"]
+            blank = [""] * len(first)
+            if not interface.hooks:
+                none = "no BPF hook" if show.tcx_visible else "no tc/XDP hook (tcx: see note)"
+                table.add_row(*first, f"[dim]{none}[/dim]", "", "", "", "", "")
+            for n, hook in enumerate(interface.hooks):
+                where = f"{hook.hook} {hook.direction or hook.attach}"
+                table.add_row(*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
+                              hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-")
+        if show.flow_dissector:
+            hook = show.flow_dissector
+            table.add_row(*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
+                          str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-")
+    _print_table(table)
+    err = console(stderr=True)
+    for show in shows:
+        for note in show.notes:
+            err.print(f"note{f' ({show.node})' if several else ''}: {note}", style="dim")
+
+
+def _print_table(table) -> None:
+    """Tables keep whole values: a terminal wraps them, a pipe gets them on one line (like kubectl)."""
+    out = console()
+    if not out.is_terminal:
+        out.width = 100_000  # a table is only as wide as its widest row
+    out.print(table)
+
+
+# --- prog show ------------------------------------------------------------------------------------------
+
+PROG_EPILOG = """Examples:
+
+  tshoot prog show 2895 --node k8s-guide-worker2   # bpftool prog show id 2895, maps named
+
+  sudo tshoot prog show 115 -o json
+"""
+
+
+@prog_app.command("show", epilog=PROG_EPILOG)
+def prog_show(
+    prog_id: Annotated[int, typer.Argument(metavar="ID", help="program id (bpftool net show prints it)", min=1)],
+    node: Node = None, backend: Backend = "auto", output: Output = "table",
+    kubeconfig: Kubeconfig = None, context: Context = None,
+) -> None:
+    """A program's type, tag, load time, sizes and maps (by name)."""
+    fmt = check_output(output)
+    if choose_backend(backend, node, False, None) == "local":
+        from ..hooks import local
+
+        program = local.prog_show(prog_id)
+    else:
+        from ..hooks import pod
+
+        program = pod.prog_show(kubeconfig, context, node, prog_id)
+    if fmt != "table":
+        from ..render import dump
+
+        print(dump(program.to_dict(), fmt))
+        return
+    from rich.table import Table
+
+    out = console()
+    facts = Table.grid(padding=(0, 2))
+    for label, value in (
+        ("program", f"{program.id} {program.name}"), ("type", program.type), ("tag", program.tag),
+        ("license", "GPL-compatible" if program.gpl else "not GPL-compatible"),
+        ("loaded at", f"{program.loaded_at_text} by uid {program.uid}"),
+        ("size", f"xlated {program.xlated} B, jited {program.jited} B"
+                 + (f", memlock {program.memlock} B" if program.memlock is not None else "")),
+        ("btf id", str(program.btf_id or "-")),
+    ):
+        facts.add_row(f"[bold]{label}[/bold]", value)
+    out.print(facts)
+    if program.maps:
+        maps = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+        for column in ("MAP ID", "NAME", "TYPE"):
+            maps.add_column(column, justify="right" if column == "MAP ID" else "left")
+        for ref in program.maps:
+            maps.add_row(str(ref.id), ref.name or "?", ref.type or "?")
+        out.print()
+        _print_table(maps)
+
+
+# --- cgroup show ----------------------------------------------------------------------------------------
+
+CGROUP_EPILOG = """Examples:
+
+  tshoot cgroup show --node k8s-guide-worker2      # Cilium's socket-LB programs
+
+  sudo tshoot cgroup show /sys/fs/cgroup/unified/mygroup --tree -o yaml
+"""
+
+
+@cgroup_app.command("show", epilog=CGROUP_EPILOG)
+def cgroup_show(
+    path: Annotated[Optional[str], typer.Argument(metavar="[PATH]", help="cgroup v2 directory "
+                                                  "(default: Cilium's /run/cilium/cgroupv2)")] = None,
+    tree: Annotated[bool, typer.Option("--tree", help="every cgroup below PATH that has programs")] = False,
+    effective: Annotated[bool, typer.Option("--effective", help="programs in effect (inherited ones too)")] = False,
+    node: Node = None, backend: Backend = "auto", bpffs: Bpffs = None, output: Output = "table",
+    kubeconfig: Kubeconfig = None, context: Context = None,
+) -> None:
+    """Attach type, program, flags and link (with its pinned path) of every program on a cgroup."""
+    from ..bpfprogs import CILIUM_CGROUP_ROOT
+
+    fmt = check_output(output)
+    root = path or CILIUM_CGROUP_ROOT
+    if choose_backend(backend, node, False, None) == "local":
+        from ..hooks import local
+
+        show = local.cgroup_show(root, effective=effective, tree=tree, bpffs=bpffs)
+    else:
+        if bpffs:
+            raise UsageError("--bpffs is for the local backend (the agent's bpftool finds pins itself)")
+        from ..hooks import pod
+
+        show = pod.cgroup_show(kubeconfig, context, node, root, effective=effective, tree=tree)
+    if fmt != "table":
+        from ..render import dump
+
+        print(dump(show.to_dict(), fmt))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("CGROUP", "ATTACH TYPE", "PROG ID", "PROGRAM", "FLAGS", "LINK", "PINNED"):
+        table.add_column(column, justify="right" if column in ("PROG ID", "LINK") else "left")
+    for cgroup in show.cgroups:
+        for n, attachment in enumerate(cgroup.attachments):
+            table.add_row(cgroup.path if n == 0 else "", attachment.attach_type, str(attachment.prog_id),
+                          attachment.prog_name or "?", attachment.flags or "-",
+                          str(attachment.link_id) if attachment.link_id else "-", ", ".join(attachment.pinned) or "-")
+    if any(c.attachments for c in show.cgroups):
+        _print_table(table)
+    else:
+        console().print(f"no BPF programs attached to {root}" + (" or below" if tree else ""))
+    for note in show.notes:
+        console(stderr=True).print(f"note: {note}", style="dim")

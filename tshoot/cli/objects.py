@@ -1,0 +1,338 @@
+"""`tshoot endpoints`, `endpoint get`, `identity get|list`, `nodes`, `whois`: parsing and printing only.
+
+The work is in tshoot.objects; heavy libraries (kubernetes, rich, yaml) are imported when a command runs.
+`-o json|yaml` prints API objects exactly as the server returns them where the command shows API objects
+(endpoints, endpoint get, identity get of an allocated identity), kubectl-style (sorted keys, a List
+for several, managedFields left out), and the joined rows otherwise (nodes, whois, identity list).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import Context, Kubeconfig, check_output, console, new_app
+
+Namespace = Annotated[Optional[str], typer.Option("-n", "--namespace", metavar="NS",
+                                                  help="namespace (default: the context's, else default)")]
+AllNamespaces = Annotated[bool, typer.Option("-A", "--all-namespaces", help="every namespace")]
+Timeout = Annotated[str, typer.Option("--request-timeout", metavar="DURATION",
+                                      help="give up on an API request after this long (20s, 1m, 500ms)")]
+WideOutput = Annotated[str, typer.Option("-o", "--output", metavar="table|wide|json|yaml", help="output format")]
+Output = Annotated[str, typer.Option("-o", "--output", metavar="table|json|yaml", help="output format")]
+
+endpoint_app = new_app("endpoint", help="One CiliumEndpoint.")
+identity_app = new_app("identity", help="Security identities: reserved ones by name, the others from CiliumIdentity "
+                                        "objects.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="endpoints", epilog=ENDPOINTS_EXAMPLES)(endpoints)
+    app.add_typer(endpoint_app, name="endpoint")
+    app.add_typer(identity_app, name="identity")
+    app.command(name="nodes", epilog=NODES_EXAMPLES)(nodes)
+    app.command(name="whois", epilog=WHOIS_EXAMPLES)(whois)
+
+
+ENDPOINTS_EXAMPLES = """Examples:
+
+  tshoot endpoints -A                       # every endpoint, like kubectl get cep -A
+
+  tshoot endpoints --node k8s-guide-worker2 -o wide
+
+  tshoot endpoint get net-tshoot-l8vwz -o yaml   # the guide's kubectl get cep … -oyaml
+"""
+NODES_EXAMPLES = """Examples:
+
+  tshoot nodes            # InternalIP, pod CIDRs, cilium_host, health and ingress addresses per node
+
+  tshoot nodes -o wide
+"""
+WHOIS_EXAMPLES = """Examples:
+
+  tshoot whois 10.0.1.110      # the pod, its endpoint and identity, its node
+
+  tshoot whois 172.18.0.5      # a node
+
+  tshoot whois 10.96.0.10      # a Service and its backends
+"""
+
+
+def _api(kubeconfig: str | None, context: str | None):
+    from .. import kube
+
+    return kube.api_client(kubeconfig, context)
+
+
+def _seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    number = text.rstrip("smh") if not text.endswith("ms") else text[:-2]
+    unit = text[len(number):] or "s"
+    try:
+        value = float(number) * units[unit]
+    except (ValueError, KeyError):
+        value = 0
+    if value <= 0:
+        raise UsageError(f"--request-timeout {text!r}: expected a duration such as 20s, 1m or 500ms")
+    return value
+
+
+def _namespace(namespace: str | None, all_namespaces: bool, kubeconfig: str | None, context: str | None):
+    from .. import kube
+
+    if all_namespaces and namespace:
+        raise UsageError("give either -n NAMESPACE or -A, not both")
+    if all_namespaces:
+        return None
+    return namespace or kube.default_namespace(kubeconfig, context)
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+def _dump(obj, fmt: str) -> str:
+    import json
+
+    if fmt == "json":
+        return json.dumps(obj, indent=4, ensure_ascii=False)
+    import yaml
+
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16).rstrip()
+
+
+def _served(obj: dict) -> dict:
+    """An object as kubectl prints it: managedFields left out."""
+    return {**obj, "metadata": {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}}
+
+
+def _listed(objs: list[dict]) -> dict:
+    return {"apiVersion": "v1", "items": [_served(o) for o in objs], "kind": "List", "metadata": {"resourceVersion": ""}}
+
+
+def _table(headers: list[str], rows: list[list[str]], empty: str) -> None:
+    """A kubectl-style table: upper-case headers (bold on a terminal), columns three spaces apart, never
+    wrapped, multi-line cells (label lists) on continuation lines. Formatted here rather than with
+    rich.table.Table, which takes about 4 s to lay out the 5,000 rows of a large cluster."""
+    if not rows:
+        console(stderr=True).print(empty, markup=False)
+        return
+    cells = [[cell.split("\n") for cell in row] for row in rows]
+    widths = [max([len(header)] + [len(line) for row in cells for line in row[i]]) for i, header in enumerate(headers)]
+
+    def line(parts: list[str]) -> str:
+        return "   ".join(part.ljust(width) for part, width in zip(parts, widths)).rstrip()
+
+    console().print(line(headers), style="bold", markup=False, highlight=False, soft_wrap=True)
+    out = []
+    for row in cells:
+        for index in range(max(len(cell) for cell in row)):
+            out.append(line([cell[index] if index < len(cell) else "" for cell in row]))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _details(pairs: list[tuple[str, str]]) -> None:
+    """`Key:   value` lines, like kubectl describe; multi-line values continue under the value column."""
+    width = max(len(key) for key, _ in pairs) + 4
+    for key, value in pairs:
+        first, *rest = value.split("\n")
+        print(f"{key + ':':<{width}}{first}")
+        for more in rest:
+            print(" " * width + more)
+
+
+def _show(values) -> str:
+    if isinstance(values, (list, tuple)):
+        return ",".join(map(str, values)) or "-"
+    return "-" if values in (None, "") else str(values)
+
+
+# --- endpoints -------------------------------------------------------------------------------------
+
+def endpoints(
+    node: Annotated[Optional[str], typer.Option("--node", metavar="NODE", help="only endpoints on this node "
+                                                                               "(name or IP)")] = None,
+    namespace: Namespace = None,
+    all_namespaces: AllNamespaces = False,
+    output: WideOutput = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """CiliumEndpoints: endpoint id, identity, IPv4, IPv6, node and state of every pod Cilium manages."""
+    from .. import objects
+
+    output = check_output(output, ("table", "wide", "json", "yaml"))
+    timeout = _seconds(request_timeout)
+    ns = _namespace(namespace, all_namespaces, kubeconfig, context)
+    objs, rows = objects.list_endpoints(_api(kubeconfig, context), ns, node, timeout)
+    if output in ("json", "yaml"):
+        print(_dump(_listed(objs), output))
+        return
+    headers = (["NAMESPACE"] if ns is None else []) + ["NAME", "ENDPOINT ID", "IDENTITY", "IPV4", "IPV6", "NODE",
+                                                       "STATE"]
+    if output == "wide":
+        headers += ["NODE IP", "POD", "IDENTITY LABELS"]
+    table = []
+    for row in rows:
+        cells = ([row["namespace"]] if ns is None else []) + [
+            row["name"], _show(row["endpoint_id"]), _show(row["identity"]), _show(row["ipv4"]), _show(row["ipv6"]),
+            _show(row["node"]), _show(row["state"])]
+        if output == "wide":
+            cells += [_show(row["node_ip"]), _show(row["pod"]), _show(row["identity_labels"])]
+        table.append(cells)
+    where = "in any namespace" if ns is None else f"in namespace {ns}"
+    _table(headers, table, f"No CiliumEndpoints {where}{' on node ' + node if node else ''}.")
+
+
+@endpoint_app.command("get", epilog=ENDPOINTS_EXAMPLES)
+def endpoint_get(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="the CiliumEndpoint, named like its pod")],
+    namespace: Namespace = None,
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """One CiliumEndpoint: its identity and labels, addresses, node, state, pod (-o yaml: the object as served)."""
+    from .. import objects
+
+    output = check_output(output)
+    ns = _namespace(namespace, False, kubeconfig, context)
+    obj, row = objects.get_endpoint(_api(kubeconfig, context), name, ns, _seconds(request_timeout))
+    if output != "table":
+        print(_dump(_served(obj), output))
+        return
+    node = row["node"] + (f" ({row['node_ip']})" if row["node_ip"] and row["node_ip"] != row["node"] else "")
+    _details([("Name", row["name"]), ("Namespace", row["namespace"]), ("Endpoint ID", _show(row["endpoint_id"])),
+              ("Identity", "\n".join([_show(row["identity"]), *row["identity_labels"]])),
+              ("IPv4", _show(row["ipv4"])), ("IPv6", _show(row["ipv6"])), ("Node", _show(node)),
+              ("State", _show(row["state"])), ("Pod", _show(row["pod"])),
+              ("Container ID", _show(row["container_id"]))])
+
+
+# --- identities ------------------------------------------------------------------------------------
+
+@identity_app.command("get", epilog="""Examples:
+
+  tshoot identity get 53731     # the guide's net-tshoot identity
+
+  tshoot identity get 6         # reserved: remote-node, no lookup needed
+""")
+def identity_get(
+    identity: Annotated[str, typer.Argument(metavar="ID", help="numeric identity (or a reserved name: host, world…)")],
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """The labels of a security identity. Reserved identities (1-10) are named without asking the cluster."""
+    from .. import objects
+
+    output = check_output(output)
+    number = objects.parse_identity(identity)
+    if objects.reserved_identity(number):  # known without a kubeconfig or a cluster
+        row, obj = objects.reserved_identity(number), None
+    else:
+        row, obj = objects.get_identity(_api(kubeconfig, context), number, _seconds(request_timeout))
+    if output != "table":
+        print(_dump(_served(obj) if obj else row, output))
+        return
+    _table(["ID", "LABELS"], [[str(row["id"]), "\n".join(row["labels"])]], "")
+    if row["reserved"]:
+        print(f"reserved identity {row['reserved']}: {row['meaning']}")
+
+
+@identity_app.command("list", epilog="""Examples:
+
+  tshoot identity list
+
+  tshoot identity list -l io.kubernetes.pod.namespace=kube-system
+""")
+def identity_list(
+    selector: Annotated[Optional[str], typer.Option("-l", "--selector", metavar="SELECTOR",
+                                                    help="label selector on the CiliumIdentity objects")] = None,
+    reserved: Annotated[bool, typer.Option("--reserved/--no-reserved",
+                                           help="include the reserved identities (not with -l)")] = True,
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """Every security identity: reserved ones by name, then the CiliumIdentity objects with their labels."""
+    from .. import objects
+
+    output = check_output(output)
+    rows = objects.list_identities(_api(kubeconfig, context), selector, reserved, _seconds(request_timeout))
+    if output != "table":
+        print(_dump(rows, output))
+        return
+    _table(["ID", "NAMESPACE", "LABELS"],
+           [[str(r["id"]), _show(r["namespace"]), "\n".join(r["labels"])] for r in rows],
+           "No identities match.")
+
+
+# --- nodes -----------------------------------------------------------------------------------------
+
+def nodes(
+    output: WideOutput = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """Nodes and their CiliumNodes: InternalIP, the pod CIDRs Cilium allocates from, cilium_host, health and
+    ingress addresses."""
+    from .. import objects
+
+    output = check_output(output, ("table", "wide", "json", "yaml"))
+    rows = objects.nodes_view(_api(kubeconfig, context), _seconds(request_timeout))
+    if output in ("json", "yaml"):
+        print(_dump(rows, output))
+        return
+    headers = ["NAME", "READY", "INTERNAL-IP", "POD CIDRS", "CILIUM-HOST", "HEALTH", "INGRESS"]
+    if output == "wide":
+        headers += ["ROLES", "EXTERNAL-IP", "K8S POD CIDRS", "KUBELET"]
+    problems = any(r["problems"] for r in rows)
+    if problems:
+        headers.append("PROBLEMS")
+    table = []
+    for r in rows:
+        cells = [r["name"], r["ready"], _show(r["internal_ip"]), _show(r["pod_cidrs"]),
+                 _show(r["cilium_internal_ips"]), _show(r["health_ips"]), _show(r["ingress_ips"])]
+        if output == "wide":
+            cells += [_show(r["roles"]), _show(r["external_ip"]), _show(r["k8s_pod_cidrs"]), _show(r["kubelet"])]
+        if problems:
+            cells.append("; ".join(r["problems"]) or "-")
+        table.append(cells)
+    _table(headers, table, "No nodes.")
+
+
+# --- whois -----------------------------------------------------------------------------------------
+
+def whois(
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="an IPv4 or IPv6 address")],
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    request_timeout: Timeout = "20s",
+) -> None:
+    """What is behind an address: the endpoint and pod, a node (InternalIP, cilium_host, health, ingress),
+    a Service and its backends, a pod CIDR, or the world; with the identity the datapath uses for it."""
+    from .. import addr, objects
+
+    output = check_output(output)
+    addr.parse_ip(address)  # a bad address is a usage error before any request
+    result = objects.whois(_api(kubeconfig, context), address, timeout=_seconds(request_timeout))
+    if output != "table":
+        print(_dump(result, output))
+        return
+    rows = []
+    for match in result["matches"]:
+        identity, labels = "-" if match["identity"] is None else str(match["identity"]), match["identity_labels"]
+        if len(labels) == 1 and labels[0].startswith("reserved:"):
+            identity = f"{identity} ({labels[0].split(':', 1)[1]})"
+        elif labels:
+            identity = "\n".join([identity, *labels])
+        rows.append([match["kind"], match["name"], _show(match["node"]), identity, match["detail"]])
+    _table(["KIND", "NAME", "NODE", "IDENTITY", "DETAIL"], rows, "")
