@@ -13,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
         from .cli.offline import run
 
         return run(argv)
+    if argv and argv[0] == "map":  # argparse as well (its arguments depend on the map): typer is not loaded
+        from .cli.maps import main as run_map
+
+        return run_map(argv[1:])
     from .cli.app import main as run_app
 
     return run_app(argv)

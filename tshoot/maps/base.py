@@ -152,6 +152,13 @@ class CiliumMap(ABC):
         """Union members that do not apply to these bytes (an ip6 member when the family is IPv4)."""
         return set()
 
+    def fields_many(self, which: str, layout: Layout, data: bytes) -> list[dict] | None:
+        """The fields of every entry in `data` (entries of `layout.size` bytes back to back) in one pass, as
+        key_fields/value_fields would give them one by one; None lets tshoot.bulk do it entry by entry.
+
+        A map whose dumps run to 100k entries (the ipcache) reads its few members by columns here."""
+        return None
+
     # --- layout choice ----------------------------------------------------------------------------
     def layout_for(self, which: str, version: Version) -> Layout:
         for versions, layout in self._table(which):

@@ -8,6 +8,9 @@ Layouts: shared/reference/cilium-map-layouts.md §3 (bpf/lib/maps.h, common.h, e
 
 from __future__ import annotations
 
+import _socket
+import struct
+
 from ..addr import BITS, IPV4, IPV6, parse_prefix, show_ip
 from ..errors import UsageError
 from ..layout import IP4, IP6, PAD, Field, Layout, flag_names, flag_value
@@ -119,11 +122,7 @@ class IPCache(CiliumMap):
         return {"prefix": f"{show_ip(address)}/{plen}", "family": family, "cluster_id": args.cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
-        family = FAMILY_NAME.get(raw["family"], raw["family"])
-        address = raw["ip6"] if family == IPV6 else raw["ip4"]
-        plen = raw["lpm_key.prefixlen"] - STATIC_PREFIX_BITS
-        prefix = f"{show_ip(address)}/{plen}" if family in BITS else None
-        return {"prefix": prefix, "family": family, "cluster_id": raw.get("cluster_id", 0)}
+        return _key_fields(raw["lpm_key.prefixlen"], raw.get("cluster_id", 0), raw["family"], raw["ip6"])
 
     def key_raw(self, fields, layout) -> dict:
         family, address, plen = parse_prefix(fields["prefix"])
@@ -138,17 +137,8 @@ class IPCache(CiliumMap):
         for bit, member in _FLAG_MEMBERS.items():
             flags |= bit if raw.get(member) else 0
         if layout is VALUE_D:
-            endpoint = None
-            if flags & 2:
-                endpoint = show_ip(raw["tunnel_endpoint.ip6"] if flags & 4 else raw["tunnel_endpoint.ip4"])
-        else:
-            endpoint = show_ip(raw["tunnel_endpoint"]) if any(raw["tunnel_endpoint"]) else None
-        return {
-            "identity": raw.get("sec_label", raw.get("sec_identity")),
-            "tunnel_endpoint": endpoint,
-            "encrypt_key": raw["key"],
-            "flags": flag_names(flags, FLAGS),
-        }
+            return _value_fields_v2(raw["sec_identity"], raw["tunnel_endpoint.ip6"], raw["key"], flags)
+        return _value_fields(raw.get("sec_label", raw.get("sec_identity")), raw["tunnel_endpoint"], raw["key"], flags)
 
     def value_raw(self, fields, layout) -> dict:
         raw = {layout.fields[0].name: fields["identity"], "key": fields.get("encrypt_key", 0)}
@@ -171,6 +161,18 @@ class IPCache(CiliumMap):
                 raw[member] = 1
         return raw
 
+    def fields_many(self, which, layout, data) -> list[dict]:
+        columns = _COLUMNS[id(layout)]
+        if which == "key":
+            if layout is KEY_1_9:  # no cluster_id member: cluster 0
+                return [_key_fields(plen, 0, family, address) for plen, family, address in columns.iter_unpack(data)]
+            return [_key_fields(*row) for row in columns.iter_unpack(data)]
+        convert = _value_fields_v2 if layout is VALUE_D else _value_fields
+        if layout in (VALUE_C, VALUE_D):
+            mask = 0b1111 if layout is VALUE_D else 0b1  # the flag bits this layout has
+            return [convert(identity, tunnel, key, flags & mask) for identity, tunnel, key, flags in columns.iter_unpack(data)]
+        return [convert(identity, tunnel, key, 0) for identity, tunnel, key in columns.iter_unpack(data)]
+
     def unused_members(self, raw, layout) -> set[str]:
         if layout in (KEY_1_9, KEY_1_14, KEY_1_15):
             return {"ip4", "pad4", "pad5", "pad6"} if raw["family"] == 2 else {"ip6"}
@@ -180,5 +182,49 @@ class IPCache(CiliumMap):
             return {"tunnel_endpoint.ip6"}
         return set()
 
+
+# The same conversions for one entry (key_fields/value_fields) and for a whole dump (fields_many): the
+# members they need, straight from the bytes, one row per entry.
+def _key_fields(prefixlen: int, cluster_id: int, family_code: int, address: bytes) -> dict:
+    """address: the 16 bytes at offset 8 (ip4 is their first 4)."""
+    family = FAMILY_NAME.get(family_code, family_code)
+    if family == IPV4:
+        prefix = f"{_ntop(_AF_INET, address[:4])}/{prefixlen - STATIC_PREFIX_BITS}"
+    elif family == IPV6:
+        prefix = f"{show_ip(address)}/{prefixlen - STATIC_PREFIX_BITS}"
+    else:
+        prefix = None
+    return {"prefix": prefix, "family": family, "cluster_id": cluster_id}
+
+
+def _value_fields(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
+    """Layouts A-C: an IPv4 tunnel endpoint, all zero when there is none."""
+    return {"identity": identity, "tunnel_endpoint": _ntop(_AF_INET, tunnel) if tunnel != _NO_IP4 else None,
+            "encrypt_key": key, "flags": _flag_names(flags)}
+
+
+def _value_fields_v2(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
+    """Layout D: 16 tunnel endpoint bytes, flags saying whether there is one and which family."""
+    endpoint = (show_ip(tunnel) if flags & 4 else _ntop(_AF_INET, tunnel[:4])) if flags & 2 else None
+    return {"identity": identity, "tunnel_endpoint": endpoint, "encrypt_key": key, "flags": _flag_names(flags)}
+
+
+_FLAG_NAMES = {flags: flag_names(flags, FLAGS) for flags in range(16)}  # every value of the four flag bits
+
+
+def _flag_names(flags: int) -> list[str]:
+    return list(_FLAG_NAMES[flags])
+
+
+_ntop, _AF_INET, _NO_IP4 = _socket.inet_ntop, _socket.AF_INET, bytes(4)
+_COLUMNS = {
+    id(KEY_1_9): struct.Struct("<I3xB16s"),  # prefixlen, family, address
+    id(KEY_1_14): struct.Struct("<I2xBB16s"),  # prefixlen, cluster_id (u8 @6), family, address
+    id(KEY_1_15): struct.Struct("<IHxB16s"),  # prefixlen, cluster_id (u16 @4), family, address
+    **{id(v): struct.Struct("<I4sB3x") for v in (VALUE_A,)},  # identity, tunnel endpoint, key @8
+    **{id(v): struct.Struct("<I4s2xBx") for v in (VALUE_B_NODE_ID, VALUE_B_PAD, VALUE_B_1_14, VALUE_B)},  # key @10
+    id(VALUE_C): struct.Struct("<I4s2xBB"),  # … key @10, flags byte @11
+    id(VALUE_D): struct.Struct("<I16s2xBB"),  # identity, 16-byte tunnel endpoint, key @22, flags byte @23
+}
 
 MAP = IPCache()

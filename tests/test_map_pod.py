@@ -1,0 +1,200 @@
+"""`tshoot map` with the pod backend, end to end: tshoot -> the local Kubernetes API server (tests/kubeapi)
+-> websocket exec into the node's Cilium agent -> real bpftool in the node's network namespace with the
+node's own bpffs -> the kernel map -> decode -> enrichment from the cluster's objects.
+
+The cluster is the guide's lab as the API returns it (Cilium 1.19.4 agents in namespace cilium, the
+net-tshoot DaemonSet, CiliumEndpoints and CiliumIdentities); each of its three nodes has a private bpffs
+with the maps its agent would have pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.kubeapi import NodeExec, SimNode
+from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
+from tests.pinned import create_for, fill
+from tshoot.maps import ipcache, lxc
+from tshoot.version import parse
+
+V = parse("1.19.4")
+NODES = {n.name: n for n in guide_nodes()}
+CP, W1, W2 = "k8s-guide-control-plane", "k8s-guide-worker", "k8s-guide-worker2"
+LXC_DEV = "lxc473b3117af85"  # the host side of the control plane's net-tshoot veth
+
+
+def _ipcache(prefix: str, identity: int, tunnel: str | None):
+    family = "ipv6" if ":" in prefix else "ipv4"
+    return (ipcache.MAP.encode("key", {"prefix": prefix, "family": family, "cluster_id": 0}, V),
+            ipcache.MAP.encode("value", {"identity": identity, "tunnel_endpoint": tunnel, "encrypt_key": 0,
+                                         "flags": ["hastunnel"] if tunnel else []}, V))
+
+
+@pytest.fixture
+def lab(kubeapi_cluster, netns, tmp_path):
+    """The guide's three nodes, each with a netns and a private bpffs holding its agent's maps: every node's
+    ipcache knows the control plane's net-tshoot pod (10.0.1.110, identity 53731); the control plane has it
+    in its endpoint map, on veth lxc473b3117af85."""
+    nodes, mounts = {}, []
+    try:
+        for name, spec in NODES.items():
+            bpffs = tmp_path / f"bpffs-{name}"
+            bpffs.mkdir()
+            subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+            mounts.append(bpffs)
+            ns = netns("kl-node")
+            nodes[name] = SimNode(ns, bpffs)
+            local = name == CP
+            fill(create_for(bpffs, ipcache.MAP, V), [
+                _ipcache("10.0.1.110/32", GUIDE_IDENTITY, None if local else NODES[CP].ip),
+                _ipcache(f"{spec.ip}/32", 1, None),  # the node itself: reserved:host
+                _ipcache("0.0.0.0/0", 2, None),
+            ])
+        subprocess.run(["ip", "-n", nodes[CP].netns, "link", "add", LXC_DEV, "type", "veth", "peer", "name", "tmp0"],
+                       check=True)
+        ifindex = int(subprocess.run(["ip", "-n", nodes[CP].netns, "-o", "link", "show", LXC_DEV], check=True,
+                                     capture_output=True, text=True).stdout.split(":")[0])
+        fill(create_for(nodes[CP].bpffs, lxc.MAP, V), [(
+            lxc.MAP.encode("key", {"ip": "10.0.1.110", "family": "ipv4", "cluster_id": 0}, V),
+            lxc.MAP.encode("value", {"ifindex": ifindex, "lxc_id": 100, "flags": [], "mac": "6a:8c:ee:3a:73:d5",
+                                     "node_mac": "3e:43:da:fb:c7:04", "sec_id": GUIDE_IDENTITY, "parent_ifindex": 0}, V))])
+        kubeapi_cluster.exec_handler = NodeExec(kubeapi_cluster, nodes)
+        kubeapi_cluster.nodes = nodes
+        kubeapi_cluster.lxc_ifindex = ifindex
+        yield kubeapi_cluster
+    finally:
+        for bpffs in mounts:
+            subprocess.run(["umount", "-l", str(bpffs)], check=False)
+
+
+def _map(tshoot, server, *args):
+    return tshoot("map", *args, "--kubeconfig", str(server.kubeconfig))
+
+
+def _agent(server, node: str) -> str:
+    return next(p["metadata"]["name"] for p in server.list("pods", "cilium", "k8s-app=cilium")
+                if p["spec"]["nodeName"] == node)
+
+
+def test_lookup_on_a_node_is_decode_plus_node_and_enrichment(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1, "-o", "json")
+    assert r.code == 0, r
+    obj = json.loads(r.out)
+    key, value = _ipcache("10.0.1.110/32", GUIDE_IDENTITY, NODES[CP].ip)
+    decoded = json.loads(tshoot("decode", "ipcache", "--key", key.hex(" "), "--value", value.hex(" "),
+                                "-o", "json", "--cilium-version", "1.19.4").out)
+    labels = next(i for i in lab.list("ciliumidentities") if i["metadata"]["name"] == str(GUIDE_IDENTITY))
+    assert obj == {**decoded, "node": W1, "enriched": {
+        "prefix": {"pod": "default/net-tshoot-4gmzr"},
+        "identity": {"labels": [f"{k}={v}" for k, v in sorted(labels["security-labels"].items())]},
+        "tunnel_endpoint": {"node": CP},
+    }}
+    assert obj["cilium_version"] == "1.19.4"  # from the agent's image tag
+    # It went through the agent on that node, with bpftool, over the exec stream.
+    execs = lab.requests_to(f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec")
+    assert execs and all(e.query["command"][:2] == ["bpftool", "-j"] for e in execs)
+
+
+def test_lookup_without_a_node_asks_every_node(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "ipcache", "172.18.0.4", "-o", "json")
+    assert r.code == 0, r
+    objs = json.loads(r.out)
+    # Each node's ipcache differs: the worker's own address is reserved:host there, world elsewhere.
+    got = {o["node"]: (o["key"]["prefix"], o["enriched"]["identity"]) for o in objs}
+    assert got == {CP: ("0.0.0.0/0", {"name": "reserved:world"}), W1: ("172.18.0.4/32", {"name": "reserved:host"}),
+                   W2: ("0.0.0.0/0", {"name": "reserved:world"})}
+    table = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110")
+    assert table.code == 0 and table.out.splitlines()[0].split()[:2] == ["NODE", "PREFIX"]
+    assert sum(line.startswith("k8s-guide-") for line in table.out.splitlines()) == 3
+
+
+def test_lxc_lookup_names_the_interface_and_endpoint(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "lxc", "10.0.1.110", "--node", CP, "-o", "json")
+    assert r.code == 0, r
+    enriched = json.loads(r.out)["enriched"]
+    assert enriched["ifindex"] == {"interface": LXC_DEV}  # `ip link` on that node (its netns)
+    assert enriched["lxc_id"] == {"endpoint": "default/net-tshoot-4gmzr", "pod": "default/net-tshoot-4gmzr"}
+    assert enriched["sec_id"]["labels"]
+
+
+def test_show_commands_are_kubectl_exec_bpftool(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "lxc", "10.0.1.110", "--node", CP, "--show-commands")
+    assert r.code == 0, r
+    agent = _agent(lab, CP)
+    assert f"$ kubectl -n cilium get pods -l k8s-app=cilium --field-selector spec.nodeName={CP} -o name" in r.err
+    assert (f"$ kubectl -n cilium exec {agent} -c cilium-agent -- bpftool map lookup pinned "
+            f"/sys/fs/bpf/tc/globals/cilium_lxc key hex 0a 00 01 6e") in r.err
+    assert "interface: " + LXC_DEV in r.out or LXC_DEV in r.out
+
+
+def test_dump_all_nodes_keeps_going_when_a_node_fails(tshoot, lab):
+    (lab.nodes[W2].bpffs / "tc/globals/cilium_ipcache_v2").unlink()
+    r = _map(tshoot, lab, "dump", "ipcache", "--all-nodes", "-o", "json", "--filter", "identity=53731")
+    assert r.code == 1
+    assert {o["node"] for o in json.loads(r.out)} == {CP, W1}
+    assert r.err.strip() == (f"tshoot: {W2}: map cilium_ipcache_v2 is not pinned at "
+                             f"/sys/fs/bpf/tc/globals/cilium_ipcache_v2 on {W2} (this Cilium version or "
+                             f"configuration does not use it)")
+
+
+def test_list_on_a_node(tshoot, lab):
+    r = _map(tshoot, lab, "list", "--node", CP, "-o", "json")
+    assert r.code == 0, r
+    rows = {row["name"]: row for row in json.loads(r.out)}
+    assert set(rows) == {"cilium_ipcache_v2", "cilium_lxc"}
+    assert rows["cilium_ipcache_v2"]["entries"] == 3 and rows["cilium_lxc"]["entries"] == 1
+    assert rows["cilium_lxc"]["layout"]["by"] == "Cilium 1.19.4"
+    assert rows["cilium_ipcache_v2"]["path"] == "/sys/fs/bpf/tc/globals/cilium_ipcache_v2"
+
+
+def test_no_agent_on_that_node(tshoot, lab):
+    lab.delete("pods", _agent(lab, W2), "cilium")
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W2)
+    assert r.code == 1 and r.err.startswith(f"tshoot: no Cilium agent pod on node {W2}") and r.err.count("\n") == 1
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "-o", "json")  # every node: W2 reported, others shown
+    assert r.code == 1 and {o["node"] for o in json.loads(r.out)} == {CP, W1}
+    assert f"tshoot: {W2}: no Cilium agent pod on node {W2}" in r.err
+
+
+def test_exec_forbidden(tshoot, lab):
+    lab.fail("/api/v1/namespaces/cilium/pods/*/exec", 403,
+             'pods "x" is forbidden: User "tshoot" cannot create resource "pods/exec" in API group "" in the namespace "cilium"')
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1)
+    assert r.code == 1 and "403 Forbidden" in r.err and "pods/exec" in r.err and r.err.count("\n") == 1
+
+
+def test_bpftool_missing_in_the_image(tshoot, lab):
+    lab.exec_handler.missing = {"bpftool"}
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1)
+    assert r.code == 1 and r.err.count("\n") == 1
+    assert "bpftool is not in the agent image" in r.err and "--backend local" in r.err
+
+
+def test_bpftool_not_found_by_a_shell_exit_127(tshoot, lab):
+    """Images whose exec goes through a shell report a missing binary as exit 127 instead."""
+    lab.exec_handler = lambda namespace, pod, container, argv: (127, b"", f"sh: 1: {argv[0]}: not found\n".encode())
+    r = _map(tshoot, lab, "dump", "lxc", "--node", CP)
+    assert r.code == 1 and "bpftool cannot run in the agent image" in r.err and "exit 127" in r.err
+
+
+def test_no_entry_for_that_key(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "lxc", "10.0.2.99", "--node", CP)
+    assert r.code == 1
+    assert r.err.strip() == f"tshoot: no entry for ip=10.0.2.99 family=ipv4 in cilium_lxc on {CP}"
+
+
+def test_value_size_not_matching_the_agent_version(tshoot, lab):
+    """An agent that says 1.17 with a 24-byte ipcache (1.18's) pinned under the old name: which version fits is said."""
+    pod = lab.get("pods", _agent(lab, W1), "cilium")
+    pod["spec"]["containers"][0]["image"] = "quay.io/cilium/cilium:v1.17.8"
+    lab.put(pod)
+    old = lab.nodes[W1].bpffs / "tc/globals/cilium_ipcache"
+    (lab.nodes[W1].bpffs / "tc/globals/cilium_ipcache_v2").rename(old)
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1)
+    assert r.code == 1 and r.err.count("\n") == 1
+    assert "ipcache values of Cilium 1.17.8 are 12 bytes, the map's are 24" in r.err and "fits Cilium 1.18" in r.err
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1, "--cilium-version", "1.19", "-o", "json")
+    assert r.code == 1 and "cilium_ipcache_v2 is not pinned" in r.err  # 1.19 pins the new name

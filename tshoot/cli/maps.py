@@ -1,0 +1,318 @@
+"""`tshoot map lookup|dump|list`: read Cilium's maps on this machine or on any node of a cluster.
+
+Parsed with argparse (the key arguments come from each map's module, as for `tshoot key`), printed here;
+the work is in tshoot.mapread (reading, decoding), tshoot.backends (where bytes come from) and
+tshoot.enrich (what the numbers are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+
+from .. import version as versions
+from ..backends import DEFAULT_BPFFS
+from ..errors import TshootError, UsageError
+from .offline import _Parser
+
+LOOKUP_EPILOG = """examples:
+  tshoot map lookup ipcache 10.0.1.110                          # every node of the cluster (or this one)
+  tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker  # the guide's lookup, in one command
+  tshoot map lookup lxc 10.0.1.110 --node k8s-guide-control-plane -o json
+  tshoot map lookup ipcache 10.0.0.0/8 --exact                  # that CIDR entry itself, not the longest match
+  sudo tshoot map lookup ipcache 10.0.1.110 --backend local     # on a node: its pinned maps
+  tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker --show-commands   # the kubectl/bpftool way
+"""
+
+DUMP_EPILOG = """filters (--filter EXPR, repeatable; comma-separated terms must all hold):
+  FIELD=VALUE   FIELD!=VALUE   FIELD~TEXT (contains)   FIELD<N  FIELD>N  FIELD<=N  FIELD>=N
+  FIELD is a key or value field as -o json shows it (key.FIELD / value.FIELD when both have it), or node.
+
+examples:
+  tshoot map dump ipcache --filter identity=53731
+  tshoot map dump ipcache --filter prefix~10.0. --limit 20 --node k8s-guide-worker
+  tshoot map dump lxc --all-nodes -o json
+  sudo tshoot map dump ipcache --backend local -o json > ipcache.json
+"""
+
+LIST_EPILOG = """examples:
+  tshoot map list --node k8s-guide-worker
+  tshoot map list --all-nodes -o json
+  sudo tshoot map list --backend local --bpffs /sys/fs/bpf
+"""
+
+
+def run(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: tshoot map {lookup,dump,list} ...\n\n"
+              "  lookup MAP KEY…   look a key up as the datapath does (longest prefix on LPM maps)\n"
+              "  dump MAP          every entry, decoded (--filter, --limit)\n"
+              "  list              the Cilium maps pinned on a node: type, sizes, entries, layout\n\n"
+              "See 'tshoot map lookup --help' (and dump, list).")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in ("lookup", "dump", "list"):
+        raise UsageError(f"unknown map command {command!r} (expected lookup, dump or list)")
+    return {"lookup": _lookup, "dump": _dump, "list": _list}[command](rest)
+
+
+# --- options every map command takes -------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where to read")
+    where.add_argument("--backend", choices=["auto", "local", "pod"], default="auto",
+                       help="local: this machine's pinned maps (root); pod: bpftool in the Cilium agent through the "
+                            "Kubernetes API; auto (default): pod when a kubeconfig is reachable, else local")
+    where.add_argument("--node", metavar="NAME", help="the node to read (pod backend)")
+    where.add_argument("--all-nodes", action="store_true", help="every node at once (the default on a cluster)")
+    where.add_argument("--bpffs", metavar="DIR", default=DEFAULT_BPFFS,
+                       help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS})")
+    where.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ./kubeconfig, ~/.kube/config)")
+    where.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    where.add_argument("-n", "--namespace", metavar="NS", help="the Cilium agents' namespace (default: found: cilium or kube-system)")
+    where.add_argument("--parallel", type=int, default=32, metavar="N", help="nodes read at once (default 32)")
+    parser.add_argument("--cilium-version", metavar="X.Y[.Z]",
+                        help="the agents' Cilium version (default: from the agent's image tag; unknown for local)")
+    parser.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    parser.add_argument("--show-commands", action="store_true",
+                        help="print the kubectl/bpftool commands that do the same by hand (to stderr)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say which backend, nodes and layouts were used")
+
+
+def _parser(command: str, epilog: str, description: str) -> argparse.ArgumentParser:
+    return _Parser(prog=f"tshoot map {command}", epilog=epilog, description=description,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _map_parser(command: str, argv: list[str], epilog: str, description: str):
+    """The map comes first (its module adds its key arguments), as in `tshoot key`."""
+    from ..maps import MAPS, find
+
+    names = ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
+    if not argv or argv[0].startswith("-"):
+        parser = _parser(command, epilog, f"{description} MAP is one of: {names}, or a pinned name.")
+        parser.add_argument("map", metavar="MAP")
+        _common(parser)
+        if not argv:
+            parser.error("the map is missing, e.g. ipcache or lxc")
+        parser.parse_args(argv)  # --help prints the help; anything else is missing the map
+        parser.error("the map comes first, e.g. tshoot map " + command + " ipcache …")
+    cmap, params = find(argv[0])
+    parser = _parser(f"{command} {argv[0]}", epilog, f"{description} {cmap.short}: {cmap.summary}")
+    _common(parser)
+    return cmap, params, parser
+
+
+def _version(args) -> versions.Version | None:
+    return versions.parse(args.cilium_version) if args.cilium_version else None
+
+
+def _params(args, params: dict) -> dict:
+    """Parameters of a per-endpoint map: from its pinned name, or from the map's own arguments."""
+    merged = dict(params)
+    for name in ("endpoint",):
+        if getattr(args, name, None) is not None:
+            merged[name] = getattr(args, name)
+    return merged
+
+
+# --- lookup ---------------------------------------------------------------------------------------------
+def _lookup(argv: list[str]) -> int:
+    from .. import mapread
+
+    cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.")
+    cmap.add_key_arguments(parser)
+    parser.add_argument("--exact", action="store_true",
+                        help="on an LPM map, the entry for exactly this prefix (default: the longest prefix covering it)")
+    args = parser.parse_args(argv[1:])
+    for name, value in params.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    version = _version(args)
+    session = _session(args)
+    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact))
+    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    enricher = session.enricher(found)
+    _show_commands(args, found)
+    if args.verbose:
+        for r in found:
+            _note(f"{r.node}: {r.info.name} ({r.info.map_type}): {r.how}"
+                  + (f"; {r.dkey.reason}" if r.dkey else ""))
+    from .. import render
+
+    if args.output != "table":
+        objs = [dict(r.obj, node=r.node, enriched=enricher.entry(r.node, r.obj.get("key"), r.obj.get("value")))
+                for r in found]
+        if objs:
+            print(render.dump(objs[0] if len(results) == 1 else objs, args.output))
+    elif len(results) == 1 and found:
+        print(_lookup_detail(found[0], enricher))
+    elif found:
+        from .mapview import entry_table
+
+        print(entry_table([(r.node, r.obj["key"], r.obj["value"]) for r in found], enricher, node_column=True))
+    return _report(results)
+
+
+def _lookup_detail(r, enricher) -> str:
+    """One node's lookup as the guide reads it: the bytes, each member, what they mean."""
+    from .. import render
+    from .mapview import enriched_lines
+
+    color = render.use_color()
+    lines = [f"node {r.node}: {r.info.path} ({r.info.map_type}), {r.how}"]
+    if r.key != r.asked:
+        lines.append(f"  looked up {r.asked.hex(' ')}")
+    for which, data, decoded in (("key", r.key, r.dkey), ("value", r.value, r.dvalue)):
+        lines.append(render.annotated(which, data, decoded, color))
+        lines.append(render.fields_line(decoded.fields))
+    lines += enriched_lines(enricher.entry(r.node, r.obj.get("key"), r.obj.get("value")))
+    return "\n".join(lines)
+
+
+# --- dump -----------------------------------------------------------------------------------------------
+def _dump(argv: list[str]) -> int:
+    from .. import mapread
+    from ..mapfilter import Filter
+
+    cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
+    parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
+                        help="keep entries whose fields match, e.g. identity=53731 or prefix~10.0. (see below)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N entries per node")
+    if cmap.pins and any("{" in p.name for p in cmap.pins):
+        parser.add_argument("--endpoint", type=int, metavar="ID", help="the endpoint whose map to read")
+    args = parser.parse_args(argv[1:])
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    filters = Filter(args.filter)
+    version = _version(args)
+    session = _session(args)
+    def work(backend):
+        dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit)
+        # JSON decodes while rendering, on every CPU (tshoot.forkmap); the rest decodes here, so that a
+        # node whose entries cannot be read fails alone.
+        return dumped if args.output == "json" else dumped.decode()
+
+    # A dump allocates a few objects per entry and frees none before printing: the cyclic GC would only
+    # rescan them (a fifth of the run on a 100k-entry map).
+    gc.disable()
+    results = session.run(work)
+    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    enricher = session.enricher(found)
+    _show_commands(args, found)
+    from .mapview import dump_json, entry_table
+
+    if args.output == "json":
+        def report(node: str, message: str) -> None:
+            results[[getattr(r, "node", None) for r in results].index(node)] = mapread.NodeFailure(node, message)
+
+        sys.stdout.flush()
+        sys.stdout.buffer.writelines(dump_json(found, enricher, report))
+        found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    elif args.output == "yaml":
+        from .. import render
+
+        objs = [{"map": r.cmap.short, "cilium_version": versions.show(r.version) if r.version else None,
+                 "key": k, "value": v, "node": r.node, "enriched": enricher.entry(r.node, k, v)}
+                for r in found for k, v in zip(r.keys, r.values)]
+        print(render.dump(objs, "yaml") if objs else "[]")
+    else:
+        rows = [(r.node, k, v) for r in found for k, v in zip(r.keys, r.values)]
+        if rows:
+            print(entry_table(rows, enricher, node_column=len(results) > 1))
+        for r in found:
+            if len(r.keys) < r.total:
+                _note(f"{r.node}: {len(r.keys)} of {r.total} entries shown")
+            elif not r.total:
+                _note(f"{r.node}: {r.info.name} is empty")
+    if args.verbose:
+        for r in found:
+            _note(f"{r.node}: {r.info.name} ({r.info.map_type}), {r.total} entries; " + "; ".join(r.reasons))
+    return _report(results)
+
+
+# --- list -----------------------------------------------------------------------------------------------
+def _list(argv: list[str]) -> int:
+    from .. import mapread
+
+    parser = _parser("list", LIST_EPILOG, "The Cilium maps pinned on a node: type, sizes, entries, layout tshoot reads them with.")
+    _common(parser)
+    parser.add_argument("--all", action="store_true", help="every pinned map, not only cilium_*")
+    args = parser.parse_args(argv)
+    version = _version(args)
+    session = _session(args)
+    results = session.run(lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
+    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    _show_commands(args, found)
+    from .mapview import list_rows, list_table
+
+    if args.output != "table":
+        from .. import render
+
+        print(render.dump(list_rows(found), args.output))
+    elif found:
+        print(list_table(found, node_column=len(results) > 1))
+    return _report(results)
+
+
+# --- shared ---------------------------------------------------------------------------------------------
+def _session(args):
+    from ..mapsession import Session
+
+    if args.parallel < 1:
+        raise UsageError("--parallel must be 1 or more")
+    return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
+                   kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
+                   workers=args.parallel, verbose=args.verbose, note=_note)
+
+
+def _note(text: str) -> None:
+    print(f"tshoot: {text}", file=sys.stderr)
+
+
+def _show_commands(args, results) -> None:
+    if not args.show_commands:
+        return
+    for r in results:
+        print(f"# node {r.node}", file=sys.stderr)
+        for command in r.commands:
+            print(f"$ {command}", file=sys.stderr)
+
+
+def _report(results) -> int:
+    """Each failed node on its own line; exit 1 when any failed (the others were printed)."""
+    from ..mapread import NodeFailure
+
+    failures = [r for r in results if isinstance(r, NodeFailure)]
+    for f in failures:
+        _note(f"{f.node}: {f.message}" if len(results) > 1 else f.message)
+    if failures:
+        sys.stdout.flush()
+    return 1 if failures else 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry from the typer app (`tshoot map …`): failures as one line, like every tshoot command."""
+    try:
+        return run(argv)
+    except TshootError as exc:
+        print(f"tshoot: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def register(app) -> None:
+    """List `tshoot map` in the typer app's help; tshoot.main sends `tshoot map …` here without typer."""
+    import typer
+
+    def map_command(ctx) -> None:
+        raise typer.Exit(main(ctx.args))
+
+    map_command.__annotations__ = {"ctx": typer.Context, "return": None}  # real types: typer reads them
+    app.command(name="map", add_help_option=False,
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+                help="Read Cilium maps on a node or on every node: lookup (as the datapath), dump, list. "
+                     "See 'tshoot map --help'.")(map_command)

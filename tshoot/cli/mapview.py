@@ -1,0 +1,124 @@
+"""How `tshoot map` results look: tables of entries and maps, enrichment lines, and the JSON of a dump.
+
+A dump can hold 100k entries: its JSON is encoded by orjson in one call per slice of entries (values and
+their enrichment are shared objects, explained once), the slices rendered on every CPU (tshoot.forkmap),
+one entry object per line.
+"""
+
+from __future__ import annotations
+
+from ..errors import TshootError
+from ..forkmap import render_slices
+from ..version import show
+
+
+def dump_json(results, enricher, report) -> list[bytes]:
+    """The JSON list of every entry of every node's dump, in pieces to write one after the other. A node
+    whose entries cannot be decoded is reported (report(node, message)) and left out, the others printed."""
+    bodies = []
+    for r in results:
+        try:
+            if r.limit is not None:  # few entries: decode only those
+                slices = [_lines(r, enricher, r.keys, r.values)]
+            else:
+                slices = render_slices(r.total, lambda start, stop: _lines(r, enricher, *r.rows(start, stop)), b",\n")
+        except TshootError as exc:
+            report(r.node, str(exc))
+            continue
+        bodies += [s for s in slices if s]
+    if not bodies:
+        return [b"[]\n"]
+    pieces = [b"[\n"]
+    for body in bodies:
+        pieces += [body, b",\n"]
+    pieces[-1] = b"\n]\n"
+    return pieces
+
+
+def _lines(r, enricher, keys: list[dict], values: list[dict]) -> bytes:
+    """Entry objects, comma-separated, one per line (no brackets)."""
+    import orjson
+
+    if not keys:
+        return b""
+    short, version, node = r.cmap.short, show(r.version) if r.version else None, r.node
+    enriched = enricher.parts(node, values)
+    key_parts = enricher.parts(node, keys)
+    if any(key_parts):
+        enriched = [{**k, **v} if k else v for k, v in zip(key_parts, enriched)]
+    objs = [{"map": short, "cilium_version": version, "key": k, "value": v, "node": node, "enriched": e}
+            for k, v, e in zip(keys, values, enriched)]
+    # orjson writes no spaces: an entry starts exactly where '},{"map":' is (a string cannot hold an
+    # unescaped quote, so the sequence never occurs inside one).
+    return orjson.dumps(objs)[1:-1].replace(b'},{"map":', b'},\n{"map":')
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+def enriched_summary(enriched: dict) -> str:
+    """{'identity': {'labels': [...]}, 'tunnel_endpoint': {'node': 'w2'}} -> 'identity k8s:…; tunnel_endpoint w2'."""
+    parts = []
+    for field, said in enriched.items():
+        if "labels" in said:
+            text = ",".join(said["labels"])
+        elif "missing" in said:
+            text = f"? {said['missing']}"
+        else:
+            text = " ".join(f"{k} {v}" if k not in ("name", "node", "interface") else str(v) for k, v in said.items())
+        parts.append(f"{field}: {text}")
+    return "; ".join(parts)
+
+
+def enriched_lines(enriched: dict) -> list[str]:
+    return [f"  {field}: {enriched_summary({field: said}).split(': ', 1)[1]}" for field, said in enriched.items()]
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns (a 100k-row dump must print in a blink; rich tables do not)."""
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool) -> str:
+    """rows of (node, key fields, value fields) -> one table; key columns, value columns, what they are."""
+    key_names = list(dict.fromkeys(name for _, k, _ in rows for name in k))
+    value_names = list(dict.fromkeys(name for _, _, v in rows for name in v))
+    header = (["NODE"] if node_column else []) + [n.upper() for n in key_names] + [n.upper() for n in value_names] + ["ENRICHED"]
+    body = []
+    for node, k, v in rows:
+        cells = ([node] if node_column else []) + [_cell(k.get(n)) for n in key_names] + [_cell(v.get(n)) for n in value_names]
+        body.append(cells + [enriched_summary(enricher.entry(node, k, v)) or "-"])
+    return table(header, body)
+
+
+def list_rows(listings) -> list[dict]:
+    rows = []
+    for listing in listings:
+        for info, layout in listing.maps:
+            rows.append({"node": listing.node, **info.as_dict(), "layout": layout})
+    return rows
+
+
+def _layout_cell(layout: dict | None) -> str:
+    if layout is None:
+        return "- (not a map tshoot decodes)"
+    if layout.get("problem"):
+        return f"! {layout['problem']}"
+    return f"{layout['key']}/{layout['value']} ({layout['by']})"
+
+
+def list_table(listings, node_column: bool) -> str:
+    header = (["NODE"] if node_column else []) + ["NAME", "TYPE", "KEY", "VALUE", "ENTRIES", "MAX", "LAYOUT", "PINNED"]
+    body = []
+    for listing in listings:
+        for info, layout in listing.maps:
+            body.append(([listing.node] if node_column else []) + [
+                info.name, info.map_type, str(info.key_size), str(info.value_size),
+                "-" if info.entries is None else str(info.entries), str(info.max_entries), _layout_cell(layout), info.path])
+    return table(header, body)
