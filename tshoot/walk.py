@@ -59,6 +59,7 @@ class Node:
     def __init__(self, name: str, backend, net_show, version: Version | None):
         self.name, self.backend, self._net_show, self.version = name, backend, net_show, version
         self._net = None
+        self._shown: set[str] = set()  # commands already shown (finding the agent is said once per node)
 
     def net(self):
         if self._net is None:
@@ -75,7 +76,10 @@ class Node:
                 step.commands.append(self.backend.command(["bpftool", "map", "lookup", "…"]) + f"   # {exc}")
                 return None
             raise
-        step.commands += [c for c in found.commands if c not in step.commands]
+        for command in found.commands:
+            if command not in self._shown or "bpftool" in command:
+                self._shown.add(command)
+                step.commands.append(command)
         return found
 
 
@@ -97,10 +101,10 @@ class Walker:
     """One walk. `source_run` runs commands in the source pod: fn(argv) -> (code, stdout, stderr); None when
     there is no pod to ask (a local walk without --pod-netns starts at the node)."""
 
-    def __init__(self, nodes, cluster: Cluster, source_run, source_shown: str, source_ip: str, source_node: str,
-                 destination: str, protocol: str | None, port: int | None, slot: int | None = None):
+    def __init__(self, nodes, cluster: Cluster, source_run, source_shown: str, source_name: str, source_ip: str,
+                 source_node: str, destination: str, protocol: str | None, port: int | None, slot: int | None = None):
         self.nodes, self.cluster = nodes, cluster  # nodes: fn(name) -> Node
-        self.source_run, self.source_shown = source_run, source_shown
+        self.source_run, self.source_shown, self.source_name = source_run, source_shown, source_name
         self.source_ip, self.source_node = source_ip, source_node
         self.destination, self.protocol, self.port, self.slot = destination, protocol, port, slot
         self.steps: list[Step] = []
@@ -114,7 +118,7 @@ class Walker:
             verdict, reason = "stopped", str(stop)
         except _Left as left:
             verdict, reason = "left", str(left)
-        return {"source": {"pod": self.source_shown, "ip": self.source_ip, "node": self.source_node},
+        return {"source": {"pod": self.source_name, "ip": self.source_ip, "node": self.source_node},
                 "destination": {"address": self.destination, "protocol": self.protocol, "port": self.port},
                 "steps": [s.as_dict(i) for i, s in enumerate(self.steps, start=1)],
                 "verdict": verdict, "reason": reason}
@@ -278,6 +282,7 @@ class Walker:
             attempts = [(remote, protocol, port), (0, protocol, port), (remote, 0, 0), (0, 0, 0)]
         else:  # LPM: the full key, then the same with any identity; the longest prefix answers each
             attempts = [(remote, protocol, port), (0, protocol, port)]
+        attempts = list(dict.fromkeys(attempts))  # without a port or protocol some keys are the same
         verdict = None
         for identity, proto, dport in attempts:
             fields = {"identity": identity, "direction": direction, "protocol": show_protocol(proto), "port": dport}
@@ -456,8 +461,8 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
     def run(argv: list[str]):
         return kube.exec_in_pod(api, namespace, source, container, argv)
 
-    walker = Walker(node, cluster, run, f"kubectl -n {namespace} exec {source}", source_ip, node_name,
-                    address, protocol, port, slot)
+    walker = Walker(node, cluster, run, f"kubectl -n {namespace} exec {source}", f"{namespace}/{source}", source_ip,
+                    node_name, address, protocol, port, slot)
     return walker.run()
 
 
@@ -486,7 +491,8 @@ def local_walk(bpffs: str, source_ip: str, destination: str, protocol: str | Non
                         f"(walk from a cluster with the pod backend to follow it)")
         return here
 
+    source = show_ip(parse_ip(source_ip)[1])
     walker = Walker(nodes, Cluster({}, {}, {}, {}), run if pod_netns else None, f"ip netns exec {pod_netns}",
-                    show_ip(parse_ip(source_ip)[1]), name, address, protocol, port, slot)
+                    f"endpoint {source}", source, name, address, protocol, port, slot)
     return walker.run()
 
