@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog, maps
+from . import catalog, maps, walk
 from .common import new_app, run
 from .net import cgroup_app, net_app, prog_app
 from .objects import register as register_objects
@@ -45,6 +45,7 @@ app.add_typer(prog_app)
 app.add_typer(cgroup_app)
 app.command(name="maps")(catalog.maps)
 maps.register(app)
+walk.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,415 @@
+"""A Cilium datapath on one machine: what `tshoot walk` and the node-level tests walk through.
+
+Each node is a network namespace with the devices Cilium creates (cilium_host/cilium_net, cilium_vxlan,
+an eth0 uplink on a shared "docker network" bridge), its own private bpffs holding the agent's pinned
+maps of the chosen Cilium version, filled as the agent fills them, and tc programs with Cilium's names
+attached where Cilium attaches them. Each pod is a network namespace whose eth0 is a veth peered with
+an lxc device on its node, routed through cilium_host like a Cilium pod.
+
+The cluster's objects (tests/kubeapi/objects.py shapes) are the source of truth: pods, CiliumEndpoints
+(endpoint id, identity), CiliumNodes and Services decide what goes into the maps. The API server's exec
+runs commands inside these namespaces: agent pods in their node (with its bpffs on /sys/fs/bpf), other
+pods in their own namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.kubeapi import NodeExec, SimNode
+from tests.kubeapi.objects import NodeSpec
+from tshoot.maps import find
+from tshoot.version import Version, parse
+
+BRIDGE_CIDR = "172.18.0.0/16"  # kind's docker network
+WORLD, HOST, REMOTE_NODE = 2, 1, 6  # reserved identities
+# Which Cilium object file attaches where (the names `bpftool net show` prints in the guide).
+ATTACH = {
+    "lxc": [("ingress", "bpf_lxc.o", "from-container")],
+    "cilium_host": [("ingress", "bpf_host.o", "to-host"), ("egress", "bpf_host.o", "from-host")],
+    "cilium_net": [("ingress", "bpf_host_cilium_net.o", "to-host")],
+    "cilium_vxlan": [("ingress", "bpf_overlay.o", "from-overlay"), ("egress", "bpf_overlay.o", "to-overlay")],
+    "eth0": [("ingress", "bpf_netdev_eth0.o", "from-netdev"), ("egress", "bpf_netdev_eth0.o", "to-netdev")],
+}
+# The sim keeps conntrack small: entry counts do not change a lookup, and LRU maps preallocate.
+CT_MAX_ENTRIES = 4096
+
+
+@dataclass
+class PodLink:
+    """How a pod is wired to its node; fields left None are chosen by the kernel or derived."""
+
+    lxc_name: str | None = None
+    lxc_index: int | None = None
+    eth0_index: int | None = None
+    mac: str | None = None  # the pod's eth0
+    node_mac: str | None = None  # the lxc device
+    gateway_mac: str | None = None  # what the pod's ARP entry for the router says (Cilium: the lxc MAC)
+
+
+@dataclass
+class SimPod:
+    name: str
+    namespace: str
+    node: str
+    ip: str
+    netns: str
+    lxc_name: str
+    lxc_index: int
+    eth0_index: int
+    mac: str
+    node_mac: str
+    endpoint_id: int
+    identity: int
+
+
+@dataclass
+class SimNodeState:
+    spec: NodeSpec
+    netns: str
+    bpffs: Path
+    pods: list[SimPod] = field(default_factory=list)
+
+    @property
+    def globals(self) -> Path:
+        return self.bpffs / "tc" / "globals"
+
+
+class SimDatapath:
+    """Build with `SimDatapath(...).build()`, always `teardown()` (the fixture does both)."""
+
+    def __init__(self, version: str, nodes: list[NodeSpec], objects: list[dict], workdir: Path, bpf_objects: dict,
+                 links: dict[str, PodLink] | None = None, vxlan_index: dict[str, int] | None = None,
+                 service_ids: dict[str, int] | None = None):
+        self.version: Version = parse(version)
+        self.version_text = version
+        self.nodes = {n.name: SimNodeState(n, f"kl-{n.name[-8:]}-{uuid.uuid4().hex[:6]}", workdir / f"bpffs-{n.name}")
+                      for n in nodes}
+        self.objects = objects
+        self.workdir = workdir
+        self.bpf_objects = bpf_objects
+        self.links = links or {}
+        self.vxlan_index = vxlan_index or {}
+        self.service_ids = service_ids or {}
+        self.underlay = f"kl-net-{uuid.uuid4().hex[:6]}"
+        self.pods: dict[str, SimPod] = {}
+        self._namespaces: list[str] = []
+        self._mounts: list[Path] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def build(self) -> "SimDatapath":
+        self._objects_dir = self.workdir / "bpf-objects"
+        self._objects_dir.mkdir(parents=True, exist_ok=True)
+        for name in {obj for hooks in ATTACH.values() for _, obj, _ in hooks}:
+            shutil.copy(self.bpf_objects["datapath"], self._objects_dir / name)
+        self._add_netns(self.underlay)
+        self._ip(self.underlay, "link", "add", "br0", "type", "bridge")
+        self._ip(self.underlay, "link", "set", "br0", "up")
+        for index, node in enumerate(self.nodes.values()):
+            self._build_node(node, index)
+        for pod in self._pod_objects():
+            self._build_pod(pod)
+        for node in self.nodes.values():
+            self._fill_maps(node)
+        return self
+
+    def teardown(self) -> None:
+        for mnt in self._mounts:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+        for ns in reversed(self._namespaces):
+            subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+    def exec_handler(self, server) -> NodeExec:
+        """Agent pods run in their node (bpffs on /sys/fs/bpf); other sim pods in their own namespace."""
+        return SimExec(server, {n: SimNode(s.netns, s.bpffs) for n, s in self.nodes.items()},
+                       {p.name: SimNode(p.netns, None) for p in self.pods.values()})
+
+    # --- nodes -------------------------------------------------------------------------------------
+    def _build_node(self, node: SimNodeState, index: int) -> None:
+        ns, spec = node.netns, node.spec
+        self._add_netns(ns)
+        node.bpffs.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "bpf", "bpf", str(node.bpffs)], check=True)
+        self._mounts.append(node.bpffs)
+        node.globals.mkdir(parents=True)
+        self._ip(ns, "link", "set", "lo", "up")
+        vxlan = ["index", str(self.vxlan_index[spec.name])] if spec.name in self.vxlan_index else []
+        self._ip(ns, "link", "add", "cilium_vxlan", *vxlan, "type", "vxlan", "external", "dstport", "8472")
+        self._ip(ns, "link", "add", "cilium_host", "type", "veth", "peer", "name", "cilium_net")
+        self._ip(ns, "addr", "add", f"{spec.router_ip}/32", "dev", "cilium_host")
+        uplink = f"u{index}{uuid.uuid4().hex[:6]}"
+        self._ip(self.underlay, "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        self._ip(self.underlay, "link", "set", uplink, "master", "br0", "up")
+        prefix = ipaddress.ip_network(BRIDGE_CIDR).prefixlen
+        self._ip(ns, "addr", "add", f"{spec.ip}/{prefix}", "dev", "eth0")
+        for dev in ("eth0", "cilium_host", "cilium_net", "cilium_vxlan"):
+            self._ip(ns, "link", "set", dev, "up")
+        # Cilium's routes: the node's own pod CIDR via cilium_host, other nodes' pod CIDRs too (tunnel mode).
+        for other in self.nodes.values():
+            self._ip(ns, "route", "add", other.spec.pod_cidr, "via", spec.router_ip, "dev", "cilium_host",
+                     "src", spec.router_ip, "mtu", "1450")
+        for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0"):
+            self._attach(node, dev, ATTACH[dev])
+
+    def _attach(self, node: SimNodeState, dev: str, hooks) -> None:
+        env = {"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        self._run(["ip", "netns", "exec", node.netns, "tc", "qdisc", "add", "dev", dev, "clsact"], env=env)
+        for direction, obj, section in hooks:
+            self._run(["ip", "netns", "exec", node.netns, "tc", "filter", "add", "dev", dev, direction, "bpf", "da",
+                       "obj", obj, "sec", section], env=env, cwd=self._objects_dir)
+
+    # --- pods --------------------------------------------------------------------------------------
+    def _pod_objects(self) -> list[dict]:
+        return [o for o in self.objects if o.get("kind") == "Pod" and not o["spec"].get("hostNetwork")
+                and o.get("status", {}).get("podIP") and o["spec"].get("nodeName") in self.nodes]
+
+    def _build_pod(self, obj: dict) -> None:
+        name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+        node = self.nodes[obj["spec"]["nodeName"]]
+        link = self.links.get(name, PodLink())
+        digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()
+        lxc_name = link.lxc_name or f"lxc{digest[:12]}"
+        mac = link.mac or _mac("0a" + digest[12:22])
+        node_mac = link.node_mac or _mac("3e" + digest[22:32])
+        ns = f"kl-pod-{uuid.uuid4().hex[:8]}"
+        self._add_netns(ns)
+        self._ip(node.netns, "link", "add", "name", lxc_name, *(["index", str(link.lxc_index)] if link.lxc_index else []),
+                 "address", node_mac, "type", "veth", "peer", "name", "eth0",
+                 *(["index", str(link.eth0_index)] if link.eth0_index else []), "address", mac, "netns", ns)
+        ip = obj["status"]["podIP"]
+        self._ip(node.netns, "link", "set", lxc_name, "up")
+        self._ip(ns, "link", "set", "lo", "up")
+        self._ip(ns, "addr", "add", f"{ip}/32", "dev", "eth0")
+        self._ip(ns, "link", "set", "eth0", "up")
+        gateway = node.spec.router_ip
+        self._ip(ns, "route", "add", gateway, "dev", "eth0", "scope", "link")
+        self._ip(ns, "route", "add", "default", "via", gateway, "dev", "eth0", "mtu", "1450")
+        # Cilium answers the pod's ARP for the gateway with the lxc device's MAC (bpf_lxc's ARP responder).
+        self._ip(ns, "neigh", "add", gateway, "lladdr", link.gateway_mac or node_mac, "dev", "eth0", "nud", "permanent")
+        self._ip(node.netns, "route", "add", f"{ip}/32", "dev", lxc_name)
+        self._attach(node, lxc_name, ATTACH["lxc"])
+        endpoint = self._endpoint(name, namespace)
+        pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, _ifindex(node.netns, lxc_name),
+                     _ifindex(ns, "eth0"), mac, node_mac, endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
+        node.pods.append(pod)
+        self.pods[name] = pod
+
+    def _endpoint(self, name: str, namespace: str) -> dict:
+        for obj in self.objects:
+            if obj.get("kind") == "CiliumEndpoint" and obj["metadata"]["name"] == name \
+                    and obj["metadata"].get("namespace") == namespace:
+                return obj
+        raise LookupError(f"no CiliumEndpoint for pod {namespace}/{name}")
+
+    # --- maps, as the agent fills them ---------------------------------------------------------------
+    def _fill_maps(self, node: SimNodeState) -> None:
+        v = self.version
+        batch: list[str] = []
+
+        def create(short: str, **params) -> tuple:
+            cmap, _ = find(short)
+            pin = cmap.pin(v)
+            path = node.globals / pin.name.format(**params)
+            key_size, value_size = cmap.layout_for("key", v).size, cmap.layout_for("value", v).size
+            max_entries = min(pin.max_entries, CT_MAX_ENTRIES) if short.startswith("ct") else pin.max_entries
+            flags = "1" if pin.map_type == "lpm_trie" else "0"  # LPM tries need BPF_F_NO_PREALLOC
+            _bpftool("map", "create", str(path), "type", pin.map_type, "key", str(key_size), "value", str(value_size),
+                     "entries", str(max_entries), "name", path.name[:15], "flags", flags)
+            return cmap, path
+
+        def put(target: tuple, key: dict, value: dict) -> None:
+            cmap, path = target
+            k, val = cmap.encode("key", key, v), cmap.encode("value", value, v)
+            batch.append(f"map update pinned {path} key hex {k.hex(' ')} value hex {val.hex(' ')}")
+
+        ipcache, lxc = create("ipcache"), create("lxc")
+        for short in ("ct4", "ct-any4", "ct6", "ct-any6"):
+            create(short)
+        services, backends, revnat = create("lb4-services"), create("lb4-backends"), create("lb4-revnat")
+        tunnel = create("tunnel") if v < (1, 18, 0) else None
+
+        put(ipcache, {"prefix": "0.0.0.0/0"}, {"identity": WORLD})
+        for other in self.nodes.values():
+            local = other is node
+            remote = None if local else other.spec.ip
+            identity = HOST if local else REMOTE_NODE
+            put(ipcache, {"prefix": other.spec.ip}, {"identity": identity})
+            put(ipcache, {"prefix": other.spec.router_ip}, {"identity": identity, "tunnel_endpoint": remote})
+            for pod in other.pods:
+                put(ipcache, {"prefix": pod.ip}, {"identity": pod.identity, "tunnel_endpoint": remote})
+            if tunnel and not local:
+                put(tunnel, {"ip": other.spec.pod_cidr.split("/")[0]}, {"endpoint": other.spec.ip})
+        for address in (node.spec.ip, node.spec.router_ip):
+            put(lxc, {"ip": address}, {"ifindex": 0, "lxc_id": 0, "flags": ["host"], "mac": "00:00:00:00:00:00",
+                                       "node_mac": "00:00:00:00:00:00"})
+        for pod in node.pods:
+            value = {"ifindex": pod.lxc_index, "lxc_id": pod.endpoint_id, "flags": [], "mac": pod.mac,
+                     "node_mac": pod.node_mac}
+            if "sec_id" in lxc[0].layout_for("value", v).by_name:
+                value["sec_id"] = pod.identity
+            put(lxc, {"ip": pod.ip}, value)
+            policy = create("policy", endpoint=pod.endpoint_id)
+            # Allow everything in and out (the lab applies no NetworkPolicy): the L3-only wildcard entries.
+            for direction in ("ingress", "egress"):
+                put(policy, {"identity": 0, "direction": direction, "protocol": "ANY", "port": 0}, {"proxy_port": 0})
+
+        backend_ids: dict[tuple[str, int, str], int] = {}
+        for service_index, (svc, addresses) in enumerate(self._services(), start=1):
+            rev_nat = self.service_ids.get(svc["metadata"]["name"], service_index)
+            vip = svc["spec"]["clusterIP"]
+            for port in svc["spec"]["ports"]:
+                target_port = port["targetPort"] if isinstance(port.get("targetPort"), int) else port["port"]
+                targets = [(ip, target_port) for ip in addresses]
+                proto = port["protocol"] if v >= (1, 17, 0) else "ANY"  # the protocol is part of the key from 1.17
+                put(services, {"address": vip, "port": port["port"], "proto": proto, "slot": 0, "scope": "external"},
+                    {"backend_id": 0, "count": len(targets), "rev_nat_index": rev_nat, "flags": [], "flags2": []})
+                for slot, (ip, target_port) in enumerate(targets, start=1):
+                    backend_id = backend_ids.setdefault((ip, target_port, port["protocol"]), len(backend_ids) + 1)
+                    put(services, {"address": vip, "port": port["port"], "proto": proto, "slot": slot,
+                                   "scope": "external"},
+                        {"backend_id": backend_id, "count": 0, "rev_nat_index": rev_nat, "flags": [], "flags2": []})
+                    backend = {"address": ip, "port": target_port}
+                    if v >= (1, 17, 0):
+                        backend["proto"] = port["protocol"]
+                    put(backends, {"backend_id": backend_id}, backend)
+                put(revnat, {"rev_nat_index": rev_nat}, {"address": vip, "port": port["port"]})
+        script = self.workdir / f"fill-{node.spec.name}.batch"
+        script.write_text("\n".join(batch) + "\n")
+        _bpftool("batch", "file", str(script))
+
+    def _services(self) -> list[tuple[dict, list[str]]]:
+        """ClusterIP Services with their ready endpoint addresses (core/v1 Endpoints)."""
+        endpoints = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.objects
+                     if o.get("kind") == "Endpoints"}
+        out = []
+        for svc in self.objects:
+            if svc.get("kind") != "Service" or not svc["spec"].get("clusterIP"):
+                continue
+            ep = endpoints.get((svc["metadata"]["namespace"], svc["metadata"]["name"]), {})
+            addresses = [a["ip"] for subset in ep.get("subsets", []) for a in subset.get("addresses", [])]
+            out.append((svc, addresses))
+        return out
+
+    # --- test helpers --------------------------------------------------------------------------------
+    def map_path(self, node: str, name: str) -> Path:
+        return self.nodes[node].globals / name
+
+    def _add_netns(self, name: str) -> None:
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self._namespaces.append(name)
+
+    def _ip(self, ns: str, *args: str) -> None:
+        self._run(["ip", "-n", ns, *args])
+
+    @staticmethod
+    def _run(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> None:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+
+
+class SimExec(NodeExec):
+    def __init__(self, server, nodes: dict[str, SimNode], pods: dict[str, SimNode]):
+        super().__init__(server, nodes)
+        self.pods = pods
+
+    def __call__(self, namespace: str, pod: str, container: str, argv: list[str]):
+        if pod not in self.pods:
+            return super().__call__(namespace, pod, container, argv)
+        proc = subprocess.run(self.command(self.pods[pod], argv), capture_output=True, timeout=self.timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def _bpftool(*args: str) -> None:
+    proc = subprocess.run(["bpftool", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bpftool {' '.join(args[:4])}…: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def _ifindex(ns: str, dev: str) -> int:
+    return int(subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/ifindex"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+def _mac(hex12: str) -> str:
+    raw = bytearray(bytes.fromhex(hex12[:12]))
+    raw[0] = (raw[0] | 0x02) & 0xFE  # locally administered, unicast
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+def guide_scenario(version: str = "1.19.4") -> dict:
+    """Seed 000's cluster: pod 10.0.2.99 on k8s-guide-worker talks to 10.0.1.110 on the control plane
+    (node 172.18.0.5), with the guide's ifindexes, MACs and endpoint id 2006 where the guide shows them."""
+    from tests.kubeapi import objects
+
+    objs = objects.kind_cluster(version)
+    for obj in objs:  # the guide's endpoint id for 10.0.1.110 (cilium_lxc value d6 07 = 2006)
+        if obj.get("kind") == "CiliumEndpoint" and obj["metadata"]["name"] == "net-tshoot-4gmzr":
+            obj["status"]["id"] = 2006
+    links = {
+        "net-tshoot-4gmzr": PodLink(lxc_index=11, mac="6a:8c:ee:3a:73:d5", node_mac="3e:43:da:fb:c7:04"),
+        "net-tshoot-xbw6q": PodLink(lxc_name="lxcda722d56d553", lxc_index=24, eth0_index=23, mac="b2:10:ef:6b:fa:0a"),
+        "net-tshoot-l8vwz": PodLink(lxc_name="lxc473b3117af85", lxc_index=24, eth0_index=23,
+                                    node_mac="da:0c:20:4a:86:f7"),
+    }
+    return {"version": version, "nodes": objects.guide_nodes(), "objects": objs, "links": links,
+            "vxlan_index": {"k8s-guide-control-plane": 5}}
+
+
+def service_scenario(version: str = "1.19.4") -> dict:
+    """Seed 003's DNS call: a pod at 10.200.0.64 queries kube-dns 10.32.0.10:53/UDP, load-balanced to
+    CoreDNS 10.200.0.44:53 (identity 18203) in backend slot 2, rev-NAT index 6, on the same node."""
+    from tests.kubeapi import objects
+
+    nodes = [
+        NodeSpec("k8s-guide-control-plane", "control-plane", "172.18.0.5", "10.200.1.0/24", "10.244.0.0/24",
+                 "10.200.1.197", "10.200.1.12"),
+        NodeSpec("k8s-guide-worker", "worker", "172.18.0.4", "10.200.0.0/24", "10.244.1.0/24",
+                 "10.200.0.184", "10.200.0.61"),
+    ]
+    node_objs = [objects.node(n) for n in nodes]
+    objs = [*node_objs, *objects.cilium_crds(), *objects.agent_pods(nodes, version),
+            *[objects.cilium_node(n, o) for n, o in zip(nodes, node_objs)]]
+    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cilium"}})
+    client_labels = {"app": "client"}
+    client = objects.pod("client-7d9f8-x2v4q", "default", nodes[1], client_labels, [("client", objects.NETSHOOT_IMAGE)],
+                         ip="10.200.0.64")
+    client_security = objects.pod_identity_labels("default", client_labels)
+    dns_labels = {"k8s-app": "kube-dns"}
+    dns_security = objects.pod_identity_labels("kube-system", dns_labels, "coredns")
+    dns = [objects.pod(f"coredns-6f6b679f8f-{s}", "kube-system", n, dns_labels, [("coredns", objects.COREDNS_IMAGE)],
+                       ip=ip, service_account="coredns")
+           for s, n, ip in (("qb5dn", nodes[0], "10.200.1.37"), ("wx7tl", nodes[1], "10.200.0.44"))]
+    objs += [client, *dns, objects.identity(24122, client_security),
+             objects.identity(objects.COREDNS_IDENTITY, dns_security),
+             objects.endpoint(client, nodes[1].ip, 1337, 24122, client_security),
+             *[objects.endpoint(p, n.ip, 800 + i, objects.COREDNS_IDENTITY, dns_security)
+               for i, (p, n) in enumerate(zip(dns, nodes))]]
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}]
+    objs.append(objects.service("kube-dns", "kube-system", "10.32.0.10", ports, dns_labels))
+    objs.append(objects.endpoints("kube-dns", "kube-system", [(p["status"]["podIP"], p) for p in dns],
+                                  [{"name": "dns", "port": 53, "protocol": "UDP"}]))
+    return {"version": version, "nodes": nodes, "objects": objs, "service_ids": {"kube-dns": 6}}
+
+
+def start(scenario: dict, kubeapi, workdir: Path, bpf_objects: dict) -> SimDatapath:
+    """Build the scenario's datapath, load its objects into the API server and route exec into it."""
+    sim = SimDatapath(scenario["version"], scenario["nodes"], scenario["objects"], workdir, bpf_objects,
+                      links=scenario.get("links"), vxlan_index=scenario.get("vxlan_index"),
+                      service_ids=scenario.get("service_ids"))
+    try:
+        sim.build()
+    except BaseException:
+        sim.teardown()
+        raise
+    kubeapi.add(*scenario["objects"])
+    kubeapi.exec_handler = sim.exec_handler(kubeapi)
+    return sim

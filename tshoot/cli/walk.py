@@ -1,0 +1,89 @@
+"""`tshoot walk`: parsing and printing; the walk itself is tshoot.walk."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import Context, Kubeconfig, Output, check_output, console
+
+EXAMPLES = """Examples:
+
+  tshoot walk net-tshoot-xbw6q 10.0.1.110            # the guide's pod-to-pod walk across the tunnel
+
+  tshoot walk net-tshoot-xbw6q net-tshoot-4gmzr      # the destination named as a pod
+
+  tshoot walk client-7d9f8-x2v4q 10.32.0.10:53/udp   # a Service: load balancer, backend, then the pod
+
+  sudo tshoot walk 10.0.2.99 10.0.1.110 --backend local --pod-netns POD_NS   # on a node, no cluster API
+"""
+
+
+def walk(
+    source: Annotated[str, typer.Argument(help="the source pod (or, with --backend local, a local endpoint's IP)")],
+    destination: Annotated[str, typer.Argument(help="a pod (NAME or NS/NAME), an IP, or a Service IP:PORT (or IP:PORT/PROTO)")],
+    namespace: Annotated[str, typer.Option("-n", "--namespace", help="the source pod's namespace")] = "default",
+    proto: Annotated[Optional[str], typer.Option("--proto", help="tcp, udp, sctp, icmp (default: any; tcp with a port)")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="destination port")] = None,
+    slot: Annotated[Optional[int], typer.Option("--slot", min=1, help="for a Service: follow this backend slot")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="pod (through the Cilium agents) or local (this node)")] = "pod",
+    bpffs: Annotated[str, typer.Option("--bpffs", help="local backend: the BPF filesystem")] = "/sys/fs/bpf",
+    netns: Annotated[Optional[str], typer.Option("--netns", help="local backend: the node's network namespace")] = None,
+    pod_netns: Annotated[Optional[str], typer.Option("--pod-netns", help="local backend: the source pod's netns")] = None,
+    cilium_version: Annotated[Optional[str], typer.Option("--cilium-version", metavar="X.Y.Z",
+                                                          help="override the version read from the agents' image")] = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    output: Output = "table",
+) -> None:
+    """Follow a packet from a pod to its destination, lookup by lookup, as the guide's "day in the life of a
+    packet" does by hand. Exit 0 when delivered (or handed to the host stack), 1 when the walk stops."""
+    from .. import version as versions
+    from .. import walk as walking
+    from ..errors import UsageError
+
+    output = check_output(output)
+    if backend not in ("pod", "local"):
+        raise UsageError(f"--backend {backend!r}: expected pod or local")
+    version = versions.parse(cilium_version) if cilium_version else None
+    if port is not None and proto is None:
+        proto = "tcp"
+    if backend == "pod":
+        result = walking.cluster_walk(kubeconfig, context, source, namespace, destination, proto, port, slot, version)
+    else:
+        result = walking.local_walk(bpffs, source, destination, proto, port, slot, version, netns, pod_netns)
+    if output != "table":
+        from ..render import dump
+
+        print(dump(result, output))
+    else:
+        _print(result)
+    raise typer.Exit(1 if result["verdict"] == "stopped" else 0)
+
+
+def _print(result: dict) -> None:
+    from rich.markup import escape
+
+    out = console()
+    src, dst = result["source"], result["destination"]
+    target = dst["address"] + (f":{dst['port']}" if dst["port"] else "") + (f"/{dst['protocol']}" if dst["protocol"] else "")
+    out.print(f"[bold]walk[/] {escape(src['pod'])} ({src['ip']} on {src['node']}) -> {escape(target)}")
+    for step in result["steps"]:
+        where = f" [dim]\\[{escape(step['node'])}][/]" if step["node"] else ""
+        out.print(f"\n[bold]{step['step']}. {escape(step['title'])}[/]{where}")
+        for command in step["commands"]:
+            out.print(f"   [dim]$ {escape(command)}[/]")
+        if step["says"]:
+            out.print(f"   -> {escape(step['says'])}")
+    verdict = result["verdict"]
+    style = {"delivered": "green", "left": "yellow", "stopped": "red"}[verdict]
+    closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
+    out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
+
+
+walk.__doc__ += "\n\n" + EXAMPLES
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="walk")(walk)
