@@ -129,6 +129,14 @@ def lpm_match(entries: Entries, key: bytes, exact: bool = False) -> tuple[bytes,
     return best
 
 
+class NoEntry(TshootError):
+    """No entry answers the key (a fact a packet walk reports, not a failure); `commands` show the lookup."""
+
+    def __init__(self, message: str, commands: list[str]):
+        super().__init__(message)
+        self.commands = commands
+
+
 class Lookup:
     """One node's answer: the entry (key that matched, value), decoded, and how it was found."""
 
@@ -175,18 +183,18 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         commands.append(lookup_cmd)
         value = backend.lookup(info, key)
         if value is None:
-            raise TshootError(f"no entry for {what}")
+            raise NoEntry(f"no entry for {what}", commands)
         return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
     dump_cmd = backend.command(["bpftool", "map", "dump", "pinned", info.path])
     if exact:
         commands.append(dump_cmd + "   # the entry whose prefix is exactly the key")
         match = lpm_match(backend.dump(info), key, exact=True)
         if match is None:
-            raise TshootError(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)")
+            raise NoEntry(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)", commands)
         return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "exact prefix")
     commands.append(lookup_cmd + "   # the datapath's lookup: the value of the longest prefix covering the key")
     if backend.lookup(info, key) is None:
-        raise TshootError(f"no entry covers {what}")
+        raise NoEntry(f"no entry covers {what}", commands)
     commands.append(dump_cmd + "   # which entry answered: the longest prefix covering the key")
     match = lpm_match(backend.dump(info), key)
     if match is None:  # removed between the two reads

@@ -71,16 +71,18 @@ class Node:
         cmap, _ = find(short)
         try:
             found = mapread.lookup_fields(self.backend, cmap, fields, self.version, params)
-        except TshootError as exc:
-            if "no entry" in str(exc):
-                step.commands.append(self.backend.command(["bpftool", "map", "lookup", "…"]) + f"   # {exc}")
-                return None
-            raise
-        for command in found.commands:
+        except mapread.NoEntry as miss:
+            last = miss.commands[-1].split("   # ")[0]  # the lookup that missed, with why as its comment
+            self._show(step, [*miss.commands[:-1], f"{last}   # {miss}"])
+            return None
+        self._show(step, found.commands)
+        return found
+
+    def _show(self, step: Step, commands: list[str]) -> None:
+        for command in commands:
             if command not in self._shown or "bpftool" in command:
                 self._shown.add(command)
                 step.commands.append(command)
-        return found
 
 
 class Cluster:
