@@ -151,3 +151,19 @@ def datapath_node(bpf_objects, tmp_path_factory):
     finally:
         netnode.destroy(created)
         subprocess.run(["umount", "-l", str(bpffs)], check=False)
+
+
+@pytest.fixture
+def sim(kubeapi, tmp_path, bpf_objects):
+    """Factory: start(scenario) builds a simulated Cilium cluster (tests/simdatapath.py) behind `kubeapi`."""
+    from tests import simdatapath
+
+    made = []
+
+    def start(scenario):
+        made.append(simdatapath.start(scenario, kubeapi, tmp_path, bpf_objects))
+        return made[-1]
+
+    yield start
+    for built in made:
+        built.teardown()

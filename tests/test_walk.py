@@ -9,19 +9,6 @@ import pytest
 from tests import simdatapath
 
 
-@pytest.fixture
-def sim(kubeapi, tmp_path, bpf_objects):
-    made = []
-
-    def start(scenario):
-        made.append(simdatapath.start(scenario, kubeapi, tmp_path, bpf_objects))
-        return made[-1]
-
-    yield start
-    for s in made:
-        s.teardown()
-
-
 def walk(tshoot, kubeapi, *args):
     r = tshoot("walk", *args, "--kubeconfig", str(kubeapi.kubeconfig), "-o", "json")
     assert r.out, r
@@ -135,3 +122,4 @@ def test_local_backend_walks_one_node(sim, kubeapi, tshoot):
     r = tshoot("walk", client.ip, "10.32.0.10:53/udp", "--slot", "1", *local)
     result = json.loads(r.out)
     assert (r.code, result["verdict"]) == (0, "left") and "cannot reach" in result["reason"]
+

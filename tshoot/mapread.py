@@ -346,3 +346,27 @@ def on_nodes(backends: list[Backend], work, workers: int = DEFAULT_WORKERS, prog
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(backends)))) as pool:
         return list(pool.map(one, backends))
+
+
+def ipcache_entries(api, address: str) -> list[dict]:
+    """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
+    [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
+    This is the ipcache side of `tshoot whois --ipcache` (tshoot.objects.IpcacheLookup)."""
+    from .addr import IPV6, parse_ip, show_ip
+    from .backends.pod import agents
+    from .maps import ipcache
+
+    family, raw = parse_ip(address)
+    prefix = f"{show_ip(raw)}/{128 if family == IPV6 else 32}"
+
+    def one(backend: Backend) -> dict:
+        try:
+            found = lookup_fields(backend, ipcache.MAP, {"prefix": prefix})
+        except NoEntry:
+            return {"node": backend.node, "prefix": None, "identity": None, "tunnel_endpoint": None}
+        value = found.obj["value"]
+        return {"node": backend.node, "prefix": found.obj["key"]["prefix"], "identity": value["identity"],
+                "tunnel_endpoint": value["tunnel_endpoint"]}
+
+    return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
+            for r in on_nodes(agents(api), one)]

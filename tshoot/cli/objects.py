@@ -316,6 +316,8 @@ def whois(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     request_timeout: Timeout = "20s",
+    ipcache: Annotated[bool, typer.Option("--ipcache", help="also ask every node's ipcache, through its Cilium "
+                                                            "agent (what the datapath itself answers)")] = False,
 ) -> None:
     """What is behind an address: the endpoint and pod, a node (InternalIP, cilium_host, health, ingress),
     a Service and its backends, a pod CIDR, or the world; with the identity the datapath uses for it."""
@@ -323,7 +325,13 @@ def whois(
 
     output = check_output(output)
     addr.parse_ip(address)  # a bad address is a usage error before any request
-    result = objects.whois(_api(kubeconfig, context), address, timeout=_seconds(request_timeout))
+    api = _api(kubeconfig, context)
+    lookup = None
+    if ipcache:
+        from ..mapread import ipcache_entries
+
+        lookup = lambda wanted: ipcache_entries(api, wanted)  # noqa: E731
+    result = objects.whois(api, address, ipcache=lookup, timeout=_seconds(request_timeout))
     if output != "table":
         print(_dump(result, output))
         return
@@ -336,3 +344,8 @@ def whois(
             identity = "\n".join([identity, *labels])
         rows.append([match["kind"], match["name"], _show(match["node"]), identity, match["detail"]])
     _table(["KIND", "NAME", "NODE", "IDENTITY", "DETAIL"], rows, "")
+    if "ipcache" in result:
+        print()
+        _table(["NODE", "IPCACHE ENTRY", "IDENTITY", "TUNNEL ENDPOINT"],
+               [[e["node"], e.get("error") or _show(e["prefix"]), _show(e.get("identity")), _show(e.get("tunnel_endpoint"))]
+                for e in result["ipcache"]], "")
