@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._timing import verdict  # noqa: E402
 from lab import kubeproxy  # noqa: E402
 from lab.nodes import docker_client, node_containers  # noqa: E402
 from tests import dockerd, kuberules  # noqa: E402
@@ -84,8 +85,7 @@ def main() -> int:
     ratio = statistics.median(ratios)
     print(f"lab nuke kube-proxy (3 nodes, concurrent, v4+v6, verified): median {statistics.median(ours_t) * 1000:.0f} ms; "
           f"guide's serial docker exec loop (v4 only): median {statistics.median(guide_t) * 1000:.0f} ms")
-    print(f"median ratio {ratio:.2f} (target <= {args.target})  {'OK' if ratio <= args.target else 'OVER TARGET'}")
-    return 0 if ratio <= args.target else 1
+    return verdict(ratio, args.target)
 
 
 if __name__ == "__main__":

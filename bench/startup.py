@@ -8,19 +8,13 @@ site-packages start-up is on both sides) and prints the median ratio. Target (is
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._timing import compare, tool_env, verdict  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def wall(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -29,21 +23,10 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=2.5)
     parser.add_argument("command", nargs="*", default=["key", "ipcache", "10.0.1.110"])
     args = parser.parse_args()
-    tool = [str(BIN / "tshoot"), *args.command]
-    base = [sys.executable, "-c", "pass"]
-    for argv in (tool, base):  # warm the page cache and .pyc files
-        wall(argv)
-    ratios, tools, bases = [], [], []
-    for _ in range(args.runs):
-        b, t = wall(base), wall(tool)
-        bases.append(b)
-        tools.append(t)
-        ratios.append(t / b)
-    ratio = statistics.median(ratios)
-    print(f"tshoot {' '.join(args.command)}: median {statistics.median(tools) * 1000:.1f} ms; "
-          f"python3 -c pass: median {statistics.median(bases) * 1000:.1f} ms")
-    print(f"median ratio {ratio:.2f} (target <= {args.target})  {'OK' if ratio <= args.target else 'OVER TARGET'}")
-    return 0 if ratio <= args.target else 1
+    ratio, base, tool = compare([sys.executable, "-c", "pass"], [str(BIN / "tshoot"), *args.command], args.runs,
+                                tool_env())
+    print(f"tshoot {' '.join(args.command)}: median {tool * 1000:.1f} ms; python3 -c pass: median {base * 1000:.1f} ms")
+    return verdict(ratio, args.target)
 
 
 if __name__ == "__main__":
