@@ -19,7 +19,7 @@ def steps(result):
     return {s["title"]: s for s in result["steps"]}
 
 
-@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])
+@pytest.mark.parametrize("version", ["1.9.1", "1.16.15", "1.18.3", "1.19.4"])
 def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
     sim(simdatapath.guide_scenario(version))
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
@@ -56,8 +56,9 @@ def test_walk_to_a_pod_by_name_and_the_table(sim, kubeapi, tshoot):
     assert "encapsulated in VXLAN to 172.18.0.5 (k8s-guide-control-plane)" in r.out
 
 
-def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot):
-    sim(simdatapath.service_scenario("1.19.4"))
+@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])  # the protocol joined the service key in 1.17
+def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
+    sim(simdatapath.service_scenario(version))
     r, result = walk(tshoot, kubeapi, "client-7d9f8-x2v4q", "10.32.0.10:53/udp", "--slot", "2")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     by = steps(result)
@@ -123,3 +124,12 @@ def test_local_backend_walks_one_node(sim, kubeapi, tshoot):
     result = json.loads(r.out)
     assert (r.code, result["verdict"]) == (0, "left") and "cannot reach" in result["reason"]
 
+
+
+def test_walk_stops_where_a_map_is_missing(sim, kubeapi, tshoot):
+    s = sim(simdatapath.guide_scenario("1.19.4"))
+    s.map_path("k8s-guide-control-plane", "cilium_lxc").unlink()  # the destination node lost its endpoint map
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert (r.code, result["verdict"]) == (1, "stopped")
+    assert result["reason"].startswith("lxc on k8s-guide-control-plane: map cilium_lxc is not pinned")
+    assert result["steps"][-1]["title"] == "destination node: endpoint lookup (cilium_lxc)"

@@ -75,6 +75,10 @@ class Node:
             last = miss.commands[-1].split("   # ")[0]  # the lookup that missed, with why as its comment
             self._show(step, [*miss.commands[:-1], f"{last}   # {miss}"])
             return None
+        except UsageError:
+            raise
+        except TshootError as exc:  # the map is missing or unreadable there: the walk cannot go on past it
+            raise Stop(f"{short} on {self.name}: {exc}") from None
         self._show(step, found.commands)
         return found
 
@@ -290,10 +294,7 @@ class Walker:
             fields = {"identity": identity, "direction": direction, "protocol": show_protocol(proto), "port": dport}
             if not hashed:
                 fields.update(port_end=dport, prefix_len=FULL_POLICY_PREFIX)
-            try:
-                found = node.lookup(step, "policy", fields, {"endpoint": endpoint})
-            except TshootError as exc:
-                raise Stop(f"endpoint {endpoint}'s policy map cannot be read on {node.name}: {exc}") from None
+            found = node.lookup(step, "policy", fields, {"endpoint": endpoint})
             if found is not None:
                 verdict = found
                 break
