@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tshoot.errors import TshootError, UsageError
@@ -65,15 +66,16 @@ class NodeUnhook:
     error: str | None = None
 
 
-class Runner:
+class Runner(ABC):
     """Where bpftool runs, and the cgroup root and bpffs as seen from there."""
 
     via: str
     cgroup: str
     bpffs: str
 
+    @abstractmethod
     def run(self, argv: list[str]) -> tuple[int, str, str]:
-        raise NotImplementedError
+        """(exit code, stdout, stderr) of argv where this runner runs it."""
 
     def shown(self, path: str) -> str:
         """A path as the node sees it (for messages)."""
