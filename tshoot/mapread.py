@@ -13,7 +13,7 @@ failure kept apart from the others' results.
 
 from __future__ import annotations
 
-import argparse
+
 
 from .backends import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
 from .bulk import BulkDecoder, LayoutChoice, size_mismatch

@@ -15,7 +15,7 @@ import sys
 from .. import version as versions
 from ..backends import DEFAULT_BPFFS
 from ..errors import TshootError, UsageError
-from .offline import _Parser
+from .parsing import Parser
 
 LOOKUP_EPILOG = """examples:
   tshoot map lookup ipcache 10.0.1.110                          # every node of the cluster (or this one)
@@ -81,8 +81,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser(command: str, epilog: str, description: str) -> argparse.ArgumentParser:
-    return _Parser(prog=f"tshoot map {command}", epilog=epilog, description=description,
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return Parser(prog=f"tshoot map {command}", epilog=epilog, description=description)
 
 
 def _map_parser(command: str, argv: list[str], epilog: str, description: str):

@@ -1,4 +1,4 @@
-"""`tshoot key` and `tshoot decode`: the offline commands, parsed with argparse so they start fast.
+"""`tshoot key` and `tshoot decode`: the offline commands, parsed without typer so they start fast.
 
 Typer costs ~90 ms to import; these two commands answer in a few milliseconds more than a bare
 interpreter, so tshoot.main sends them here directly, and the typer app forwards to the same code.
@@ -7,11 +7,11 @@ This module parses and prints only; the work is in tshoot.maps and tshoot.decode
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .. import version as versions
 from ..errors import TshootError, UsageError
+from .parsing import Parser
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
 
@@ -27,13 +27,6 @@ DECODE_EPILOG = """examples:
   tshoot decode lxc --key 0a00016e000000000000000000000000 01000000 --cilium-version 1.9
   bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache key hex 40 00 … | tshoot decode ipcache -
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that fails with one line (problem and accepted form) and exit 2, via UsageError."""
-
-    def error(self, message: str):
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def run(argv: list[str]) -> int:
@@ -53,7 +46,7 @@ def _map_and_rest(command: str, argv: list[str], epilog: str):
     from ..maps import MAPS, find
 
     if not argv or argv[0] in ("-h", "--help"):
-        parser = _Parser(prog=f"tshoot {command}", epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        parser = Parser(prog=f"tshoot {command}", epilog=epilog,
                          description=f"{command} a Cilium map entry. MAP is one of: "
                          + ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
                          + ", or a pinned name (cilium_ipcache_v2, …).")
@@ -63,8 +56,8 @@ def _map_and_rest(command: str, argv: list[str], epilog: str):
         parser.print_help()
         raise SystemExit(0)
     cmap, params = find(argv[0])
-    parser = _Parser(prog=f"tshoot {command} {argv[0]}", epilog=epilog,
-                     formatter_class=argparse.RawDescriptionHelpFormatter, description=cmap.summary)
+    parser = Parser(prog=f"tshoot {command} {argv[0]}", epilog=epilog,
+                     description=cmap.summary)
     parser.add_argument("--cilium-version", metavar="X.Y[.Z]",
                         help="the agent's Cilium version (its image tag); layouts and names depend on it")
     return cmap, params, parser
@@ -92,7 +85,7 @@ def _key(argv: list[str]) -> int:
     return 0
 
 
-def _name_params(args: argparse.Namespace) -> dict:
+def _name_params(args) -> dict:
     return {k: v for k, v in vars(args).items() if k == "endpoint" and v is not None}
 
 

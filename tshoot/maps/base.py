@@ -17,7 +17,6 @@ versions it belongs to (`default_version`, `check_name`), since several maps wer
 
 from __future__ import annotations
 
-import argparse
 from abc import ABC, abstractmethod
 
 from ..btf import BTFStruct

@@ -1,0 +1,150 @@
+"""Command lines of the argparse-parsed commands (`tshoot key`, `decode`, `map`), fast for the plain case.
+
+Each command and each map module declares its arguments once, with argparse's `add_argument`. `Parser`
+records those declarations and parses a plain command line itself: positionals, `--option VALUE`,
+`--option=VALUE`, flags. Anything else (help, an abbreviated option, an error, a value that looks like an
+option, `--`) is handed to a real argparse parser built from the same declarations, so argparse stays the
+one judge of what is valid and how help and errors read. The reason is start-up time: importing argparse
+(with `re` and `enum`) costs more than everything else `tshoot key` does (bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+from ..errors import UsageError
+
+_SIMPLE = {"metavar", "help", "type", "default", "required", "choices", "action", "nargs", "dest"}
+
+
+class _Argparse(Exception):
+    """This command line needs argparse itself."""
+
+
+class Parser:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self.declared: list[tuple[tuple, dict, tuple | None]] = []  # (flags, kwargs, help group)
+
+    def add_argument(self, *flags: str, **kwargs) -> None:
+        self.declared.append((flags, kwargs, None))
+
+    def add_argument_group(self, title: str, description: str | None = None) -> "_Group":
+        return _Group(self, (title, description))
+
+    def parse_args(self, argv: list[str]) -> SimpleNamespace:
+        try:
+            return self._plain(argv)
+        except _Argparse:
+            return SimpleNamespace(**vars(self.argparse().parse_args(argv)))
+
+    def error(self, message: str):
+        self.argparse().error(message)
+
+    def print_help(self) -> None:
+        self.argparse().print_help()
+
+    def argparse(self):
+        parser = _argparse_parser(**self.kwargs)
+        groups: dict[tuple, object] = {}
+        for flags, kwargs, group in self.declared:
+            target = parser if group is None else groups.setdefault(group, parser.add_argument_group(*group))
+            target.add_argument(*flags, **kwargs)
+        return parser
+
+    # --- the plain case -------------------------------------------------------------------------------
+    def _plain(self, argv: list[str]) -> SimpleNamespace:
+        positionals, options, values = [], {}, {}
+        for flags, kwargs, _ in self.declared:
+            if set(kwargs) - _SIMPLE or kwargs.get("action", "store") not in ("store", "store_true") \
+                    or kwargs.get("nargs") not in (None, "?"):
+                raise _Argparse
+            spec = dict(kwargs, flags=flags, dest=kwargs.get("dest") or _dest(flags))
+            values[spec["dest"]] = kwargs.get("default", False if kwargs.get("action") == "store_true" else None)
+            if flags[0].startswith("-"):
+                options.update((flag, spec) for flag in flags)
+            else:
+                positionals.append(spec)
+        seen = set()
+        tokens = iter(argv)
+        for token in tokens:
+            if token.startswith("-") and token != "-":
+                name, equals, value = token.partition("=")
+                spec = options.get(name)
+                if spec is None or token == "--":
+                    raise _Argparse  # help, an abbreviation, an unknown option: argparse decides
+                if spec.get("action") == "store_true":
+                    if equals:
+                        raise _Argparse
+                    values[spec["dest"]] = True
+                    continue
+                if not equals:
+                    value = next(tokens, None)
+                    if value is None or (value.startswith("-") and value != "-"):
+                        raise _Argparse
+            elif positionals:
+                spec, value = positionals.pop(0), token
+            else:
+                raise _Argparse
+            values[spec["dest"]] = _convert(spec, value)
+            seen.add(spec["dest"])
+        if any(p.get("nargs") != "?" for p in positionals):
+            raise _Argparse  # a required positional is missing
+        if any(s.get("required") and s["dest"] not in seen for s in options.values()):
+            raise _Argparse
+        return SimpleNamespace(**values)
+
+
+class _Group:
+    """argparse's argument group, for help layout only: its arguments parse like any other."""
+
+    def __init__(self, parser: Parser, group: tuple):
+        self.parser, self.group = parser, group
+
+    def add_argument(self, *flags: str, **kwargs) -> None:
+        self.parser.declared.append((flags, kwargs, self.group))
+
+
+def _dest(flags: tuple) -> str:
+    longest = max(flags, key=len)
+    return longest.lstrip("-").replace("-", "_")
+
+
+def _convert(spec: dict, value: str):
+    try:
+        converted = spec["type"](value) if "type" in spec else value
+    except (TypeError, ValueError):
+        raise _Argparse from None
+    if "choices" in spec and converted not in spec["choices"]:
+        raise _Argparse
+    return converted
+
+
+_parser_class = None
+
+
+def _argparse_parser(**kwargs):
+    """argparse's parser, failing with one line (problem and accepted form) and exit 2 via UsageError, and
+    formatting help at a width read here (argparse would import shutil for it on every add_argument)."""
+    global _parser_class
+    if _parser_class is None:
+        import argparse
+
+        class Formatter(argparse.RawDescriptionHelpFormatter):
+            def __init__(self, prog: str):
+                try:
+                    width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+                except (ValueError, OSError):
+                    width = 80
+                super().__init__(prog, width=max(width - 2, 40))
+
+        class OneLineParser(argparse.ArgumentParser):
+            def __init__(self, **kw):
+                super().__init__(formatter_class=Formatter, **kw)
+
+            def error(self, message: str):
+                raise UsageError(f"{message} (see '{self.prog} --help')")
+
+        _parser_class = OneLineParser
+    return _parser_class(**kwargs)
