@@ -9,11 +9,9 @@ step, in lockstep with the command's polls."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 
-import pytest
 import yaml
 
 from lab.manifests import Target, documents, render_cilium, render_tshoot

@@ -19,7 +19,7 @@ import struct
 from .errors import TshootError, UsageError
 from .layout import BE, U, Layout
 from .maps.base import CiliumMap
-from .version import Range, Version, show
+from .version import Version, show
 
 _INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 

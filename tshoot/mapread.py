@@ -22,7 +22,7 @@ from .errors import TshootError, UsageError
 from .mapfilter import Filter
 from .maps import MAPS
 from .maps.base import CiliumMap
-from .version import Range, Version, show
+from .version import Range, Version
 
 DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
 
@@ -151,7 +151,7 @@ def describe_key(fields: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, 0, "", [])) or "that key"
 
 
-def lookup(backend: Backend, cmap: CiliumMap, params: dict, args: argparse.Namespace,
+def lookup(backend: Backend, cmap: CiliumMap, params: dict, args,
            version: Version | None = None, exact: bool = False) -> Lookup:
     """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it)."""
     version = version or backend.version

@@ -124,11 +124,12 @@ class CiliumMap(ABC):
 
     # --- keys from the command line ---------------------------------------------------------
     @abstractmethod
-    def add_key_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Add this map's key arguments (an address, a port, --slot …) to `tshoot key <map>`."""
+    def add_key_arguments(self, parser) -> None:
+        """Add this map's key arguments (an address, a port, --slot …) to `tshoot key <map>`, through
+        argparse's add_argument (tshoot.cli.parsing.Parser takes the same calls)."""
 
     @abstractmethod
-    def key_from_args(self, args: argparse.Namespace, version: Version) -> dict:
+    def key_from_args(self, args, version: Version) -> dict:
         """Semantic key fields from parsed arguments (validated for `version`)."""
 
     # --- semantic <-> raw, per layout ---------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import _socket
 import struct
 
-from ..addr import BITS, IPV4, IPV6, parse_prefix, show_ip
+from ..addr import IPV4, IPV6, parse_prefix, show_ip
 from ..errors import UsageError
 from ..layout import IP4, PAD, Field, Layout, flag_names, flag_value
 from ..version import Range, Version
