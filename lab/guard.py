@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from tshoot.errors import UsageError
+from tshoot.errors import TshootError, UsageError
 
 from .nodes import CLUSTER_LABEL, ROLE_LABEL, docker_client, node_containers
 
@@ -95,6 +95,8 @@ def prove(cluster: str, kubeconfig: str | None = None, context: str | None = Non
         name, entry = current_context(kubeconfig, context)
     except UsageError:
         raise
+    except TshootError as exc:  # no kubeconfig at all: the message already says what to do
+        raise UsageError(str(exc)) from None
     except Exception as exc:  # the kubernetes loader's many ways to say "this is not a kubeconfig"
         detail = " ".join(str(exc).split())  # YAML errors span several lines: the refusal is one
         raise UsageError(f"cannot read the kubeconfig ({type(exc).__name__}: {detail}); pass a kind kubeconfig "
