@@ -43,6 +43,14 @@ def test_anything_else_goes_to_argparse(argv):
         parser._plain(argv)
 
 
+def test_repeated_options_append_as_argparse_does():
+    parser = Parser(prog="tshoot map dump")
+    parser.add_argument("--filter", action="append", metavar="EXPR")
+    parser.add_argument("--limit", type=int)
+    for argv in ([], ["--filter", "a=1"], ["--filter", "a=1", "--filter=b~2", "--limit", "5"]):
+        assert vars(parser._plain(argv)) == vars(parser.argparse().parse_args(argv))
+
+
 def test_argparse_still_accepts_what_only_it_understands():
     parser = declared(next(m for m in MAPS if m.short == "ipcache"))
     assert parser.parse_args(["10.0.1.110", "--clus", "3"]).cluster_id == 3  # an abbreviation

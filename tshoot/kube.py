@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from collections import namedtuple
+from collections.abc import Iterator
 
 from .errors import TshootError, UsageError
 
-LAB_KUBECONFIG = Path("kubeconfig")  # written by `lab up` in the directory it runs from, like the guide's lab
+# Light imports only (no dataclasses, pathlib, typing): `tshoot map --backend local` imports this module to
+# ask whether a kubeconfig is reachable, and its start-up time is part of what it costs.
+LAB_KUBECONFIG = "kubeconfig"  # written by `lab up` in the directory it runs from, like the guide's lab
 REQUEST_TIMEOUT = 20  # seconds per API request: a hanging server must not hang the tool
 PAGE_SIZE = 500  # objects per list request (kubectl's --chunk-size default)
 
@@ -26,19 +27,19 @@ PAGE_SIZE = 500  # objects per list request (kubectl's --chunk-size default)
 def kubeconfig_path(explicit: str | None = None) -> str:
     """--kubeconfig, else $KUBECONFIG (first file of the list), else ./kubeconfig, else ~/.kube/config."""
     if explicit:
-        if not Path(explicit).is_file():
+        if not os.path.isfile(explicit):
             raise UsageError(f"--kubeconfig {explicit}: no such file")
         return explicit
     env = os.environ.get("KUBECONFIG")
     if env:
         for candidate in env.split(os.pathsep):
-            if candidate and Path(candidate).is_file():
+            if candidate and os.path.isfile(candidate):
                 return candidate
-    if LAB_KUBECONFIG.is_file():
-        return str(LAB_KUBECONFIG)
-    home = Path.home() / ".kube" / "config"
-    if home.is_file():
-        return str(home)
+    if os.path.isfile(LAB_KUBECONFIG):
+        return LAB_KUBECONFIG
+    home = os.path.join(os.path.expanduser("~"), ".kube", "config")
+    if os.path.isfile(home):
+        return home
     raise TshootError("no kubeconfig found (run 'make up' to create the lab's ./kubeconfig, or pass --kubeconfig)")
 
 
@@ -89,23 +90,19 @@ def current_context(kubeconfig: str | None = None, context: str | None = None) -
     chosen = _context_entry(path, context)
     import yaml
 
-    doc = yaml.safe_load(Path(path).read_text())
+    with open(path) as file:
+        doc = yaml.safe_load(file)
     cluster = next((c.get("cluster", {}) for c in doc.get("clusters", []) if c["name"] == chosen["context"]["cluster"]), {})
     return chosen["name"], cluster
 
 
 # --- resources -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Resource:
-    """A resource type as the API addresses it."""
+class Resource(namedtuple("Resource", "group version plural kind namespaced missing_hint", defaults=("",))):
+    """A resource type as the API addresses it; missing_hint: what it means when the server does not serve
+    this type at all."""
 
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool
-    missing_hint: str = ""  # what it means when the server does not serve this type at all
+    __slots__ = ()
 
     @property
     def display(self) -> str:

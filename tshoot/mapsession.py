@@ -14,7 +14,6 @@ import socket
 from .backends import PIN_DIR, Backend
 from .enrich import Cluster, Enricher
 from .errors import TshootError, UsageError
-from .kube import kubeconfig_reachable
 from .mapread import on_nodes
 
 
@@ -34,7 +33,7 @@ class Session:
     def choose(self) -> str:
         if self.kind != "auto":
             return self.kind
-        if self.node or self.all_nodes or kubeconfig_reachable(self.kubeconfig):
+        if self.node or self.all_nodes or _kubeconfig_reachable(self.kubeconfig):
             return "pod"
         if os.path.isdir(os.path.join(self.bpffs, PIN_DIR)):
             return "local"
@@ -76,7 +75,7 @@ class Session:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
         cluster, problem = None, None
-        if self._api is not None or kubeconfig_reachable(self.kubeconfig):
+        if self._api is not None or _kubeconfig_reachable(self.kubeconfig):
             try:
                 cluster = Cluster.fetch(self.api())
             except TshootError as exc:
@@ -91,3 +90,9 @@ class Session:
 
     def _interfaces(self, node: str) -> dict[int, str]:
         return self._chosen[node].interfaces()
+
+
+def _kubeconfig_reachable(kubeconfig: str | None) -> bool:
+    from .kube import kubeconfig_reachable  # tshoot.kube costs ~20 ms to import: not for --backend local
+
+    return kubeconfig_reachable(kubeconfig)

@@ -1,13 +1,12 @@
 """`tshoot map lookup|dump|list`: read Cilium's maps on this machine or on any node of a cluster.
 
-Parsed with argparse (the key arguments come from each map's module, as for `tshoot key`), printed here;
+Parsed like `tshoot key` (tshoot.cli.parsing; the key arguments come from each map's module, as for `tshoot key`), printed here;
 the work is in tshoot.mapread (reading, decoding), tshoot.backends (where bytes come from) and
 tshoot.enrich (what the numbers are).
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
@@ -59,7 +58,7 @@ def run(argv: list[str]) -> int:
 
 
 # --- options every map command takes -------------------------------------------------------------------
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: Parser) -> None:
     where = parser.add_argument_group("where to read")
     where.add_argument("--backend", choices=["auto", "local", "pod"], default="auto",
                        help="local: this machine's pinned maps (root); pod: bpftool in the Cilium agent through the "
@@ -80,7 +79,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="say which backend, nodes and layouts were used")
 
 
-def _parser(command: str, epilog: str, description: str) -> argparse.ArgumentParser:
+def _parser(command: str, epilog: str, description: str) -> Parser:
     return Parser(prog=f"tshoot map {command}", epilog=epilog, description=description)
 
 

@@ -2,7 +2,7 @@
 
 Each command and each map module declares its arguments once, with argparse's `add_argument`. `Parser`
 records those declarations and parses a plain command line itself: positionals, `--option VALUE`,
-`--option=VALUE`, flags. Anything else (help, an abbreviated option, an error, a value that looks like an
+`--option=VALUE`, flags, repeated (append) options. Anything else (help, an abbreviated option, an error, a value that looks like an
 option, `--`) is handed to a real argparse parser built from the same declarations, so argparse stays the
 one judge of what is valid and how help and errors read. The reason is start-up time: importing argparse
 (with `re` and `enum`) costs more than everything else `tshoot key` does (bench/startup.py).
@@ -57,7 +57,7 @@ class Parser:
     def _plain(self, argv: list[str]) -> SimpleNamespace:
         positionals, options, values = [], {}, {}
         for flags, kwargs, _ in self.declared:
-            if set(kwargs) - _SIMPLE or kwargs.get("action", "store") not in ("store", "store_true") \
+            if set(kwargs) - _SIMPLE or kwargs.get("action", "store") not in ("store", "store_true", "append") \
                     or kwargs.get("nargs") not in (None, "?"):
                 raise _Argparse
             spec = dict(kwargs, flags=flags, dest=kwargs.get("dest") or _dest(flags))
@@ -87,7 +87,10 @@ class Parser:
                 spec, value = positionals.pop(0), token
             else:
                 raise _Argparse
-            values[spec["dest"]] = _convert(spec, value)
+            if spec.get("action") == "append":  # argparse starts a new list, whatever the default
+                values[spec["dest"]] = [*(values[spec["dest"]] if spec["dest"] in seen else []), _convert(spec, value)]
+            else:
+                values[spec["dest"]] = _convert(spec, value)
             seen.add(spec["dest"])
         if any(p.get("nargs") != "?" for p in positionals):
             raise _Argparse  # a required positional is missing
