@@ -191,13 +191,26 @@ def _key_fields(prefixlen: int, cluster_id: int, family_code: int, address: byte
 
 def _value_fields(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
     """Layouts A-C: an IPv4 tunnel endpoint, all zero when there is none."""
-    return {"identity": identity, "tunnel_endpoint": _ntop(_AF_INET, tunnel) if tunnel != _NO_IP4 else None,
+    return {"identity": identity, "tunnel_endpoint": _node_ip(tunnel) if tunnel != _NO_IP4 else None,
             "encrypt_key": key, "flags": _flag_names(flags)}
+
+
+def _node_ip(raw: bytes) -> str:
+    """A tunnel endpoint as text. There are as many as nodes, so a dump formats each once, not per entry."""
+    text = _NODE_IPS.get(raw)
+    if text is None:
+        text = _ntop(_AF_INET, raw)
+        if len(_NODE_IPS) < 65536:
+            _NODE_IPS[raw] = text
+    return text
+
+
+_NODE_IPS: dict[bytes, str] = {}
 
 
 def _value_fields_v2(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
     """Layout D: 16 tunnel endpoint bytes, flags saying whether there is one and which family."""
-    endpoint = (show_ip(tunnel) if flags & 4 else _ntop(_AF_INET, tunnel[:4])) if flags & 2 else None
+    endpoint = (show_ip(tunnel) if flags & 4 else _node_ip(tunnel[:4])) if flags & 2 else None
     return {"identity": identity, "tunnel_endpoint": endpoint, "encrypt_key": key, "flags": _flag_names(flags)}
 
 
