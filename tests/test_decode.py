@@ -87,7 +87,7 @@ def test_table_marks_each_fields_bytes(tshoot):
     assert r.code == 0
     lines = r.out.splitlines()
     assert lines[0] == "key: struct ipcache_key, 24 bytes"
-    assert lines[1].split("  ")[:5] == ["  40 00 00 00", "00 00", "00", "01", "0a 00 01 6e"][:5] or "40 00 00 00" in lines[1]
+    assert lines[1] == "  40 00 00 00  00 00  00  01  0a 00 01 6e  00 00 00 00  00 00 00 00  00 00 00 00"
     assert any("0-3" in l and "lpm_key.prefixlen" in l and "64" in l for l in lines)
     assert any("8-11" in l and "ip4" in l and "10.0.1.110" in l for l in lines)
     assert any("4-7" in l and "tunnel_endpoint" in l and "172.18.0.5" in l for l in lines)

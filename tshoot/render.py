@@ -6,13 +6,7 @@ import sys
 
 from .maps.base import Decoded
 
-FORMATS = ("table", "json", "yaml")
 _TAGS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def hex_line(data: bytes) -> str:
-    """Bytes as bpftool takes them after `key hex`: lower-case, single spaces."""
-    return data.hex(" ")
 
 
 def annotated(which: str, data: bytes, decoded: Decoded, color: bool = False) -> str:
