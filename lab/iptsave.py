@@ -101,11 +101,22 @@ def jumps_to_kube(spec: str) -> bool:
 
 
 def jump_target(spec: str) -> str | None:
-    """The chain a rule jumps or goes to; words inside quoted comments are not options."""
+    """The chain a rule jumps or goes to; words inside quoted comments are not options.
+
+    iptables-save quotes with double quotes only, so whatever follows the last one is outside any quoted
+    string; a target is printed after the matches, so it is usually there and a plain split finds it. The
+    (slow) shell-like split is only needed when the jump precedes a quoted target option (LOG's prefix)."""
+    if "\\" not in spec and spec.count('"') % 2 == 0:  # no escapes, balanced quotes
+        target = _last_jump(spec[spec.rfind('"') + 1:].split())
+        if target is not None or '"' not in spec:
+            return target
     try:
-        words = shlex.split(spec)
+        return _last_jump(shlex.split(spec))
     except ValueError as exc:
         raise SaveFormatError(f"cannot split rule {spec!r}: {exc}") from None
+
+
+def _last_jump(words: list[str]) -> str | None:
     target = None
     for option, value in zip(words, words[1:]):
         if option in JUMP_OPTIONS:

@@ -108,25 +108,21 @@ def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
     return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
 
 
-def _start(container, timeout: float):
-    """Open the node's shell and send it the read of every backend at once: (shell, that read's results)."""
-    shell = NodeShell(container, timeout)
-    return shell, shell.start_all([(b.save, None) for b in BACKENDS])
-
-
-def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None, started=None) -> NodeReport:
+def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
     """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
 
     Two round trips to the node's shell: all backends are read side by side, then every backend that holds
-    KUBE-* rules gets its removal and its verifying dump, side by side too (IPv4 and IPv6, nft and legacy,
-    are independent rule sets). `started` is what _start returned, when the caller opened the shell already."""
+    KUBE-* rules gets its removal and its verifying dump, one backend after the other. An nft client that
+    deleted rules waits, as it exits, for the kernel to free them after an RCU grace period, holding the
+    network namespace's nf_tables commit lock: IPv4's and IPv6's restores side by side only queue behind
+    each other's waits, and measured slower than in turn."""
     report = NodeReport(container.name)
     stage = on_stage or (lambda node, text: None)
     shell = None
     try:
-        shell, reading = started or _start(container, timeout)
+        shell = NodeShell(container, timeout)
         stage(container.name, "reading rules")
-        saves = reading()
+        saves = shell.run_all([(b.save, None) for b in BACKENDS])
         installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
         if not installed:
             raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
@@ -141,7 +137,7 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
             return report
         stage(container.name, "removing KUBE-* rules")
         results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
-                                  iptsave.restore_script(e.plans)) for e in todo])
+                                  iptsave.restore_script(e.plans)) for e in todo], side_by_side=False)
         failures = []
         for entry, result in zip(todo, results):
             if result.rc == RESTORE_REFUSED:
@@ -171,20 +167,11 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
 
 
 def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None) -> list[NodeReport]:
-    """clean_node on every node at once; the reports come back in the nodes' order.
-
-    Every node's shell is opened and given its first commands before any thread waits, so that all nodes
-    start working at the same moment."""
+    """clean_node on every node at once; the reports come back in the nodes' order."""
     if not containers:
         return []
-    started = []
-    for container in containers:
-        try:
-            started.append(_start(container, timeout))
-        except Exception:  # reported by clean_node, which tries again and says why
-            started.append(None)
     with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-        return list(pool.map(lambda c, s: clean_node(c, dry_run, timeout, on_stage, s), containers, started))
+        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
 
 
 def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:

@@ -15,6 +15,10 @@ def docker_client():
 
     try:
         client = docker.from_env(timeout=60)
+        if client.api.base_url.startswith("http+docker://"):
+            # A local socket (unix or ssh): no HTTP proxy or netrc applies, and requests would look them up in
+            # the environment again on every call (a few ms per exec with a large environment).
+            client.api.trust_env = False
         client.ping()
         return client
     except DockerException as exc:

@@ -52,36 +52,42 @@ class NodeShell:
         """Run `script` (sh syntax); `stdin` is fed to it through a here-document."""
         return self.run_all([(script, stdin)])[0]
 
-    def run_all(self, jobs: list[tuple[str, str | None]]) -> list[ShellResult]:
-        """Run (script, stdin) jobs side by side in the node, in one round trip; results in the jobs' order.
+    def run_all(self, jobs: list[tuple[str, str | None]], side_by_side: bool = True) -> list[ShellResult]:
+        """Run (script, stdin) jobs in the node, in one round trip; results in the jobs' order.
 
-        Each job's stdout and stderr go to files under the node's /tmp (kind mounts a tmpfs there), so that
-        neither can interleave with another's; they are printed between markers once every job has ended.
-        Few processes are spent on the framing (one cat per call): under load, process starts are what costs."""
-        return self.start_all(jobs)()
-
-    def start_all(self, jobs: list[tuple[str, str | None]]):
-        """Send the jobs now; the returned function waits for their results (run_all in two halves, so that a
-        caller can get several nodes busy before it waits for any)."""
+        Jobs run side by side, or one after the other when side_by_side is false (writers that contend for
+        the same kernel lock only wait for each other, and longer). Each job's stdout and stderr go to files
+        under the node's /tmp (kind mounts a tmpfs there), so that neither can interleave with another's;
+        they are printed between markers once every job has ended. Few processes are spent on the framing
+        (one cat per call): under load, process starts are what costs."""
         mark = f"KINDLAB-{uuid.uuid4().hex}"
         files = self._files
         lines = []
+        # Every job runs in a subshell of its own (an `exit` in it ends the job, not the session): a
+        # background group is one; in turn, parentheses make one.
+        background = " &" if side_by_side else ""
+        opening, closing = ("{ ", "}") if side_by_side else ("( ", ")")
         for i, (script, stdin) in enumerate(jobs):
             # stdin is the whole script's (a here-document), or nothing: never the shell's own input, which
             # carries the next commands
-            feed = "</dev/null &" if stdin is None else \
-                f"<<'{mark}' &\n{stdin}{'' if stdin.endswith(chr(10)) or not stdin else chr(10)}{mark}"
-            lines += [f"{{ {script}\n}} >{files}.{i}.out 2>{files}.{i}.err {feed}", f"kl_p{i}=$!"]
+            redirect = f">{files}.{i}.out 2>{files}.{i}.err"
+            if stdin is None:
+                lines.append(f"{opening}{script}\n{closing} {redirect} </dev/null{background}")
+            else:
+                body = stdin if stdin.endswith("\n") or not stdin else stdin + "\n"
+                lines.append(f"{opening}{script}\n{closing} {redirect} <<'{mark}'{background}\n{body}{mark}")
+            lines.append(f"kl_p{i}=$!" if side_by_side else f"kl_rc{i}=$?")
         printed = []
         for i in range(len(jobs)):
             # The markers go into files too (printf is a shell builtin): one cat prints everything, in order.
-            lines += [f"wait $kl_p{i}; printf '%s out {i} %d\\n' '{mark}' $? >{files}.{i}.head",
+            status = f"wait $kl_p{i}; kl_rc{i}=$?; " if side_by_side else ""
+            lines += [f"{status}printf '%s out {i} %d\\n' '{mark}' $kl_rc{i} >{files}.{i}.head",
                       f"printf '\\n%s err {i}\\n' '{mark}' >{files}.{i}.mid",
                       f"printf '\\n%s done {i}\\n' '{mark}' >{files}.{i}.tail"]
             printed += [f"{files}.{i}.{part}" for part in ("head", "out", "mid", "err", "tail")]
         lines += [f"cat {' '.join(printed)}", f"printf '%s end\\n' '{mark}'"]
         self._send(("\n".join(lines) + "\n").encode())
-        return lambda: self._results(mark, len(jobs))
+        return self._results(mark, len(jobs))
 
     def _results(self, mark: str, count: int) -> list[ShellResult]:
         end = f"{mark} end\n".encode()
@@ -98,16 +104,16 @@ class NodeShell:
         return results
 
     def close(self) -> None:
+        """Tell the shell to remove this session's job files and to end (EOF on its stdin), and go: it does
+        both on its own, so nothing waits for it to exit."""
         if self._closed:
             return
         self._closed = True
         try:
             self._sock.sendall(f"rm -f {self._files}.*\n".encode())
-            self._sock.shutdown(socket.SHUT_WR)  # EOF on the shell's stdin: it exits
-            while self._read_frame(at_eof_ok=True):
-                pass
-        except (OSError, NodeShellError):
-            pass
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the connection broke: the shell is gone with its container (kind's /tmp is a tmpfs)
         finally:
             self._sock.close()
             self._response.close()
@@ -124,19 +130,15 @@ class NodeShell:
         except OSError as exc:
             raise NodeShellError(f"{self.container.name}: cannot send to the shell ({exc}): {self._why()}") from None
 
-    def _read_frame(self, at_eof_ok: bool = False) -> bool:
-        header = self._recv_exactly(8, at_eof_ok)
-        if header is None:
-            return False
-        stream, size = struct.unpack(">BxxxL", header)
-        data = self._recv_exactly(size, at_eof_ok) or b""
+    def _read_frame(self) -> None:
+        stream, size = struct.unpack(">BxxxL", self._recv_exactly(8))
+        data = self._recv_exactly(size)
         if stream == STDOUT:
             self._out += data
         elif stream == STDERR:
             self._err += data
-        return True
 
-    def _recv_exactly(self, n: int, at_eof_ok: bool) -> bytes | None:
+    def _recv_exactly(self, n: int) -> bytes:
         buf = b""
         while len(buf) < n:
             try:
@@ -148,8 +150,6 @@ class NodeShell:
                 raise NodeShellError(f"{self.container.name}: the shell connection broke ({exc}): {self._why()}") \
                     from None
             if not chunk:
-                if at_eof_ok:
-                    return None
                 raise NodeShellError(f"{self.container.name}: the shell ended before the command finished: "
                                      f"{self._why()}")
             buf += chunk

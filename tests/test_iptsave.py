@@ -63,6 +63,19 @@ def test_nothing_to_do_without_kube_chains():
     assert iptsave.plan(iptsave.parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n")) == []
 
 
+@pytest.mark.parametrize("spec, target", [
+    ("-j KUBE-FIREWALL", "KUBE-FIREWALL"),
+    ('-m comment --comment "x -j KUBE-SERVICES" -g KUBE-NODEPORTS', "KUBE-NODEPORTS"),
+    ('-m comment --comment "only words: -j KUBE-SERVICES"', None),
+    ('-m comment --comment "a \\"-j KUBE-X\\" b" -j ACCEPT', "ACCEPT"),
+    ('-j LOG --log-prefix "KUBE-FIREWALL drop: "', "LOG"),
+    ('-p tcp -j DNAT --to-destination 10.244.1.3:53', "DNAT"),
+    ("-p tcp --dport 9100", None),
+])
+def test_jump_target_reads_words_outside_quotes_only(spec, target):
+    assert iptsave.jump_target(spec) == target
+
+
 @pytest.mark.parametrize("text, problem", [
     ("*filter\n:INPUT ACCEPT [0:0]\n", "no COMMIT"),
     ("-A INPUT -j ACCEPT\n", "outside any table"),

@@ -84,6 +84,19 @@ def test_removes_exactly_kube_rules_on_every_node_and_twice_is_a_no_op(kind_clus
         for family in FAMILIES:
             for kind in KINDS:
                 assert save(cluster, node, family, kind) == expected[family, kind]
+    for node in cluster.nodes:
+        assert leftovers(cluster, node) == "", node.name
+
+
+def leftovers(cluster, node, within: float = 5.0) -> str:
+    """The node shell's job files still in the node's /tmp: the shell removes them as it ends, which nothing
+    waits for, so give it a moment."""
+    deadline = time.monotonic() + within
+    while True:
+        found = cluster.sh(node, "ls -d /tmp/kindlab-* 2>/dev/null || true").strip()
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 @pytest.mark.docker
