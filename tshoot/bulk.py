@@ -237,15 +237,19 @@ class BulkDecoder:
         self.key_choice = LayoutChoice(cmap, "key", key_size, version, key_btf)
         self.value_choice = LayoutChoice(cmap, "value", value_size, version, value_btf)
         self.key_size, self.value_size = key_size, value_size
+        self.by_columns = type(cmap).fields_many is not CiliumMap.fields_many
 
     def keys(self, data: bytes) -> list[dict]:
         """The fields of every key in `data` (concatenated keys)."""
         return self._decode("key", self.key_choice, data, self.key_size)
 
     def value_list(self, data: bytes) -> list[dict]:
-        """The fields of every value in `data`; equal values are decoded once and share one (read-only) dict.
-        (Per call, not per dump: a slice's memo is freed with the slice.)"""
+        """The fields of every value in `data`. Entry by entry, equal values are decoded once and share one
+        (read-only) dict (per call, not per dump: a slice's memo is freed with the slice); a map that reads
+        its values by columns does it faster than equal values could be found."""
         size = self.value_size
+        if self.by_columns:
+            return self._decode("value", self.value_choice, data, size)
         entries = [data[i : i + size] for i in range(0, len(data), size)]
         distinct = list(dict.fromkeys(entries))
         memo = dict(zip(distinct, self._decode("value", self.value_choice, b"".join(distinct), size)))

@@ -114,7 +114,8 @@ class IPCache(CiliumMap):
         return {"prefix": f"{show_ip(address)}/{plen}", "family": family, "cluster_id": args.cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
-        return _key_fields(raw["lpm_key.prefixlen"], raw.get("cluster_id", 0), raw["family"], raw["ip6"])
+        address = raw["ip6"]
+        return _keys([(raw["lpm_key.prefixlen"], raw.get("cluster_id", 0), raw["family"], address[:4], address[4:])])[0]
 
     def key_raw(self, fields, layout) -> dict:
         family, address, plen = parse_prefix(fields["prefix"])
@@ -129,8 +130,9 @@ class IPCache(CiliumMap):
         for bit, member in _FLAG_MEMBERS.items():
             flags |= bit if raw.get(member) else 0
         if layout is VALUE_D:
-            return _value_fields_v2(raw["sec_identity"], raw["tunnel_endpoint.ip6"], raw["key"], flags)
-        return _value_fields(raw.get("sec_label", raw.get("sec_identity")), raw["tunnel_endpoint"], raw["key"], flags)
+            return _values_v2([(raw["sec_identity"], raw["tunnel_endpoint.ip6"], raw["key"], flags)])[0]
+        return _values([(raw.get("sec_label", raw.get("sec_identity")), raw["tunnel_endpoint"], raw["key"], flags)],
+                       0b1111)[0]
 
     def value_raw(self, fields, layout) -> dict:
         raw = {layout.fields[0].name: fields["identity"], "key": fields.get("encrypt_key", 0)}
@@ -154,16 +156,14 @@ class IPCache(CiliumMap):
         return raw
 
     def fields_many(self, which, layout, data) -> list[dict]:
-        columns = _COLUMNS[id(layout)]
+        rows = _COLUMNS[id(layout)].iter_unpack(data)
         if which == "key":
             if layout is KEY_1_9:  # no cluster_id member: cluster 0
-                return [_key_fields(plen, 0, family, address) for plen, family, address in columns.iter_unpack(data)]
-            return [_key_fields(*row) for row in columns.iter_unpack(data)]
-        convert = _value_fields_v2 if layout is VALUE_D else _value_fields
-        if layout in (VALUE_C, VALUE_D):
-            mask = 0b1111 if layout is VALUE_D else 0b1  # the flag bits this layout has
-            return [convert(identity, tunnel, key, flags & mask) for identity, tunnel, key, flags in columns.iter_unpack(data)]
-        return [convert(identity, tunnel, key, 0) for identity, tunnel, key in columns.iter_unpack(data)]
+                rows = ((plen, 0, family, ip4, rest) for plen, family, ip4, rest in rows)
+            return _keys(rows)
+        if layout is VALUE_D:
+            return _values_v2(rows)
+        return _values(rows, 0b1 if layout is VALUE_C else 0)  # C's flags byte: only its lowest bit is a flag
 
     def unused_members(self, raw, layout) -> set[str]:
         if layout in (KEY_1_9, KEY_1_14, KEY_1_15):
@@ -175,24 +175,37 @@ class IPCache(CiliumMap):
         return set()
 
 
-# The same conversions for one entry (key_fields/value_fields) and for a whole dump (fields_many): the
-# members they need, straight from the bytes, one row per entry.
-def _key_fields(prefixlen: int, cluster_id: int, family_code: int, address: bytes) -> dict:
-    """address: the 16 bytes at offset 8 (ip4 is their first 4)."""
+# The conversions, by columns: a dump has 100k entries and a Python call per entry would be a third of its
+# time, so each is one comprehension over the unpacked rows; one entry is a dump of one.
+def _keys(rows) -> list[dict]:
+    """rows: (prefixlen, cluster_id, family code, the address's first 4 bytes (ip4), its other 12)."""
+    ntop, af_inet, static = _ntop, _AF_INET, STATIC_PREFIX_BITS
+    return [{"prefix": f"{ntop(af_inet, ip4)}/{plen - static}", "family": IPV4, "cluster_id": cluster_id}
+            if family == _IPV4_CODE else _other_key(plen, cluster_id, family, ip4 + rest)
+            for plen, cluster_id, family, ip4, rest in rows]
+
+
+def _other_key(prefixlen: int, cluster_id: int, family_code: int, address: bytes) -> dict:
     family = FAMILY_NAME.get(family_code, family_code)
-    if family == IPV4:
-        prefix = f"{_ntop(_AF_INET, address[:4])}/{prefixlen - STATIC_PREFIX_BITS}"
-    elif family == IPV6:
-        prefix = f"{show_ip(address)}/{prefixlen - STATIC_PREFIX_BITS}"
-    else:
-        prefix = None
+    prefix = f"{show_ip(address)}/{prefixlen - STATIC_PREFIX_BITS}" if family == IPV6 else None
     return {"prefix": prefix, "family": family, "cluster_id": cluster_id}
 
 
-def _value_fields(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
-    """Layouts A-C: an IPv4 tunnel endpoint, all zero when there is none."""
-    return {"identity": identity, "tunnel_endpoint": _node_ip(tunnel) if tunnel != _NO_IP4 else None,
-            "encrypt_key": key, "flags": _flag_names(flags)}
+def _values(rows, flag_bits: int) -> list[dict]:
+    """Layouts A-C, rows: (identity, IPv4 tunnel endpoint (all zero when there is none), key, the byte that
+    holds flags where the layout has them: flag_bits says which of its bits are flags)."""
+    names, known, no_ip = _FLAG_NAMES, _NODE_IPS.get, _NO_IP4
+    return [{"identity": identity, "tunnel_endpoint": (known(tunnel) or _node_ip(tunnel)) if tunnel != no_ip else None,
+             "encrypt_key": key, "flags": list(names[flags & flag_bits])} for identity, tunnel, key, flags in rows]
+
+
+def _values_v2(rows) -> list[dict]:
+    """Layout D, rows: (identity, 16 tunnel endpoint bytes, key, flags byte); flags say whether there is an
+    endpoint (2) and whether it is IPv6 (4)."""
+    names = _FLAG_NAMES
+    return [{"identity": identity,
+             "tunnel_endpoint": (show_ip(tunnel) if flags & 4 else _node_ip(tunnel[:4])) if flags & 2 else None,
+             "encrypt_key": key, "flags": list(names[flags & 0b1111])} for identity, tunnel, key, flags in rows]
 
 
 def _node_ip(raw: bytes) -> str:
@@ -206,29 +219,15 @@ def _node_ip(raw: bytes) -> str:
 
 
 _NODE_IPS: dict[bytes, str] = {}
-
-
-def _value_fields_v2(identity: int, tunnel: bytes, key: int, flags: int) -> dict:
-    """Layout D: 16 tunnel endpoint bytes, flags saying whether there is one and which family."""
-    endpoint = (show_ip(tunnel) if flags & 4 else _node_ip(tunnel[:4])) if flags & 2 else None
-    return {"identity": identity, "tunnel_endpoint": endpoint, "encrypt_key": key, "flags": _flag_names(flags)}
-
-
 _FLAG_NAMES = {flags: flag_names(flags, FLAGS) for flags in range(16)}  # every value of the four flag bits
-
-
-def _flag_names(flags: int) -> list[str]:
-    return list(_FLAG_NAMES[flags])
-
-
-_ntop, _AF_INET, _NO_IP4 = _socket.inet_ntop, _socket.AF_INET, bytes(4)
+_ntop, _AF_INET, _NO_IP4, _IPV4_CODE = _socket.inet_ntop, _socket.AF_INET, bytes(4), FAMILY_CODE[IPV4]
 _COLUMNS = {
-    id(KEY_1_9): struct.Struct("<I3xB16s"),  # prefixlen, family, address
-    id(KEY_1_14): struct.Struct("<I2xBB16s"),  # prefixlen, cluster_id (u8 @6), family, address
-    id(KEY_1_15): struct.Struct("<IHxB16s"),  # prefixlen, cluster_id (u16 @4), family, address
-    **{id(v): struct.Struct("<I4sB3x") for v in (VALUE_A,)},  # identity, tunnel endpoint, key @8
-    **{id(v): struct.Struct("<I4s2xBx") for v in (VALUE_B_NODE_ID, VALUE_B_PAD, VALUE_B_1_14, VALUE_B)},  # key @10
-    id(VALUE_C): struct.Struct("<I4s2xBB"),  # … key @10, flags byte @11
+    id(KEY_1_9): struct.Struct("<I3xB4s12s"),  # prefixlen, family, address (ip4 and the rest)
+    id(KEY_1_14): struct.Struct("<I2xBB4s12s"),  # prefixlen, cluster_id (u8 @6), family, address
+    id(KEY_1_15): struct.Struct("<IHxB4s12s"),  # prefixlen, cluster_id (u16 @4), family, address
+    # identity, tunnel endpoint, key, and the byte after it (flags in C, padding before: _values masks it off)
+    id(VALUE_A): struct.Struct("<I4sBB2x"),  # key @8
+    **{id(v): struct.Struct("<I4s2xBB") for v in (VALUE_B_NODE_ID, VALUE_B_PAD, VALUE_B_1_14, VALUE_B, VALUE_C)},  # key @10
     id(VALUE_D): struct.Struct("<I16s2xBB"),  # identity, 16-byte tunnel endpoint, key @22, flags byte @23
 }
 
