@@ -16,7 +16,6 @@ def dump_json(results, enricher, report) -> list[bytes]:
     """The JSON list of every entry of every node's dump, in pieces to write one after the other. A node
     whose entries cannot be decoded is reported (report(node, message)) and left out, the others printed."""
     import orjson  # noqa: F401  (imported before render_slices forks: ~20 ms that no worker pays again)
-
     bodies = []
     for r in results:
         try:
