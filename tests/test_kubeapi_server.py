@@ -301,7 +301,7 @@ def test_agent_on_a_node_and_its_version(kubeapi, namespace):
     assert cilium.agent_version(pod) == (1, 19, 4)
     assert [p["spec"]["nodeName"] for p in cilium.agent_pods(api)] == [
         "k8s-guide-control-plane", "k8s-guide-worker", "k8s-guide-worker2"]
-    with pytest.raises(UsageError, match=r"no node named 'k8s-guide-worker9' \(nodes: k8s-guide-control-plane, "):
+    with pytest.raises(TshootError, match=r"no node named 'k8s-guide-worker9' \(nodes: k8s-guide-control-plane, "):
         cilium.agent_pod(api, "k8s-guide-worker9")
 
 

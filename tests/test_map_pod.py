@@ -159,6 +159,11 @@ def test_no_agent_on_that_node(tshoot, lab):
     assert f"tshoot: {W2}: no Cilium agent pod on node {W2}" in r.err
 
 
+def test_unknown_node_is_one_line_and_exit_1_as_for_net_show(tshoot, lab):
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", "k8s-guide-worker9")
+    assert (r.code, r.err) == (1, f"tshoot: no node named 'k8s-guide-worker9' (nodes: {CP}, {W1}, {W2})\n")
+
+
 def test_exec_forbidden(tshoot, lab):
     lab.fail("/api/v1/namespaces/cilium/pods/*/exec", 403,
              'pods "x" is forbidden: User "tshoot" cannot create resource "pods/exec" in API group "" in the namespace "cilium"')

@@ -39,9 +39,9 @@ def agent_pod(api, node: str, namespace: str | None = None, timeout: float = kub
     namespace = agent_namespace(api, namespace, timeout)
     pods = list(kube.list_objects(api, kube.PODS, namespace, AGENT_LABEL, f"spec.nodeName={node}", timeout=timeout))
     if not pods:
-        known = sorted(n["metadata"]["name"] for n in kube.list_objects(api, kube.NODES, timeout=timeout))
+        known = [n["metadata"]["name"] for n in kube.list_objects(api, kube.NODES, timeout=timeout)]
         if node not in known:
-            raise UsageError(f"no node named {node!r} (nodes: {', '.join(known) or 'none'})")
+            raise kube.no_such_node(node, known)
         raise TshootError(f"no Cilium agent pod on node {node} (label {AGENT_LABEL}, namespace {namespace}): "
                           "is the cilium DaemonSet scheduled there?")
     running = [p for p in pods if p.get("status", {}).get("phase") == "Running"]

@@ -189,6 +189,11 @@ def list_objects(api, resource: Resource, namespace: str | None = None, label_se
             return
 
 
+def no_such_node(node: str, known) -> TshootError:
+    """An unknown node is a fact about the cluster (exit 1, like kubectl's NotFound), not a malformed argument."""
+    return TshootError(f"no node named {node!r} (nodes: {', '.join(sorted(set(known))) or 'none'})")
+
+
 def api_error(code: int, body: str, what: str, host: str, resource: Resource | None = None) -> TshootError:
     """The one line for an API error status, from the metav1.Status the server sent (or its text)."""
     try:

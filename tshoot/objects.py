@@ -127,7 +127,7 @@ def list_endpoints(api, namespace: str | None, node: str | None = None,
     """(CiliumEndpoint objects, their rows), on one node (name or IP) when `node` is given."""
     nodes = node_addresses(api, timeout)
     if node and node not in nodes.values() and _canonical(node) not in nodes:
-        raise UsageError(f"no node named {node!r} (nodes: {', '.join(sorted(set(nodes.values()))) or 'none'})")
+        raise kube.no_such_node(node, nodes.values())
     objs, rows = [], []
     for cep in kube.list_objects(api, kube.CILIUM_ENDPOINTS, namespace, timeout=timeout):
         row = endpoint_view(cep, nodes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import cilium, kube
 from ..bpfprogs import CgroupShow, ProgramShow, cgroup_from_bpftool, program_from_bpftool
-from ..errors import TshootError, UsageError
+from ..errors import TshootError
 from ..netshow import Hook, NetShow, attach_pods, bpftool_net_json, classify, from_bpftool, section_of
 
 NODE_WORKERS = 8      # nodes asked at once with --all-nodes
@@ -66,10 +66,7 @@ class Cluster:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def agent(self, node: str) -> Agent:
-        try:
-            pod = cilium.agent_pod(self.api, node)
-        except UsageError as exc:  # an unknown node is a fact about the cluster, not a malformed argument
-            raise TshootError(str(exc)) from None
+        pod = cilium.agent_pod(self.api, node)
         return Agent(self.api, node, pod["metadata"]["namespace"], pod["metadata"]["name"])
 
     def endpoints(self) -> tuple[list, str | None]:
