@@ -1,6 +1,8 @@
 """Cilium in the lab: install (the rendered manifests by server-side apply, or the official chart), wait
-for the agents, check them, restart them. The API server is reached through tshoot.kube; every command
-first makes sure the kube context is the lab's (kind-<cluster>), so nothing lands on another cluster."""
+for the agents, check them, restart them. The API server is reached through tshoot.kube. The commands that
+write (install, restart) first prove that they aim at the lab (lab.guard: its kind context, the API address
+its control-plane container publishes, the containers' kind labels), so nothing lands on another cluster;
+wait and check only read."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ import datetime
 from concurrent.futures import ThreadPoolExecutor
 
 from tshoot import kube
-from tshoot.errors import TshootError, UsageError
+from tshoot.errors import TshootError
 
-from . import apply, wait
+from . import apply, guard, wait
 from .check import AgentStatus, parse_status, status_command
 from .manifests import AGENT_LABEL, CILIUM_NAMESPACE, Target, documents, render_cilium, render_tshoot
 
@@ -19,12 +21,9 @@ EXEC_TIMEOUT = 60  # `cilium-dbg status` answers in about a second; a stuck agen
 PARALLEL = 8
 
 
-def lab_api(cluster: str | None, kubeconfig: str | None, context: str | None):
-    """An API client for the lab: the context must be kind-<cluster> (--context names it explicitly)."""
+def read_api(kubeconfig: str | None, context: str | None):
+    """An API client for the commands that only read (wait, check): any cluster may be watched."""
     name, _ = kube.current_context(kubeconfig, context)
-    if cluster is not None and name != f"kind-{cluster}":
-        raise UsageError(f"context {name!r} is not the lab's kind-{cluster} (use --context kind-{cluster}, "
-                         f"or --name for another kind lab)")
     return kube.api_client(kubeconfig, name)
 
 
@@ -33,15 +32,17 @@ def install(target: Target, kubeconfig: str | None, context: str | None, helm: b
     """Apply Cilium and net-tshoot; one line per object (kubectl's `… serverside-applied`)."""
     cilium = documents(render_cilium(target))
     tshoot = documents(render_tshoot(target))
-    api = lab_api(target.cluster, kubeconfig, context)
+    lab = guard.prove(target.cluster, kubeconfig, context)
+    api = lab.api_client()
     lines = []
     if helm:
         from . import helm as chart
 
+        config = kube.kubeconfig_path(kubeconfig)
         if dry_run:
-            lines.append(f"would run: {' '.join(chart.argv(target, '<values.yaml>', kube.kubeconfig_path(kubeconfig), context))}")
+            lines.append(f"would run: {' '.join(chart.argv(target, '<values.yaml>', config, lab.context))}")
         else:
-            chart.install(target, kube.kubeconfig_path(kubeconfig), context)
+            chart.install(target, config, lab.context)
             lines.append(f"helm release cilium {target.cilium.version} installed in namespace {CILIUM_NAMESPACE}")
         to_apply = tshoot
     else:
@@ -70,7 +71,7 @@ def snapshot(api, namespace: str = CILIUM_NAMESPACE):
 
 def wait_ready(kubeconfig: str | None, context: str | None, timeout: float, show=lambda s: None,
                interval: float = wait.POLL_INTERVAL) -> str:
-    api = lab_api(None, kubeconfig, context)
+    api = read_api(kubeconfig, context)
     started = datetime.datetime.now()
     final = wait.wait(lambda: snapshot(api), CILIUM_NAMESPACE, timeout, interval, show)
     agents = [r for r in wait.rows(final) if r.role == "agent"]
@@ -82,13 +83,14 @@ def restart(cluster: str, kubeconfig: str | None, context: str | None, timeout: 
             interval: float = wait.POLL_INTERVAL) -> str:
     """`kubectl rollout restart daemonset/cilium`: a new template annotation, so the DaemonSet controller
     replaces the agents at its own pace (maxUnavailable 2), then wait until every node runs a new one."""
-    api = lab_api(cluster, kubeconfig, context)
+    lab = guard.prove(cluster, kubeconfig, context)
+    api = lab.api_client()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}}
     kube.request(api, "PATCH", kube.DAEMONSETS.path(CILIUM_NAMESPACE, "cilium"), body=patch,
                  content_type="application/strategic-merge-patch+json",
                  what="restart daemonset.apps/cilium", resource=kube.DAEMONSETS)
-    message = wait_ready(kubeconfig, context, timeout, show, interval)
+    message = wait_ready(kubeconfig, lab.context, timeout, show, interval)
     return f"daemonset.apps/cilium restarted; {message}"
 
 
@@ -96,7 +98,7 @@ def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
     """`cilium-dbg status` in every agent, in parallel; one AgentStatus per agent (failures included)."""
     from tshoot.cilium import AGENT_CONTAINER, agent_pods, agent_version
 
-    api = lab_api(None, kubeconfig, context)
+    api = read_api(kubeconfig, context)
     pods = [p for p in agent_pods(api) if not p["metadata"].get("deletionTimestamp")]
 
     def one(pod: dict) -> AgentStatus:

@@ -105,11 +105,13 @@ class KindLab:
         self.bridge.close()
 
 
-def connect(cluster: KindCluster, api, directory: Path) -> KindLab:
+def connect(cluster: KindCluster, api, directory: Path, objs: list[dict] | None = None) -> KindLab:
+    """The test API server behind the cluster's published API port, holding `objs` (by default the guide's
+    cluster with Cilium running, for these node names)."""
     from tests.kubeapi import objects
     from tests.netnsbridge import Bridge
 
-    api.add(*objects.kind_cluster(cluster=cluster.name))
+    api.add(*(objs if objs is not None else objects.kind_cluster(cluster=cluster.name)))
     bridge = Bridge(cluster.pid(cluster.control_plane), 6443, ("127.0.0.1", api.port))
     lab = KindLab(cluster, api, bridge, directory / "kubeconfig")
     lab.write_kubeconfig(lab.kubeconfig)

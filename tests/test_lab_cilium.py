@@ -12,6 +12,7 @@ import json
 import threading
 import time
 
+import pytest
 import yaml
 
 from lab.manifests import Target, documents, render_cilium, render_tshoot
@@ -35,11 +36,44 @@ def run_lab(kubeapi, *args, env=None, timeout=60):
     return run_cli("lab", *args, "--kubeconfig", str(kubeapi.kubeconfig), env=env, timeout=timeout)
 
 
+def installed(kubeapi, name: str = "k8s-guide"):
+    """What `lab cilium install` applies, applied the same way (lab.apply), for the tests of what follows."""
+    from lab import apply
+    from tshoot import kube
+
+    api = kube.api_client(str(kubeapi.kubeconfig))
+    for obj in apply.ordered(documents(render_cilium(Target(name, release()))) +
+                             documents(render_tshoot(Target(name, release())))):
+        apply.apply(api, obj)
+
+
+@pytest.fixture
+def new_lab(kind_cluster, kubeapi, tmp_path):
+    """A lab before Cilium: kind-like node containers on the real engine, the test API server behind the
+    control plane's published port holding only their Node objects. `lab cilium install|restart` write, so
+    they must prove it is the lab (lab.guard), as `lab nuke` does."""
+    from tests.kindnodes import connect
+
+    cluster = kind_cluster(workers=2)
+    lab = connect(cluster, kubeapi, tmp_path, [objects.node(n, cluster.name) for n in objects.guide_nodes(cluster.name)])
+    lab.nodes = [n.name for n in objects.guide_nodes(cluster.name)]
+    lab.run = lambda *args, env=None: _run_in(lab, *args, env=env)
+    yield lab
+    lab.close()
+
+
+def _run_in(lab, *args, env=None):
+    from tests.conftest import run_cli
+
+    return run_cli("lab", *args, "--name", lab.cluster.name, "--kubeconfig", str(lab.kubeconfig), env=env, timeout=60)
+
+
 # --- install -------------------------------------------------------------------------------------------
 
-def test_install_applies_everything_server_side_in_order(kubeapi):
-    nodes_only(kubeapi)
-    r = run_lab(kubeapi, "cilium", "install")
+@pytest.mark.docker
+def test_install_applies_everything_server_side_in_order(new_lab, kubeapi):
+    name = new_lab.cluster.name
+    r = new_lab.run("cilium", "install")
     assert r.code == 0, r
     writes = kubeapi.writes()
     assert {(w.method, w.content_type) for w in writes} == {("PATCH", APPLY)}
@@ -48,8 +82,7 @@ def test_install_applies_everything_server_side_in_order(kubeapi):
     order = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap",
              "Deployment", "DaemonSet"]
     assert kinds == sorted(kinds, key=order.index) and kinds[0] == "Namespace" and kinds[-1] == "DaemonSet"
-    expected = documents(render_cilium(Target("k8s-guide", release()))) + documents(
-        render_tshoot(Target("k8s-guide", release())))
+    expected = documents(render_cilium(Target(name, release()))) + documents(render_tshoot(Target(name, release())))
     assert len(writes) == len(expected) == len(r.out.strip().splitlines())
     live = kubeapi.get("daemonsets", "cilium", "cilium")
     rendered = next(o for o in expected if o["kind"] == "DaemonSet" and o["metadata"]["name"] == "cilium")
@@ -62,26 +95,26 @@ def test_install_applies_everything_server_side_in_order(kubeapi):
     assert "daemonset.apps/cilium serverside-applied" in r.out
 
 
-def test_install_is_idempotent_and_puts_back_what_was_changed(kubeapi):
-    nodes_only(kubeapi)
-    assert run_lab(kubeapi, "cilium", "install").code == 0
+@pytest.mark.docker
+def test_install_is_idempotent_and_puts_back_what_was_changed(new_lab, kubeapi):
+    assert new_lab.run("cilium", "install").code == 0
     before = kubeapi.get("daemonsets", "cilium", "cilium")
     edited = json.loads(json.dumps(before))
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/cilium/cilium:v1.19.0"
     kubeapi.put(edited)
     assert kubeapi.get("daemonsets", "cilium", "cilium")["metadata"]["generation"] == 2
-    r = run_lab(kubeapi, "cilium", "install")
+    r = new_lab.run("cilium", "install")
     assert r.code == 0, r
     after = kubeapi.get("daemonsets", "cilium", "cilium")
     assert after["spec"]["template"]["spec"]["containers"][0]["image"] == release().agent_image
     assert after["metadata"]["generation"] == 3  # changed back once, nothing else
-    assert run_lab(kubeapi, "cilium", "install").code == 0
+    assert new_lab.run("cilium", "install").code == 0
     assert kubeapi.get("daemonsets", "cilium", "cilium")["metadata"]["generation"] == 3  # a no-op now
 
 
-def test_install_dry_run_writes_nothing(kubeapi):
-    nodes_only(kubeapi)
-    r = run_lab(kubeapi, "cilium", "install", "--dry-run")
+@pytest.mark.docker
+def test_install_dry_run_writes_nothing(new_lab, kubeapi):
+    r = new_lab.run("cilium", "install", "--dry-run")
     assert r.code == 0 and kubeapi.writes() == []
     assert "daemonset.apps/cilium would be applied (server-side, field manager kindlab)" in r.out
 
@@ -91,23 +124,39 @@ def test_install_refuses_a_context_that_is_not_the_lab(kubeapi, tmp_path):
     from tests.conftest import run_cli
 
     r = run_cli("lab", "cilium", "install", "--kubeconfig", str(other))
-    assert r.code == 2 and kubeapi.writes() == []
-    assert r.err.strip() == ("lab: context 'prod-cluster' is not the lab's kind-k8s-guide (use --context "
-                             "kind-k8s-guide, or --name for another kind lab)")
+    assert r.code == 2 and kubeapi.requests == []
+    assert r.err.strip() == ("lab: refusing: context 'prod-cluster' is not the lab's kind context 'kind-k8s-guide' "
+                             "(use --context kind-k8s-guide, or --name <cluster> for another kind lab)")
 
 
-def test_install_with_helm_hands_cilium_to_the_chart(kubeapi, tmp_path):
-    nodes_only(kubeapi)
+@pytest.mark.docker
+@pytest.mark.parametrize("command", [["cilium", "install"], ["cilium", "install", "--dry-run"],
+                                     ["cilium", "restart", "--timeout", "5s"]])
+def test_install_and_restart_refuse_the_labs_context_name_on_another_server(new_lab, kubeapi, tmp_path, command):
+    """A kubeconfig whose context is called kind-<lab> but points elsewhere (here: straight at the test
+    server, not the address the lab's control plane publishes): refused before any request."""
+    stale = new_lab.write_kubeconfig(tmp_path / "stale", {new_lab.cluster.context: kubeapi.url})
+    from tests.conftest import run_cli
+
+    r = run_cli("lab", *command, "--name", new_lab.cluster.name, "--kubeconfig", str(stale))
+    assert r.code == 2 and kubeapi.requests == [], r
+    assert r.err.startswith(f"lab: refusing: context {new_lab.cluster.context!r} points at {kubeapi.url}, but the "
+                            f"lab's {new_lab.cluster.name}-control-plane publishes its API server at ")
+
+
+@pytest.mark.docker
+def test_install_with_helm_hands_cilium_to_the_chart(new_lab, kubeapi, tmp_path):
     helm = fake_bin(tmp_path).install("helm")
     import os
 
-    r = run_lab(kubeapi, "cilium", "install", "--helm", env={"PATH": f"{helm.dir}:{os.environ['PATH']}"})
+    r = new_lab.run("cilium", "install", "--helm", env={"PATH": f"{helm.dir}:{os.environ['PATH']}"})
     assert r.code == 0, r
     (call,) = helm.calls("helm")
     assert call["argv"][:10] == ["helm", "upgrade", "--install", "cilium", "cilium", "--repo",
                                  "https://helm.cilium.io/", "--version", "1.19.4", "--namespace"]
-    assert call["argv"][call["argv"].index("--kubeconfig") + 1] == str(kubeapi.kubeconfig)
-    assert yaml.safe_load(call["values"])["k8sServiceHost"] == "k8s-guide-control-plane"
+    assert call["argv"][call["argv"].index("--kubeconfig") + 1] == str(new_lab.kubeconfig)
+    assert call["argv"][call["argv"].index("--kube-context") + 1] == new_lab.cluster.context
+    assert yaml.safe_load(call["values"])["k8sServiceHost"] == f"{new_lab.cluster.name}-control-plane"
     # Only net-tshoot went through the API: the chart owns Cilium's objects.
     assert [yaml.safe_load(w.body)["metadata"]["name"] for w in kubeapi.writes()] == ["net-tshoot"]
 
@@ -151,7 +200,7 @@ def ready_status(kubeapi, desired=3):
 
 def test_wait_follows_every_node_to_ready(kubeapi):
     nodes_only(kubeapi)
-    assert run_lab(kubeapi, "cilium", "install").code == 0
+    installed(kubeapi)
     lifecycles = [podfixtures.agent_lifecycle(f"cilium-{i}{i}{i}{i}{i}", node) for i, node in enumerate(NODES)]
     steps = [put_all(kubeapi, *(life[k] for life in lifecycles)) for k in range(6)]
     steps += [put_all(kubeapi, podfixtures.ready_operator("cilium-operator-7d9f8-x2x4k", NODES[0])),
@@ -174,7 +223,7 @@ def test_wait_follows_every_node_to_ready(kubeapi):
 
 def test_wait_stops_on_a_crash_loop_with_its_last_words(kubeapi):
     nodes_only(kubeapi)
-    assert run_lab(kubeapi, "cilium", "install").code == 0
+    installed(kubeapi)
     kubeapi.put(podfixtures.ready_agent("cilium-aaaaa", NODES[0]))
     kubeapi.put(podfixtures.ready_agent("cilium-bbbbb", NODES[1]))
     kubeapi.put(podfixtures.crash_looping("cilium-ccccc", NODES[2], restarts=3))
@@ -190,7 +239,7 @@ def test_wait_stops_on_a_crash_loop_with_its_last_words(kubeapi):
 
 def test_wait_times_out_saying_where_each_node_is(kubeapi):
     nodes_only(kubeapi)
-    assert run_lab(kubeapi, "cilium", "install").code == 0
+    installed(kubeapi)
     pods = [podfixtures.ready_agent("cilium-aaaaa", NODES[0]),
             podfixtures.pod("cilium-bbbbb", NODES[1], podfixtures.agent_template(), 0, "waiting", pulling=True)]
     for pod in pods:
@@ -255,11 +304,12 @@ def test_check_uses_cilium_status_before_1_15(kubeapi):
 
 # --- restart -------------------------------------------------------------------------------------------
 
-def test_restart_rolls_the_daemonset_and_waits_for_new_agents(kubeapi):
-    nodes_only(kubeapi)
-    assert run_lab(kubeapi, "cilium", "install").code == 0
-    old = [podfixtures.ready_agent(f"cilium-old{i}", node) for i, node in enumerate(NODES)]
-    for pod in old + [podfixtures.ready_operator("cilium-operator-7d9f8-x2x4k", NODES[0])]:
+@pytest.mark.docker
+def test_restart_rolls_the_daemonset_and_waits_for_new_agents(new_lab, kubeapi):
+    installed(kubeapi, new_lab.cluster.name)
+    nodes = new_lab.nodes
+    old = [podfixtures.ready_agent(f"cilium-old{i}", node) for i, node in enumerate(nodes)]
+    for pod in old + [podfixtures.ready_operator("cilium-operator-7d9f8-x2x4k", nodes[0])]:
         kubeapi.put(pod)
     ready_status(kubeapi)()
 
@@ -268,14 +318,14 @@ def test_restart_rolls_the_daemonset_and_waits_for_new_agents(kubeapi):
         if resource.plural != "daemonsets" or obj["metadata"]["name"] != "cilium" or verb != "patch":
             return
         def roll():
-            for i, node in enumerate(NODES):
+            for i, node in enumerate(nodes):
                 server.delete("pods", f"cilium-old{i}", "cilium")
                 server.put(podfixtures.ready_agent(f"cilium-new{i}", node, created="2026-08-02T20:00:00Z"))
             ready_status(server)()
         threading.Timer(0.3, roll).start()
 
     kubeapi.reactors.append(controller)
-    r = run_lab(kubeapi, "cilium", "restart", "--interval", "0.1", "--timeout", "30s")
+    r = new_lab.run("cilium", "restart", "--interval", "0.1", "--timeout", "30s")
     assert r.code == 0, r
     (patch,) = [w for w in kubeapi.writes() if w.method == "PATCH" and w.path.endswith("/daemonsets/cilium")
                 and w.content_type != APPLY]
