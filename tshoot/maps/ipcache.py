@@ -196,7 +196,7 @@ def _values(rows, flag_bits: int) -> list[dict]:
     holds flags where the layout has them: flag_bits says which of its bits are flags)."""
     names, known, no_ip = _FLAG_NAMES, _NODE_IPS.get, _NO_IP4
     return [{"identity": identity, "tunnel_endpoint": (known(tunnel) or _node_ip(tunnel)) if tunnel != no_ip else None,
-             "encrypt_key": key, "flags": list(names[flags & flag_bits])} for identity, tunnel, key, flags in rows]
+             "encrypt_key": key, "flags": names[flags & flag_bits]} for identity, tunnel, key, flags in rows]
 
 
 def _values_v2(rows) -> list[dict]:
@@ -205,7 +205,7 @@ def _values_v2(rows) -> list[dict]:
     names = _FLAG_NAMES
     return [{"identity": identity,
              "tunnel_endpoint": (show_ip(tunnel) if flags & 4 else _node_ip(tunnel[:4])) if flags & 2 else None,
-             "encrypt_key": key, "flags": list(names[flags & 0b1111])} for identity, tunnel, key, flags in rows]
+             "encrypt_key": key, "flags": names[flags & 0b1111]} for identity, tunnel, key, flags in rows]
 
 
 def _node_ip(raw: bytes) -> str:
@@ -219,7 +219,9 @@ def _node_ip(raw: bytes) -> str:
 
 
 _NODE_IPS: dict[bytes, str] = {}
-_FLAG_NAMES = {flags: flag_names(flags, FLAGS) for flags in range(16)}  # every value of the four flag bits
+# Every value of the four flag bits, named once: entries with the same flags share one (read-only) list, as
+# entries with the same value bytes share one dict.
+_FLAG_NAMES = {flags: flag_names(flags, FLAGS) for flags in range(16)}
 _ntop, _AF_INET, _NO_IP4, _IPV4_CODE = _socket.inet_ntop, _socket.AF_INET, bytes(4), FAMILY_CODE[IPV4]
 _COLUMNS = {
     id(KEY_1_9): struct.Struct("<I3xB4s12s"),  # prefixlen, family, address (ip4 and the rest)
