@@ -292,3 +292,48 @@ def test_btf_chooses_the_layout_when_the_version_is_unknown(tshoot, btf_ipcache)
     value = bytes.fromhex("e3d10000 00000000 00000001")
     r = tshoot("decode", "ipcache", "--value", value.hex(" "))
     assert r.code == 2 and "pass --cilium-version" in r.err
+
+
+@pytest.mark.parametrize("version", ["1.13.0", "1.16.15"], ids=["hash", "lpm"])
+def test_policy_lookup_asks_what_the_datapath_asks(tshoot, bpffs, version):
+    """bpf/lib/policy.h: the remote identity's rule, then any identity's (then, on the hash maps of 1.9-1.13,
+    the identity's and any identity's L3-only rules); the first entry found decides."""
+    from tshoot.addr import parse_protocol
+    from tshoot.maps import policy
+
+    v = parse(version)
+    path = create_for(bpffs, policy.MAP, v, endpoint=2006)
+    lpm = policy.MAP.layout_for("key", v) is policy.KEY_LPM
+
+    def key(identity: int, proto: str, port: int) -> bytes:
+        fields = {"identity": identity, "direction": "ingress", "protocol": proto, "port": port}
+        if lpm:
+            fields.update(port_end=port, prefix_len=policy.prefix_len(v, parse_protocol(proto), port, port))
+        return policy.MAP.encode("key", fields, v)
+
+    value_size = policy.MAP.layout_for("value", v).size
+    allow = policy.MAP.encode("value", policy.MAP.decode("value", bytes(value_size), v).fields, v)
+    fill(path, [(key(53731, "ANY", 0), allow),  # everything from identity 53731 (an L3 rule)
+                (key(0, "TCP", 80), allow)])    # TCP/80 from any identity
+    where = ["--endpoint", "2006", "--cilium-version", version, "--backend", "local", "--bpffs", str(bpffs)]
+    base = [*where, "-o", "json"]
+
+    def matched(*args: str) -> tuple:
+        r = tshoot("map", "lookup", "policy", *args, *base)
+        assert r.code == 0, r
+        found = json.loads(r.out)["key"]
+        return found["identity"], found["protocol"], found["port"]
+
+    assert matched("--identity", "53731", "--proto", "tcp", "--port", "443") == (53731, "ANY", 0)
+    assert matched("--identity", "12345", "--proto", "tcp", "--port", "80") == (0, "TCP", 80)
+    r = tshoot("map", "lookup", "policy", "--identity", "12345", "--proto", "tcp", "--port", "80", "--exact", *base)
+    assert r.code == 1 and r.err.count("\n") == 1  # --exact: that key only
+    r = tshoot("map", "lookup", "policy", "--identity", "12345", "--proto", "udp", "--port", "53", *base)
+    assert r.code == 1 and r.err.count("\n") == 1, r
+    assert r.err.startswith("tshoot: no entry answers any key the datapath asks (identity=12345 direction=ingress "
+                            "protocol=UDP port=53") and "; then identity=0 direction=ingress protocol=UDP port=53" in r.err
+    assert r.err.rstrip().endswith(f"in cilium_policy_02006 on {socket.gethostname()}")
+    table = tshoot("map", "lookup", "policy", "--identity", "12345", "--proto", "tcp", "--port", "80", *where,
+                   "--show-commands")
+    assert table.code == 0 and "after no entry for identity=12345 direction=ingress protocol=TCP port=80" in table.out
+    assert (table.out + table.err).count("$ bpftool map lookup pinned") == 2  # both lookups the datapath made

@@ -148,16 +148,49 @@ class Lookup:
 
 
 def describe_key(fields: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, 0, "", [])) or "that key"
+    """The fields that say something (an identity always: 0 is "any", the policy wildcard)."""
+    return " ".join(f"{k}={v}" for k, v in fields.items()
+                    if v not in (None, "", []) and (v != 0 or k == "identity")) or "that key"
 
 
 def lookup(backend: Backend, cmap: CiliumMap, params: dict, args,
            version: Version | None = None, exact: bool = False) -> Lookup:
-    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it)."""
+    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it), asked
+    as the datapath asks it (a policy map: that identity, then any; CiliumMap.datapath_keys), or exactly."""
     version = version or backend.version
     info = resolve_map(backend, cmap, params, version)
-    fields = cmap.key_from_args(args, key_version(cmap, info, version))
-    return lookup_fields(backend, cmap, fields, version, params, exact, info)
+    kversion = key_version(cmap, info, version)
+    fields = cmap.key_from_args(args, kversion)
+    return datapath_lookup(backend, cmap, [fields] if exact else cmap.datapath_keys(fields, kversion), version,
+                           params, exact, info)
+
+
+def datapath_lookup(backend: Backend, cmap: CiliumMap, keys: list[dict], version: Version | None, params: dict,
+                    exact: bool = False, info: MapInfo | None = None) -> Lookup:
+    """The first of `keys` (CiliumMap.datapath_keys) that an entry answers; NoEntry when none does."""
+    info = info or resolve_map(backend, cmap, params or {}, version)
+    missed: list[NoEntry] = []
+    for fields in keys:
+        try:
+            found = lookup_fields(backend, cmap, fields, version, params, exact, info)
+        except NoEntry as exc:
+            missed.append(exc)
+            continue
+        if missed:  # the lookups that found nothing come first, as the datapath made them
+            found.commands = _merged([*(m.commands for m in missed), found.commands])
+            found.how += f", after no entry for {'; '.join(describe_key(f) for f in keys[:len(missed)])}"
+        return found
+    if len(missed) == 1:
+        raise missed[0]
+    raise NoEntry(f"no entry answers any key the datapath asks ({'; then '.join(describe_key(f) for f in keys)}) "
+                  f"in {info.name} on {backend.node}", _merged([m.commands for m in missed]))
+
+
+def _merged(command_lists: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for commands in command_lists:
+        out += [c for c in commands if c not in out]
+    return out
 
 
 def lookup_fields(backend: Backend, cmap: CiliumMap, fields: dict, version: Version | None = None,

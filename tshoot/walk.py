@@ -34,7 +34,7 @@ from .netshow import interface_by_ifindex, program_for
 from .objects import reserved_identity
 from .version import Version
 
-FULL_POLICY_PREFIX = 64  # POLICY_FULL_PREFIX: the datapath looks policy up with every bit of the key
+LPM_POLICY = (1, 14, 0)  # policy maps are LPM tries from this version
 
 
 class Stop(Exception):
@@ -283,17 +283,10 @@ class Walker:
         protocol = parse_protocol(self.protocol) if self.protocol else 0
         port = self.port or 0
         cmap, _ = find("policy")
-        hashed = node.version is not None and node.version < (1, 14, 0)
-        if hashed:  # exact keys, most specific first (bpf/lib/policy.h __policy_can_access)
-            attempts = [(remote, protocol, port), (0, protocol, port), (remote, 0, 0), (0, 0, 0)]
-        else:  # LPM: the full key, then the same with any identity; the longest prefix answers each
-            attempts = [(remote, protocol, port), (0, protocol, port)]
-        attempts = list(dict.fromkeys(attempts))  # without a port or protocol some keys are the same
+        packet = {"identity": remote, "direction": direction, "protocol": show_protocol(protocol), "port": port}
         verdict = None
-        for identity, proto, dport in attempts:
-            fields = {"identity": identity, "direction": direction, "protocol": show_protocol(proto), "port": dport}
-            if not hashed:
-                fields.update(port_end=dport, prefix_len=FULL_POLICY_PREFIX)
+        # the keys bpf/lib/policy.h asks, most specific first (an unknown version: the LPM maps of 1.14 on)
+        for fields in cmap.datapath_keys(packet, node.version or LPM_POLICY):
             found = node.lookup(step, "policy", fields, {"endpoint": endpoint})
             if found is not None:
                 verdict = found

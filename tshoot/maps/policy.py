@@ -161,6 +161,27 @@ class Policy(CiliumMap):
             fields["prefix_len"] = prefix_len(version, protocol, port, port_end)
         return fields
 
+    def datapath_keys(self, fields: dict, version: Version) -> list[dict]:
+        """What bpf/lib/policy.h (__policy_can_access) asks for a packet from (ingress) or to (egress) that
+        identity with that protocol and port, most specific first. Hash maps (up to 1.13) hold exact keys:
+        {id, proto, port}, {any, proto, port}, {id, any}, {any, any}. LPM tries (1.14 on) are asked with
+        every bit of {id, proto, port}, then of {any, proto, port}; the longest prefix answers each. A port
+        range is a rule's key, not a packet's: it is asked as it is."""
+        identity, protocol, port = fields["identity"], fields["protocol"], fields["port"]
+        if fields.get("port_end", port) != port:
+            return [fields]
+        hashed = self.layout_for("key", version) is KEY_HASH
+        tries = [(identity, protocol, port), (0, protocol, port)]
+        if hashed:
+            tries += [(identity, show_protocol(0), 0), (0, show_protocol(0), 0)]
+        keys = []
+        for remote, proto, dport in dict.fromkeys(tries):  # without a port, protocol or identity some are the same
+            key = {"identity": remote, "direction": fields["direction"], "protocol": proto, "port": dport}
+            if not hashed:
+                key.update(port_end=dport, prefix_len=FULL_PREFIX)
+            keys.append(key)
+        return keys
+
     def key_fields(self, raw, layout) -> dict:
         fields = {"identity": raw["sec_label"], "direction": "egress" if raw["egress"] else "ingress"}
         if layout is KEY_HASH:
