@@ -21,6 +21,8 @@ LOOKUP_EPILOG = """examples:
   tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker  # the guide's lookup, in one command
   tshoot map lookup lxc 10.0.1.110 --node k8s-guide-control-plane -o json
   tshoot map lookup ipcache 10.0.0.0/8 --exact                  # that CIDR entry itself, not the longest match
+  tshoot map lookup policy --endpoint 2006 --identity 53731 --proto tcp --port 80 --node k8s-guide-worker
+                                                                # the rule that decides: that identity's, else any's
   sudo tshoot map lookup ipcache 10.0.1.110 --backend local     # on a node: its pinned maps
   tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker --show-commands   # the kubectl/bpftool way
 """
