@@ -77,6 +77,19 @@ def test_ambiguous_value_asks_for_the_version(tshoot):
                           "--cilium-version", "1.13", "-o", "json"))["value"]["encrypt_key"] == 1
 
 
+def test_a_pinned_name_narrows_the_layouts_to_the_versions_that_pin_it(tshoot):
+    key = "00 00 00 00 80 00 00 00" + " 00" * 16  # byte 4: padding up to 1.14, cluster_id from 1.15
+    ambiguous = tshoot("decode", "ipcache", "--key", key)
+    assert ambiguous.code == 2 and "pass --cilium-version" in ambiguous.err
+    r = tshoot("decode", "cilium_ipcache_v2", "--key", key, "-o", "json", "-v")  # pinned so from 1.18 only
+    assert r.code == 0, r
+    assert json.loads(r.out)["key"]["cluster_id"] == 128
+    assert "24-byte keys fit Cilium 1.18.0–1.19.x" in r.err
+    r = tshoot("decode", "cilium_lb4_backends_v2", "--value", "0a 00 01 6e 00 50 06 00 00 00 00 00")
+    assert (r.code, r.err) == (2, "tshoot: no lb4-backends value layout is 12 bytes (Cilium 1.11.0–1.12.x use "
+                                  "8 bytes)\n")
+
+
 def test_verbose_says_why(tshoot):
     r = tshoot("decode", "ipcache", "--value", GUIDE_IPCACHE_VALUE, "-v")
     assert r.code == 0 and "every layout of that size reads these bytes alike" in r.err

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from .btf import BTFStruct
 from .maps.base import CiliumMap, Decoded
-from .version import Version, show
+from .version import Range, Version, show
 
 
 def decode_entry(cmap: CiliumMap, key: bytes | None, value: bytes | None, version: Version | None,
-                 key_btf: BTFStruct | None = None, value_btf: BTFStruct | None = None,
+                 key_btf: BTFStruct | None = None, value_btf: BTFStruct | None = None, within: Range | None = None,
                  ) -> tuple[dict, Decoded | None, Decoded | None]:
     """-> ({"map", "cilium_version", "key", "value"}, decoded key, decoded value); key/value left out when absent.
 
     `key_btf`/`value_btf`: the map's BTF types when it has them (tshoot.btf.describe); they choose the
-    layout before the version does (Decoded.reason says which rule chose)."""
+    layout before the version does (Decoded.reason says which rule chose). Without either, `within` limits
+    the layouts to those versions'."""
     obj: dict = {"map": cmap.short, "cilium_version": show(version) if version else None}
-    dkey = cmap.decode("key", key, version, key_btf) if key is not None else None
-    dvalue = cmap.decode("value", value, version, value_btf) if value is not None else None
+    dkey = cmap.decode("key", key, version, key_btf, within) if key is not None else None
+    dvalue = cmap.decode("value", value, version, value_btf, within) if value is not None else None
     if dkey:
         obj["key"] = dkey.fields
     if dvalue:

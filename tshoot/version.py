@@ -68,6 +68,16 @@ class Range:
     def __repr__(self) -> str:
         return f"Range({self.spec!r})"
 
+    def intersect(self, other: "Range") -> "Range | None":
+        """The versions in both, None when there are none."""
+        parts = []
+        for a_low, a_high in self.intervals:
+            for b_low, b_high in other.intervals:
+                low, high = max(a_low, b_low), min(a_high, b_high)
+                if low < high:
+                    parts.append(_show_point(low) + ("" if high[0] == 99 else f"-{_show_point(high)}"))
+        return Range(" ".join(parts)) if parts else None
+
     def label(self) -> str:
         """Human form: '1.11.14–1.11.x, 1.12.8–1.17.x'."""
         out = []

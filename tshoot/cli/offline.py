@@ -113,7 +113,8 @@ def _decode(argv: list[str]) -> int:
     version = versions.parse(args.cilium_version) if args.cilium_version else None
     if version:
         cmap.check_name(argv[0], version)
-    decoded = [decode_entry(cmap, key, value, version) for key, value in entries]
+    within = None if version else cmap.pinned_versions(argv[0])  # a pinned name says which versions it can be
+    decoded = [decode_entry(cmap, key, value, version, within=within) for key, value in entries]
     if args.verbose:
         for _, dkey, dvalue in decoded:
             for which, d in (("key", dkey), ("value", dvalue)):

@@ -93,6 +93,11 @@ class CiliumMap(ABC):
                 return params
         return None
 
+    def pinned_versions(self, name: str) -> Range | None:
+        """The versions that pin a map under `name` (None for a short name such as "ipcache")."""
+        ranges = [p.versions for p in self.pins if p.match(name) is not None]
+        return Range(" ".join(r.spec for r in ranges)) if ranges else None
+
     def default_version(self, name: str) -> Version:
         """The version to assume when none is given: the newest known for a short name, the newest that
         pins `name` for a pinned name (cilium_lb4_backends -> 1.10)."""
@@ -190,8 +195,9 @@ class CiliumMap(ABC):
         return layout.pack(convert(fields, layout))
 
     def decode(self, which: str, data: bytes, version: Version | None = None,
-               btf: BTFStruct | None = None) -> Decoded:
-        """Decode a key or value; the layout comes from `btf`, else `version`, else the size (module docstring)."""
+               btf: BTFStruct | None = None, within: Range | None = None) -> Decoded:
+        """Decode a key or value; the layout comes from `btf`, else `version`, else the size (module docstring)
+        among the layouts of the versions `within` (those that pin the map under the name given, say)."""
         note = ""
         if btf is not None:
             found = self.layout_from_btf(which, btf)
@@ -201,7 +207,8 @@ class CiliumMap(ABC):
                     raise UsageError(f"the map's BTF says {which}s are {layout.size} bytes, got {len(data)}")
                 return self._decoded(which, layout, data, versions, reason)
             note = f"the map's BTF {which} type {btf.name} ({btf.size} bytes) matches no layout tshoot knows, so "
-        decoded = self._decode_by_version(which, data, version) if version else self._decode_by_size(which, data)
+        decoded = self._decode_by_version(which, data, version) if version else \
+            self._decode_by_size(which, data, within)
         decoded.reason = note + decoded.reason
         return decoded
 
@@ -217,13 +224,17 @@ class CiliumMap(ABC):
         versions = [v for v, lay in table if lay is layout]
         return self._decoded(which, layout, data, versions, f"Cilium {show(version)} uses {layout.c_type}")
 
-    def _decode_by_size(self, which: str, data: bytes) -> Decoded:
+    def _decode_by_size(self, which: str, data: bytes, within: Range | None = None) -> Decoded:
         table = self._table(which)
+        if within is not None:
+            table = [(narrowed, layout) for versions, layout in table
+                     if (narrowed := versions.intersect(within)) is not None]
         convert = self.key_fields if which == "key" else self.value_fields
         fitting = [(v, layout) for v, layout in table if layout.size == len(data)]
         if not fitting:
             sizes = ", ".join(sorted({f"{lay.size}" for _, lay in table}, key=int))
-            raise UsageError(f"no {self.short} {which} layout is {len(data)} bytes (Cilium 1.9-1.19 use {sizes} bytes)")
+            among = f"Cilium {within.label()}" if within is not None else "Cilium 1.9-1.19"
+            raise UsageError(f"no {self.short} {which} layout is {len(data)} bytes ({among} use {sizes} bytes)")
         # Several versions may share one layout object; decode each distinct layout once.
         distinct: dict[int, tuple[Layout, list[Range]]] = {}
         for versions, layout in fitting:
