@@ -34,8 +34,6 @@ from .netshow import interface_by_ifindex, program_for
 from .objects import reserved_identity
 from .version import Version
 
-LPM_POLICY = (1, 14, 0)  # policy maps are LPM tries from this version
-
 
 class Stop(Exception):
     """The path cannot be followed past this step; the message says why."""
@@ -285,8 +283,7 @@ class Walker:
         cmap, _ = find("policy")
         packet = {"identity": remote, "direction": direction, "protocol": show_protocol(protocol), "port": port}
         verdict = None
-        # the keys bpf/lib/policy.h asks, most specific first (an unknown version: the LPM maps of 1.14 on)
-        for fields in cmap.datapath_keys(packet, node.version or LPM_POLICY):
+        for fields in cmap.datapath_keys(packet, node.version):  # what bpf/lib/policy.h asks, in its order
             found = node.lookup(step, "policy", fields, {"endpoint": endpoint})
             if found is not None:
                 verdict = found

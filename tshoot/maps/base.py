@@ -137,9 +137,10 @@ class CiliumMap(ABC):
     def key_from_args(self, args, version: Version) -> dict:
         """Semantic key fields from parsed arguments (validated for `version`)."""
 
-    def datapath_keys(self, fields: dict, version: Version) -> list[dict]:
+    def datapath_keys(self, fields: dict, version: Version | None) -> list[dict]:
         """The keys the datapath asks, in order, for what `fields` describes; the first entry found decides.
-        One key for most maps (an LPM trie answers it with its longest covering prefix)."""
+        One key for most maps (an LPM trie answers it with its longest covering prefix). `version` None:
+        the newest layouts' way."""
         return [fields]
 
     # --- semantic <-> raw, per layout ---------------------------------------------------------

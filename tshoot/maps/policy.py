@@ -161,7 +161,7 @@ class Policy(CiliumMap):
             fields["prefix_len"] = prefix_len(version, protocol, port, port_end)
         return fields
 
-    def datapath_keys(self, fields: dict, version: Version) -> list[dict]:
+    def datapath_keys(self, fields: dict, version: Version | None) -> list[dict]:
         """What bpf/lib/policy.h (__policy_can_access) asks for a packet from (ingress) or to (egress) that
         identity with that protocol and port, most specific first. Hash maps (up to 1.13) hold exact keys:
         {id, proto, port}, {any, proto, port}, {id, any}, {any, any}. LPM tries (1.14 on) are asked with
@@ -170,7 +170,7 @@ class Policy(CiliumMap):
         identity, protocol, port = fields["identity"], fields["protocol"], fields["port"]
         if fields.get("port_end", port) != port:
             return [fields]
-        hashed = self.layout_for("key", version) is KEY_HASH
+        hashed = version is not None and self.layout_for("key", version) is KEY_HASH
         tries = [(identity, protocol, port), (0, protocol, port)]
         if hashed:
             tries += [(identity, show_protocol(0), 0), (0, show_protocol(0), 0)]
