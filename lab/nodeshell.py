@@ -48,12 +48,9 @@ class NodeShell:
         self._closed = False
         self._files = f"/tmp/kindlab-{uuid.uuid4().hex}"  # this session's job files, removed when it closes
 
-    def run(self, script: str, stdin: str | None = None) -> ShellResult:
-        """Run `script` (sh syntax); `stdin` is fed to it through a here-document."""
-        return self.run_all([(script, stdin)])[0]
-
     def run_all(self, jobs: list[tuple[str, str | None]], side_by_side: bool = True) -> list[ShellResult]:
-        """Run (script, stdin) jobs in the node, in one round trip; results in the jobs' order.
+        """Run (script, stdin) jobs in the node, in one round trip; results in the jobs' order. A script is sh
+        syntax; its stdin, when given, is fed to it through a here-document.
 
         Jobs run side by side, or one after the other when side_by_side is false (writers that contend for
         the same kernel lock only wait for each other, and longer). Each job's stdout and stderr go to files
