@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tshoot.errors import TshootError
+
 from .kind import ClusterSpec
 from .preflight import how_to_get
 from .releases import KIND_VERSION
@@ -235,14 +237,11 @@ def check_subnets(spec: ClusterSpec, networks) -> Check:
 # --- all of them ------------------------------------------------------------------------------------
 
 def docker_or_none():
-    import docker
-    from docker.errors import DockerException
+    from .nodes import docker_client
 
     try:
-        client = docker.from_env(timeout=5)
-        client.ping()
-        return client
-    except DockerException:
+        return docker_client(timeout=5)
+    except TshootError:
         return None
 
 

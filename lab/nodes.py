@@ -9,19 +9,27 @@ ROLE_LABEL = "io.x-k8s.kind.role"
 DEFAULT_CLUSTER = "k8s-guide"
 
 
-def docker_client():
+def docker_client(timeout: float = 60):
     import docker
     from docker.errors import DockerException
+    from requests import RequestException
 
     try:
-        client = docker.from_env(timeout=60)
+        # The API version is negotiated the way the docker CLI does it, from /_ping's Api-Version header:
+        # docker-py's own negotiation asks /version, for which the engine queries containerd and runc (~10 ms
+        # of every lab command). /_ping is unversioned, so any version will do for the probe.
+        probe = docker.from_env(timeout=timeout, version=docker.constants.MINIMUM_DOCKER_API_VERSION)
+        answer = probe.api.get(probe.api.base_url + "/_ping")
+        probe.close()
+        if answer.status_code != 200 or "Api-Version" not in answer.headers:
+            raise DockerException(f"/_ping answered {answer.status_code} {answer.text.strip()[:200]}")
+        client = docker.from_env(timeout=timeout, version=answer.headers["Api-Version"])
         if client.api.base_url.startswith("http+docker://"):
             # A local socket (unix or ssh): no HTTP proxy or netrc applies, and requests would look them up in
             # the environment again on every call (a few ms per exec with a large environment).
             client.api.trust_env = False
-        client.ping()
         return client
-    except DockerException as exc:
+    except (DockerException, RequestException) as exc:
         raise TshootError(f"cannot reach the Docker engine ({exc}); is docker running?") from None
 
 
