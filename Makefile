@@ -55,7 +55,7 @@ cilium-unhook: setup ## detach Cilium's cgroup programs from the host (do this b
 nuke-all-pods: setup ## restart every pod so it gets its network from Cilium
 	@$(LAB) nuke pods
 
-nuke-kube-proxy: setup ## delete kube-proxy and every KUBE-* iptables rule on every node
+nuke-kube-proxy: setup ## delete kube-proxy and its rules (KUBE-* iptables chains, nftables tables) on every node
 	@$(LAB) nuke kube-proxy
 
 tshoot: setup ## a shell in the net-tshoot pod on NODE (NODE=k8s-guide-worker2 make tshoot)

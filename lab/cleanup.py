@@ -55,35 +55,39 @@ def kube_proxy(cluster: str, kubeconfig: str | None, context: str | None, dry_ru
             return 1
     with _progress() as progress:
         tasks = {c.name: progress.add_task(f"{c.name}: connecting") for c in lab.nodes}
+        # kube-proxy in iptables or ipvs mode deletes its nftables tables as it starts (platformCleanup): they
+        # are only looked for when it ran in nftables mode, or when its ConfigMap no longer says.
+        nftables = kubeproxy.proxy_mode(objects) in (None, "nftables")
         reports = kubeproxy.clean_nodes(lab.nodes, dry_run, on_stage=lambda node, stage: progress.update(
-            tasks[node], description=f"{node}: {stage}"))
+            tasks[node], description=f"{node}: {stage}"), nftables=nftables)
     table = _table("NODE", "BACKEND", "CHAINS", "RULES", "RESULT")
     for report in reports:
         if report.error:
             table.add_row(report.node, "", "", "", f"[red]failed: {report.error}[/]")
         for entry in report.backends:
-            result = ("nothing to remove" if not entry.plans else "would remove" if dry_run
+            result = ("nothing to remove" if not entry.removal else "would remove" if dry_run
                       else "removed" if entry.applied else "not touched")
             notes = "; ".join(entry.notes)
-            table.add_row(report.node, entry.backend.name, str(entry.chains), str(entry.rules),
+            table.add_row(report.node, entry.name, str(entry.chains), str(entry.rules),
                           result + (f" ({notes})" if notes else ""))
     out.print(table)
     if dry_run:
         for report in reports:
             for entry in report.backends:
-                if entry.plans:
-                    out.print(f"\n{report.node}: {entry.backend.restore} <<EOF", highlight=False)
-                    out.print(kubeproxy.iptsave.restore_script(entry.plans) + "EOF", highlight=False, markup=False)
+                if entry.removal:
+                    command, script = entry.removal
+                    out.print(f"\n{report.node}: {command} <<EOF", highlight=False, markup=False)
+                    out.print(script + "EOF", highlight=False, markup=False)
         return 1 if any(r.error for r in reports) else 0
     failed = [r for r in reports if r.error]
     applied = [(r, e) for r in reports for e in r.backends if e.applied]
     chains, rules = sum(e.chains for _, e in applied), sum(e.rules for _, e in applied)
     if not failed and not applied and all(o.state == "absent" for o in objects):
-        out.print(f"nothing to do: no kube-proxy DaemonSet or ConfigMap, and no KUBE-* rule on any of "
+        out.print(f"nothing to do: no kube-proxy DaemonSet or ConfigMap, and no rule of kube-proxy's on any of "
                   f"{len(reports)} nodes")
     else:
-        out.print(f"removed {chains} KUBE-* chains and {rules} rules on {len({r.node for r, _ in applied})} node(s); "
-                  f"every other rule is as it was")
+        out.print(f"removed {chains} chains and {rules} rules of kube-proxy's on {len({r.node for r, _ in applied})} "
+                  f"node(s); every other rule is as it was")
     if failed:
         out.print(f"[red]{len(failed)} node(s) failed: {', '.join(r.node for r in failed)}[/]")
         return 1

@@ -275,9 +275,9 @@ app.add_typer(nuke_app, name="nuke")
 def nuke_kube_proxy(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
                     dry_run: DryRun = False,
                     timeout: Annotated[float, typer.Option(help="seconds to wait for kube-proxy pods to go")] = 120):
-    """Delete kube-proxy (DaemonSet, ConfigMap) and every KUBE-* iptables chain and rule on every node.
+    """Delete kube-proxy (DaemonSet, ConfigMap) and its rules on every node: KUBE-* iptables chains, nftables tables.
 
-    IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, every other rule stays as it was. Running it again changes nothing.
+    IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, and in nftables mode kube-proxy's own tables (ip and ip6 kube-proxy); every other rule stays as it was. Running it again changes nothing.
 
     Examples:
 

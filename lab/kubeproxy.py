@@ -1,4 +1,4 @@
-"""`lab nuke kube-proxy`: kube-proxy's objects out of the API, and its KUBE-* rules out of every node.
+"""`lab nuke kube-proxy`: kube-proxy's objects out of the API, and its rules out of every node.
 
 The guide's version (`kubectl delete ds/cm kube-proxy`, then per hard-coded node
 `docker exec -it <node> bash -c 'iptables-restore <(iptables-save | grep -v KUBE)'`) leaves IPv6, the other
@@ -8,8 +8,9 @@ that mention KUBE, and needs a TTY. Here:
     them back;
   * every node of the lab (found by its kind labels) is cleaned at the same time, each through one shell
     on one docker exec (lab/nodeshell.py): dump every backend that exists there (iptables and ip6tables,
-    nft and legacy), plan the exact deletions (lab/iptsave.py), apply them with iptables-restore --noflush,
-    dump again and check that no KUBE-* rule is left and that nothing else changed;
+    nft and legacy) and look for kube-proxy's nftables-mode tables (lab/nftkube.py), plan the exact
+    deletions (lab/iptsave.py), apply them (iptables-restore --noflush; nft -f for the tables), read
+    again and check that nothing of kube-proxy's is left and that nothing else changed;
   * a node that fails (stopped, an iptables error) is reported with its reason; the others finish.
 """
 
@@ -22,14 +23,14 @@ from dataclasses import dataclass, field
 from tshoot import kube
 from tshoot.errors import TshootError
 
-from . import iptsave
+from . import iptsave, nftkube
 from .nodeshell import NodeShell
 
 NAMESPACE = "kube-system"
 NAME = "kube-proxy"
 POD_SELECTOR = "k8s-app=kube-proxy"
 COMMAND_NOT_FOUND = 127
-RESTORE_REFUSED = 86  # the exit status a removal job uses when iptables-restore failed (no dump follows)
+REMOVAL_REFUSED = 86  # the exit status a removal job uses when its restore failed (no re-read follows)
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,18 @@ BACKENDS = (Backend("iptables", "nft"), Backend("ip6tables", "nft"),
 
 @dataclass
 class BackendReport:
+    """One iptables backend of a node: what it held (dump) and what of it is kube-proxy's (plans)."""
     backend: Backend
-    plans: list[iptsave.TablePlan]
+    dump: iptsave.Dump
     notes: list[str] = field(default_factory=list)
     applied: bool = False
+
+    def __post_init__(self):
+        self.plans = iptsave.plan(self.dump)
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
 
     @property
     def rules(self) -> int:
@@ -75,11 +84,60 @@ class BackendReport:
     def chains(self) -> int:
         return sum(len(p.chains) for p in self.plans)
 
+    @property
+    def removal(self) -> tuple[str, str] | None:
+        """(command, its input) that removes kube-proxy's part, or None when there is none."""
+        return (self.backend.restore, iptsave.restore_script(self.plans)) if self.plans else None
+
+    @property
+    def reread(self) -> str:
+        return self.backend.save
+
+    def check(self, text: str) -> str | None:
+        """The re-read after the removal: a failure to report, or None; a change elsewhere becomes a note."""
+        after = iptsave.parse(text)
+        left = iptsave.plan(after)
+        if iptsave.kept(after) != iptsave.kept(self.dump):
+            self.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+        if left:
+            return (f"{self.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back right after removal: "
+                    f"is kube-proxy still running on this node?")
+        return None
+
+
+@dataclass
+class NftablesReport:
+    """kube-proxy's own nftables tables (its nftables mode), removed whole."""
+    tables: list[nftkube.KubeTable]
+    notes: list[str] = field(default_factory=list)
+    applied: bool = False
+    name = "nftables"
+    reread = nftkube.READ
+
+    @property
+    def rules(self) -> int:
+        return sum(t.rules for t in self.tables)
+
+    @property
+    def chains(self) -> int:
+        return sum(t.chains for t in self.tables)
+
+    @property
+    def removal(self) -> tuple[str, str] | None:
+        return ("nft -f -", nftkube.removal_script(self.tables)) if self.tables else None
+
+    def check(self, text: str) -> str | None:
+        back = nftkube.parse(text)
+        if back:
+            return (f"nftables: {', '.join(t.name for t in back)} back right after removal: is kube-proxy still "
+                    f"running on this node?")
+        return None
+
 
 @dataclass
 class NodeReport:
     node: str
-    backends: list[BackendReport] = field(default_factory=list)
+    backends: list[BackendReport | NftablesReport] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -96,24 +154,45 @@ class ObjectReport:
     kind: str
     name: str
     state: str  # "deleted", "absent", "would delete"
+    obj: dict | None = None  # as it was before the deletion
+
+
+def proxy_mode(objects: list[ObjectReport]) -> str | None:
+    """kube-proxy's mode as its ConfigMap (kubeadm's config.conf) said, or None when that cannot be known."""
+    import yaml
+
+    configmap = next((o.obj for o in objects if o.kind == "ConfigMap" and o.obj), None)
+    try:
+        config = yaml.safe_load((configmap or {}).get("data", {}).get("config.conf", ""))
+    except yaml.YAMLError:
+        return None
+    if not isinstance(config, dict) or configmap is None:
+        return None
+    return config.get("mode") or "iptables"  # "" is the default mode, iptables on Linux
 
 
 class NodeFailure(TshootError):
     pass
 
 
-def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
+def _checked(command: str, result) -> str:
     if result.rc != 0:
         raise NodeFailure(f"{command} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
-    return iptsave.parse(result.out), [line for line in result.err.splitlines() if line.strip()]
+    return result.out
 
 
-def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None) -> NodeReport:
-    """Plan (and unless dry_run, apply and verify) the removal of KUBE-* rules on one node container.
+def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
+    return iptsave.parse(_checked(command, result)), [line for line in result.err.splitlines() if line.strip()]
 
-    Two round trips to the node's shell: all backends are read side by side, then every backend that holds
-    KUBE-* rules gets its removal and its verifying dump, one backend after the other. An nft client that
-    deleted rules waits, as it exits, for the kernel to free them after an RCU grace period, holding the
+
+def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None,
+               nftables: bool = True) -> NodeReport:
+    """Plan (and unless dry_run, apply and verify) the removal of kube-proxy's rules on one node container;
+    kube-proxy's nftables-mode tables are looked for when `nftables` (nft costs twice an iptables-save).
+
+    Two round trips to the node's shell: everything is read side by side, then every backend that holds
+    kube-proxy's rules gets its removal and its verifying re-read, one backend after the other. An nft client
+    that deleted rules waits, as it exits, for the kernel to free them after an RCU grace period, holding the
     network namespace's nf_tables commit lock: IPv4's and IPv6's restores side by side only queue behind
     each other's waits, and measured slower than in turn."""
     report = NodeReport(container.name)
@@ -122,39 +201,39 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
     try:
         shell = NodeShell(container, timeout)
         stage(container.name, "reading rules")
-        saves = shell.run_all([(b.save, None) for b in BACKENDS])
+        reads = shell.run_all([(b.save, None) for b in BACKENDS] + ([(nftkube.READ, None)] if nftables else []))
+        saves, listing = reads[:len(BACKENDS)], reads[len(BACKENDS):]
         installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
         if not installed:
             raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
-        before = {}
         for backend, result in installed:
             dump, stderr = _dump(f"{backend.name}-save", result)
             if dump.tables:  # else the backend holds no table on this node
-                before[backend] = dump
-                report.backends.append(BackendReport(backend, iptsave.plan(dump), dump.notes + stderr))
-        todo = [entry for entry in report.backends if entry.plans]
+                report.backends.append(BackendReport(backend, dump, dump.notes + stderr))
+        # No nft in the node (kind < 0.23): no Kubernetes of kube-proxy's nftables mode runs there either.
+        if listing and listing[0].rc != nftkube.NO_NFT:
+            tables = nftkube.parse(_checked("nft list tables", listing[0]))
+            if tables:
+                report.backends.append(NftablesReport(tables))
+        todo = [entry for entry in report.backends if entry.removal]
         if dry_run or not todo:
             return report
-        stage(container.name, "removing KUBE-* rules")
-        results = shell.run_all([(f"{e.backend.restore} || exit {RESTORE_REFUSED}\n{e.backend.save}",
-                                  iptsave.restore_script(e.plans)) for e in todo], side_by_side=False)
+        stage(container.name, "removing kube-proxy's rules")
+        results = shell.run_all([(f"{e.removal[0]} || exit {REMOVAL_REFUSED}\n{e.reread}", e.removal[1])
+                                 for e in todo], side_by_side=False)
         failures = []
         for entry, result in zip(todo, results):
-            if result.rc == RESTORE_REFUSED:
-                failures.append(f"{entry.backend.name}-restore refused the removal, that backend is unchanged: "
-                                f"{_first_line(result.err)}")
+            command = entry.removal[0].split()[0]
+            if result.rc == REMOVAL_REFUSED:
+                failures.append(f"{command} refused the removal, {entry.name} is unchanged: {_first_line(result.err)}")
                 continue
             entry.applied = True
-            after, _ = _dump(f"{entry.backend.name}-save", result)
-            left = iptsave.plan(after)
-            if left:
-                failures.append(f"{entry.backend.name}: {sum(p.rule_count for p in left)} KUBE-* rules are back "
-                                f"right after removal: is kube-proxy still running on this node?")
-            if iptsave.kept(after) != iptsave.kept(before[entry.backend]):
-                entry.notes.append("other rules changed while KUBE-* rules were removed (another writer?)")
+            failure = entry.check(_checked(f"re-reading {entry.name}", result))
+            if failure:
+                failures.append(failure)
         if failures:
             raise NodeFailure("; ".join(failures))
-    except (NodeFailure, iptsave.SaveFormatError) as exc:
+    except (NodeFailure, iptsave.SaveFormatError, nftkube.ListingError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
         report.error = str(exc).removeprefix(f"{container.name}: ")
@@ -166,21 +245,24 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
     return report
 
 
-def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None) -> list[NodeReport]:
+def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None,
+                nftables: bool = True) -> list[NodeReport]:
     """clean_node on every node at once; the reports come back in the nodes' order."""
     if not containers:
         return []
     with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage), containers))
+        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage, nftables), containers))
 
 
 def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:
     """Delete the kube-proxy DaemonSet (its pods go with it), then its ConfigMap; or say what would go."""
     reports = []
     for resource in (kube.DAEMONSETS, kube.CONFIGMAPS):
+        obj = None
         try:
             # Looked up first, so that a second run sends no write at all.
-            uid = kube.get_object(api, resource, NAME, NAMESPACE)["metadata"].get("uid")
+            obj = kube.get_object(api, resource, NAME, NAMESPACE)
+            uid = obj["metadata"].get("uid")
             state = "would delete"
             if not dry_run:
                 kube.request(api, "DELETE", resource.path(NAMESPACE, NAME),
@@ -192,7 +274,7 @@ def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:
             if "not found" not in str(exc):
                 raise
             state = "absent"
-        reports.append(ObjectReport(resource.kind, f"{NAMESPACE}/{NAME}", state))
+        reports.append(ObjectReport(resource.kind, f"{NAMESPACE}/{NAME}", state, obj))
     return reports
 
 

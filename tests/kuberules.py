@@ -178,3 +178,118 @@ def comparable(save_output: str, counters: bool = True) -> str:
     if not counters:
         lines = [re.sub(r"\[\d+:\d+\]$", "[0:0]", line) if line.startswith(":") else line for line in lines]
     return "\n".join(lines)
+
+
+# kube-proxy in nftables mode (pkg/proxy/nftables, Kubernetes 1.31+): everything in a table of its own per
+# family, as setupNFTables and syncProxyRules write it for the same two services. Chains are (name, base-chain
+# head or None, rules); the counts a removal reports come from this structure, not from the code under test.
+def nft_kube_proxy(family: str) -> tuple[list[tuple[str, str | None, list[str]]], list[str]]:
+    """(chains, sets and maps) of `table <family> kube-proxy`; family "ip" or "ip6"."""
+    a, ipx = (V6, "ip6") if family == "ip6" else (V4, "ip")
+    addr = "ipv6_addr" if family == "ip6" else "ipv4_addr"
+    no_localhost = "ip6 daddr != ::1" if family == "ip6" else "ip daddr != 127.0.0.0/8"
+    dns_ip, web_ip = a["dns_ip"].split("/")[0], a["web_ip"].split("/")[0]
+    dns, web = "service-ULMVA6XW-kube-system/kube-dns/udp/dns", "service-HVFWP5L3-default/web/tcp/http"
+    web_ext = "external-HVFWP5L3-default/web/tcp/http"
+
+    def endpoint(name: str, ip: str, port: int) -> tuple[str, str | None, list[str]]:
+        return (f"endpoint-{name}__{ip.replace(':', '.')}/{port}", None,
+                [f"{ipx} saddr {ip} jump mark-for-masquerade",
+                 f"meta l4proto {'udp' if port == 53 else 'tcp'} dnat to {a['ep_fmt'].format(ip, port)}"])
+
+    ep1 = endpoint("5OJB2KTY-kube-system/kube-dns/udp/dns", a["ep1"], 53)
+    ep2 = endpoint("4HVIFNKA-kube-system/kube-dns/udp/dns", a["ep2"], 53)
+    web_ep = endpoint("NVGCEX3K-default/web/tcp/http", a["web_ep"], 8080)
+    # Priorities as numbers (dstnat is -100, srcnat 100): the nft of kind's images only knows the names for
+    # some hooks.
+    base = "type {} hook {} priority {}; policy accept;"
+    chains = [
+        ("filter-prerouting", base.format("filter", "prerouting", -110), ["ct state new jump firewall-check"]),
+        ("filter-input", base.format("filter", "input", -110),
+         ["ct state new jump nodeport-endpoints-check", "ct state new jump service-endpoints-check"]),
+        ("filter-forward", base.format("filter", "forward", -110),
+         ["ct state new jump service-endpoints-check", "ct state new jump cluster-ips-check"]),
+        ("filter-output", base.format("filter", "output", -110),
+         ["ct state new jump service-endpoints-check", "ct state new jump firewall-check"]),
+        ("filter-output-post-dnat", base.format("filter", "output", -90),
+         ["ct state new jump cluster-ips-check"]),
+        ("nat-prerouting", base.format("nat", "prerouting", -100), ["jump services"]),
+        ("nat-output", base.format("nat", "output", -100), ["jump services"]),
+        ("nat-postrouting", base.format("nat", "postrouting", 100), ["jump masquerading"]),
+        ("nodeport-endpoints-check", None,
+         [f"{no_localhost} meta l4proto . th dport vmap @no-endpoint-nodeports"]),
+        ("service-endpoints-check", None, [f"{ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services"]),
+        ("firewall-check", None, [f"{ipx} daddr . meta l4proto . th dport vmap @firewall-ips"]),
+        ("services", None, [f"{ipx} daddr . meta l4proto . th dport vmap @service-ips",
+                            f"fib daddr type local {no_localhost} meta l4proto . th dport vmap @service-nodeports"]),
+        ("cluster-ips-check", None, [f'{ipx} daddr @cluster-ips reject comment "Reject traffic to invalid ports '
+                                     'of ClusterIPs"']),
+        ("masquerading", None, ["meta mark & 0x00004000 == 0x00000000 return",
+                                "meta mark set meta mark ^ 0x00004000", "masquerade fully-random"]),
+        ("mark-for-masquerade", None, ["meta mark set meta mark | 0x00004000"]),
+        ("reject-chain", None, ["reject"]),
+        (dns, None, [f"{ipx} daddr {dns_ip} udp dport 53 {ipx} saddr != {a['pod']} jump mark-for-masquerade",
+                     f"numgen random mod 2 vmap {{ 0 : goto {ep1[0]} , 1 : goto {ep2[0]} }}"]),
+        (web, None, [f"{ipx} daddr {web_ip} tcp dport 80 {ipx} saddr != {a['pod']} jump mark-for-masquerade",
+                     f"goto {web_ep[0]}"]),
+        (web_ext, None, ["jump mark-for-masquerade", f"goto {web}"]),
+        ep1, ep2, web_ep,
+    ]
+    sets = [
+        f'set cluster-ips {{ type {addr}; comment "Active ClusterIPs"; elements = {{ {dns_ip}, {web_ip} }}; }}',
+        f'map no-endpoint-services {{ type {addr} . inet_proto . inet_service : verdict; comment "vmap to drop or '
+        'reject packets to services with no endpoints"; }',
+        'map no-endpoint-nodeports { type inet_proto . inet_service : verdict; comment "vmap to drop or reject '
+        'packets to service nodeports with no endpoints"; }',
+        f'map firewall-ips {{ type {addr} . inet_proto . inet_service : verdict; comment "destinations that are '
+        'subject to LoadBalancerSourceRanges"; }',
+        f'map service-ips {{ type {addr} . inet_proto . inet_service : verdict; comment "ClusterIP, ExternalIP and '
+        f'LoadBalancer IP traffic"; elements = {{ {dns_ip} . udp . 53 : goto {dns}, {web_ip} . tcp . 80 : '
+        f'goto {web} }}; }}',
+        f'map service-nodeports {{ type inet_proto . inet_service : verdict; comment "NodePort traffic"; '
+        f'elements = {{ tcp . 30080 : goto {web_ext} }}; }}',
+    ]
+    return chains, sets
+
+
+# Tables beside kube-proxy's that are not kube-proxy's and must stay as they are: the user's firewall, a table
+# of the same name in another family (kube-proxy only writes ip and ip6), and one whose name only starts alike.
+NFT_KEPT = """table inet user-firewall {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 22 counter accept comment "user: ssh"
+	}
+}
+table inet kube-proxy {
+	chain audit {
+		counter comment "user: not kube-proxy's (kube-proxy writes ip and ip6 tables only)"
+	}
+}
+table ip kube-proxy-debug {
+	chain trace {
+		meta nftrace set 1
+	}
+}
+"""
+
+
+def nft_text(families=("ip", "ip6"), keep: bool = True) -> str:
+    """An `nft -f` file: kube-proxy's table of each family (chains declared before any rule jumps to them),
+    and NFT_KEPT when keep."""
+    out = []
+    for family in families:
+        chains, sets = nft_kube_proxy(family)
+        out.append(f'table {family} kube-proxy {{\n\tcomment "rules for kube-proxy"')
+        out += [f"\t{s}" for s in sets]
+        out += [f"\tchain {name} {{" + (f"\n\t\t{head}" if head else "") + "\n\t}" for name, head, _ in chains]
+        out.append("}")
+        out += [f"add rule {family} kube-proxy {name} {rule}" for name, _, rules in chains for rule in rules]
+    if keep:
+        out.append(NFT_KEPT)
+    return "\n".join(out) + "\n"
+
+
+def nft_counts(families=("ip", "ip6")) -> tuple[int, int]:
+    """(chains, rules) of kube-proxy's tables for these families."""
+    chains = [c for family in families for c in nft_kube_proxy(family)[0]]
+    return len(chains), sum(len(rules) for _, _, rules in chains)

@@ -70,7 +70,7 @@ def test_removes_exactly_kube_rules_on_every_node_and_twice_is_a_no_op(kind_clus
     for report in reports:
         assert report.error is None, report
         assert (report.rules, report.chains) == (per_backend[0] * len(kinds), per_backend[1] * len(kinds))
-        assert {b.backend.name for b in report.backends if b.applied} == {f"{f}-{k}" for f in FAMILIES for k in kinds}
+        assert {b.name for b in report.backends if b.applied} == {f"{f}-{k}" for f in FAMILIES for k in kinds}
         assert not any("changed" in note for b in report.backends for note in b.notes)
     for node in cluster.nodes:
         for family in FAMILIES:
@@ -165,3 +165,94 @@ def test_a_node_stopped_mid_run_is_reported_and_the_others_finish(kind_cluster, 
         if node is not victim:
             assert reports[node.name].error is None, reports[node.name]
             assert save(cluster, node, "iptables", "nft") == expected["iptables", "nft"]
+
+
+def nft_load(cluster, node, text: str) -> None:
+    cluster.sh(node, f"nft -f - <<'EOF'\n{text}EOF")
+
+
+def nft_tables(cluster, node) -> dict[str, str]:
+    """Every nftables table of the node but iptables-nft's (compared through iptables-save), listed whole."""
+    names = [line.split(None, 1)[1] for line in cluster.sh(node, "nft list tables").splitlines()]
+    return {name: cluster.sh(node, f"nft list table {name}") for name in names
+            if name.split()[1] not in ("filter", "nat", "mangle", "raw", "security")}
+
+
+@pytest.mark.docker
+def test_nftables_mode_tables_go_whole_and_every_other_table_stays(kind_cluster, netns):
+    # kube-proxy in nftables mode on every node; kubelet still writes its KUBE-* canaries through iptables-nft.
+    cluster = kind_cluster(workers=1)
+    for node in cluster.nodes:
+        nft_load(cluster, node, kuberules.nft_text())
+        load(cluster, node, ("nft",))
+    kept_before = {n.name: {name: text for name, text in nft_tables(cluster, n).items()
+                            if name not in ("ip kube-proxy", "ip6 kube-proxy")} for n in cluster.nodes}
+    assert all(set(tables) == {"inet user-firewall", "inet kube-proxy", "ip kube-proxy-debug"}
+               for tables in kept_before.values())
+    expected = reference_saves(netns, ("nft",))
+
+    reports = kubeproxy.clean_nodes(cluster.nodes)
+
+    chains, rules = kuberules.nft_counts()
+    for report in reports:
+        assert report.error is None, report
+        entry = next(b for b in report.backends if b.name == "nftables")
+        assert (entry.chains, entry.rules, entry.applied) == (chains, rules, True)
+        assert not entry.notes
+    for node in cluster.nodes:
+        assert nft_tables(cluster, node) == kept_before[node.name]
+        for family in FAMILIES:
+            assert save(cluster, node, family, "nft") == expected[family, "nft"]
+
+    again = kubeproxy.clean_nodes(cluster.nodes)
+    assert all(r.error is None and r.rules == 0 and "nftables" not in [b.name for b in r.backends] for r in again)
+    assert all(nft_tables(cluster, n) == kept_before[n.name] for n in cluster.nodes)
+
+
+@pytest.mark.docker
+def test_nftables_mode_of_one_family_only(kind_cluster):
+    cluster = kind_cluster(workers=0)
+    node = cluster.nodes[0]
+    nft_load(cluster, node, kuberules.nft_text(families=("ip6",), keep=False))
+
+    [report] = kubeproxy.clean_nodes(cluster.nodes, dry_run=True)
+
+    [entry] = report.backends
+    assert (entry.name, entry.chains, entry.rules) == ("nftables", *kuberules.nft_counts(("ip6",)))
+    assert entry.removal == ("nft -f -", "delete table ip6 kube-proxy\n")
+    assert "ip6 kube-proxy" in nft_tables(cluster, node)
+
+
+@pytest.mark.docker
+def test_nft_refusing_the_removal_leaves_both_tables_and_says_so(kind_cluster):
+    cluster = kind_cluster(workers=0)
+    node = cluster.nodes[0]
+    nft_load(cluster, node, kuberules.nft_text(keep=False))
+    # This node's nft lists as usual but refuses every change (as a kernel without nf_tables' newer features
+    # would): the transaction is all or nothing, so neither family's table may go.
+    cluster.sh(node, "cat /usr/sbin/nft >/usr/sbin/nft.real && chmod 755 /usr/sbin/nft.real && rm /usr/sbin/nft && printf '#!/bin/sh\\n[ \"$1\" = -f ] && "
+                     "{ echo \"Error: Could not process rule: Operation not supported\" >&2; exit 1; }\\n"
+                     "exec /usr/sbin/nft.real \"$@\"\\n' >/usr/sbin/nft && chmod 755 /usr/sbin/nft")
+    before = nft_tables(cluster, node)
+
+    [report] = kubeproxy.clean_nodes(cluster.nodes)
+
+    assert report.error == ("nft refused the removal, nftables is unchanged: Error: Could not process rule: "
+                            "Operation not supported")
+    assert nft_tables(cluster, node) == before
+
+
+@pytest.mark.docker
+def test_a_node_without_nft_is_cleaned_of_its_iptables_rules(kind_cluster, netns):
+    cluster = kind_cluster(workers=0)
+    node = cluster.nodes[0]
+    load(cluster, node, ("nft",))
+    cluster.sh(node, "rm /usr/sbin/nft")  # kind before v0.23
+    expected = reference_saves(netns, ("nft",))
+
+    [report] = kubeproxy.clean_nodes(cluster.nodes)
+
+    assert report.error is None, report
+    assert [b.name for b in report.backends] == ["iptables-nft", "ip6tables-nft"]
+    for family in FAMILIES:
+        assert save(cluster, node, family, "nft") == expected[family, "nft"]

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+from lab import kubeproxy
 from tests import kuberules
 from tests.kubeapi import objects
-from tests.test_kubeproxy_nodes import FAMILIES, load, reference_saves, save
+from tests.test_kubeproxy_nodes import FAMILIES, load, nft_load, nft_tables, reference_saves, save
 
 KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy:v1.34.8"
 
 
-def add_kube_proxy(lab) -> None:
+def add_kube_proxy(lab, mode: str = "iptables") -> None:
     labels = {"k8s-app": "kube-proxy"}
     ds = objects.daemonset("kube-proxy", "kube-system", labels, KUBE_PROXY_IMAGE, "kube-proxy", 3, host_network=True)
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-          "data": {"config.conf": "mode: iptables\n"}}
+          "data": {"config.conf": f"mode: {mode}\n"}}
     lab.api.add(ds, cm)
     stored = lab.api.get("daemonsets", "kube-proxy", "kube-system")
     for spec in objects.guide_nodes(lab.cluster.name):
@@ -97,3 +98,56 @@ def test_a_failing_node_is_named_and_the_command_exits_1(kind_lab, lab):
     assert "line 9 failed" in r.out
     assert ":KUBE-SERVICES" not in save(kind_lab.cluster, kind_lab.cluster.nodes[0], "ip6tables", "nft")
     assert ":KUBE-SERVICES" in save(kind_lab.cluster, broken, "ip6tables", "nft")
+
+
+@pytest.mark.docker
+def test_nftables_mode_dry_run_names_the_tables_then_the_run_deletes_them(kind_lab, lab):
+    add_kube_proxy(kind_lab, mode="nftables")
+    for node in kind_lab.cluster.nodes:
+        nft_load(kind_lab.cluster, node, kuberules.nft_text())
+    args = ("nuke", "kube-proxy", "--kubeconfig", str(kind_lab.kubeconfig), "--name", kind_lab.cluster.name)
+
+    dry = lab(*args, "--dry-run")
+
+    assert dry.code == 0, dry
+    for node in kind_lab.cluster.nodes:
+        assert (f"{node.name}: nft -f - <<EOF\ndelete table ip kube-proxy\ndelete table ip6 kube-proxy\nEOF"
+                in dry.out), dry.out
+        assert "ip kube-proxy" in nft_tables(kind_lab.cluster, node)
+
+    r = lab(*args)
+
+    assert r.code == 0, r
+    chains, rules = kuberules.nft_counts()
+    rows = [line.split() for line in r.out.splitlines() if line.startswith(kind_lab.cluster.name)]
+    assert sorted(row[:5] for row in rows if row[1] == "nftables") == sorted(
+        [node.name, "nftables", str(chains), str(rules), "removed"] for node in kind_lab.cluster.nodes), r.out
+    kept = {"inet user-firewall", "inet kube-proxy", "ip kube-proxy-debug"}
+    for node in kind_lab.cluster.nodes:
+        assert set(nft_tables(kind_lab.cluster, node)) == kept
+
+    # The ConfigMap is gone now, and with it what mode kube-proxy ran in: a table left behind is looked for.
+    node = kind_lab.cluster.nodes[1]
+    nft_load(kind_lab.cluster, node, kuberules.nft_text(families=("ip",), keep=False))
+
+    again = lab(*args)
+
+    assert again.code == 0, again
+    assert set(nft_tables(kind_lab.cluster, node)) == kept
+    assert f"removed {kuberules.nft_counts(('ip',))[0]} chains and {kuberules.nft_counts(('ip',))[1]} rules of " \
+           f"kube-proxy's on 1 node(s)" in " ".join(again.out.split()), again.out
+
+
+def test_the_mode_comes_from_kubeadms_config():
+    def configmap(text):
+        return [kubeproxy.ObjectReport("DaemonSet", "kube-system/kube-proxy", "deleted", {"kind": "DaemonSet"}),
+                kubeproxy.ObjectReport("ConfigMap", "kube-system/kube-proxy", "deleted",
+                                       {"data": {"config.conf": text, "kubeconfig.conf": "apiVersion: v1\n"}})]
+
+    config = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: {}\nport: 0\n"
+    assert kubeproxy.proxy_mode(configmap(config.format('""'))) == "iptables"  # kubeadm's default
+    assert kubeproxy.proxy_mode(configmap(config.format("ipvs"))) == "ipvs"
+    assert kubeproxy.proxy_mode(configmap(config.format("nftables"))) == "nftables"
+    assert kubeproxy.proxy_mode(configmap("mode: [unclosed\n")) is None
+    assert kubeproxy.proxy_mode(configmap("")) is None
+    assert kubeproxy.proxy_mode([kubeproxy.ObjectReport("ConfigMap", "kube-system/kube-proxy", "absent")]) is None
