@@ -76,8 +76,10 @@ def kube_proxy(cluster: str, kubeconfig: str | None, context: str | None, dry_ru
             for entry in report.backends:
                 if entry.removal:
                     command, script = entry.removal
-                    out.print(f"\n{report.node}: {command} <<EOF", highlight=False, markup=False)
-                    out.print(script + "EOF", highlight=False, markup=False)
+                    if script is None:
+                        out.print(f"\n{report.node}: {command}", highlight=False, markup=False)
+                    else:
+                        out.print(f"\n{report.node}: {command} <<EOF\n{script}EOF", highlight=False, markup=False)
         return 1 if any(r.error for r in reports) else 0
     failed = [r for r in reports if r.error]
     applied = [(r, e) for r in reports for e in r.backends if e.applied]

@@ -275,9 +275,9 @@ app.add_typer(nuke_app, name="nuke")
 def nuke_kube_proxy(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
                     dry_run: DryRun = False,
                     timeout: Annotated[float, typer.Option(help="seconds to wait for kube-proxy pods to go")] = 120):
-    """Delete kube-proxy (DaemonSet, ConfigMap) and its rules on every node: KUBE-* iptables chains, nftables tables.
+    """Delete kube-proxy (DaemonSet, ConfigMap) and what it left on every node: KUBE-* iptables chains, and more.
 
-    IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, and in nftables mode kube-proxy's own tables (ip and ip6 kube-proxy); every other rule stays as it was. Running it again changes nothing.
+    IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, and kube-proxy's own tables of its nftables mode (ip and ip6 kube-proxy) and interface of its ipvs mode (kube-ipvs0); every other rule stays as it was. Running it again changes nothing.
 
     Examples:
 

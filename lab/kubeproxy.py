@@ -8,9 +8,10 @@ that mention KUBE, and needs a TTY. Here:
     them back;
   * every node of the lab (found by its kind labels) is cleaned at the same time, each through one shell
     on one docker exec (lab/nodeshell.py): dump every backend that exists there (iptables and ip6tables,
-    nft and legacy) and look for kube-proxy's nftables-mode tables (lab/nftkube.py), plan the exact
-    deletions (lab/iptsave.py), apply them (iptables-restore --noflush; nft -f for the tables), read
-    again and check that nothing of kube-proxy's is left and that nothing else changed;
+    nft and legacy) and look for what kube-proxy's other modes leave (lab/nftkube.py: nftables tables;
+    lab/ipvskube.py: the kube-ipvs0 interface), plan the exact deletions (lab/iptsave.py), apply them
+    (iptables-restore --noflush, nft -f, ip link delete), read again and check that nothing of kube-proxy's
+    is left and that nothing else changed;
   * a node that fails (stopped, an iptables error) is reported with its reason; the others finish.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from tshoot import kube
 from tshoot.errors import TshootError
 
-from . import iptsave, nftkube
+from . import ipvskube, iptsave, nftkube
 from .nodeshell import NodeShell
 
 NAMESPACE = "kube-system"
@@ -85,8 +86,8 @@ class BackendReport:
         return sum(len(p.chains) for p in self.plans)
 
     @property
-    def removal(self) -> tuple[str, str] | None:
-        """(command, its input) that removes kube-proxy's part, or None when there is none."""
+    def removal(self) -> tuple[str, str | None] | None:
+        """(command, its input or None) that removes kube-proxy's part, or None when there is none."""
         return (self.backend.restore, iptsave.restore_script(self.plans)) if self.plans else None
 
     @property
@@ -135,9 +136,33 @@ class NftablesReport:
 
 
 @dataclass
+class IpvsReport:
+    """kube-proxy's ipvs-mode interface, kube-ipvs0, and the service addresses it holds."""
+    addresses: list[str]
+    notes: list[str] = field(default_factory=lambda: [ipvskube.LEFT_BEHIND])
+    applied: bool = False
+    name = f"ipvs ({ipvskube.DEVICE})"
+    reread = ipvskube.READ
+    chains = 0
+
+    @property
+    def rules(self) -> int:
+        return 0
+
+    @property
+    def removal(self) -> tuple[str, str | None] | None:
+        return (ipvskube.REMOVE, None)
+
+    def check(self, text: str) -> str | None:
+        if ipvskube.parse(text) is not None:
+            return f"{ipvskube.DEVICE} is back right after removal: is kube-proxy still running on this node?"
+        return None
+
+
+@dataclass
 class NodeReport:
     node: str
-    backends: list[BackendReport | NftablesReport] = field(default_factory=list)
+    backends: list[BackendReport | NftablesReport | IpvsReport] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -201,8 +226,9 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
     try:
         shell = NodeShell(container, timeout)
         stage(container.name, "reading rules")
-        reads = shell.run_all([(b.save, None) for b in BACKENDS] + ([(nftkube.READ, None)] if nftables else []))
-        saves, listing = reads[:len(BACKENDS)], reads[len(BACKENDS):]
+        scripts = [b.save for b in BACKENDS] + [ipvskube.READ] + ([nftkube.READ] if nftables else [])
+        reads = shell.run_all([(script, None) for script in scripts])
+        saves, ipvs, listing = reads[:len(BACKENDS)], reads[len(BACKENDS)], reads[len(BACKENDS) + 1:]
         installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
         if not installed:
             raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
@@ -215,6 +241,9 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
             tables = nftkube.parse(_checked("nft list tables", listing[0]))
             if tables:
                 report.backends.append(NftablesReport(tables))
+        addresses = ipvskube.parse(_checked(f"ip address show dev {ipvskube.DEVICE}", ipvs))
+        if addresses is not None:
+            report.backends.append(IpvsReport(addresses))
         todo = [entry for entry in report.backends if entry.removal]
         if dry_run or not todo:
             return report
@@ -233,7 +262,7 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
                 failures.append(failure)
         if failures:
             raise NodeFailure("; ".join(failures))
-    except (NodeFailure, iptsave.SaveFormatError, nftkube.ListingError) as exc:
+    except (NodeFailure, ValueError) as exc:  # ValueError: output that cannot be read with certainty
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
         report.error = str(exc).removeprefix(f"{container.name}: ")

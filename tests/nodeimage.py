@@ -1,6 +1,6 @@
 """The kind-node stand-in image the tests build locally (no registry is reachable here).
 
-A rootfs tarball assembled from this machine's own binaries (bash, coreutils, grep, nft, and iptables with
+A rootfs tarball assembled from this machine's own binaries (bash, coreutils, grep, ip, nft, and iptables with
 both its nft and legacy backends, the way kindest/node ships them) and their shared libraries, loaded
 with `docker import`. It is tagged by a hash of everything that went into it, so a machine builds it
 once (about a second) and later runs reuse it.
@@ -21,7 +21,8 @@ REPOSITORY = "kindlab-test-node"
 
 TOOLS = ["bash", "sh", "cat", "rm", "mkdir", "ls", "sleep", "grep", "sed", "true", "false", "env", "touch", "stat",
          "chmod", "mount", "umount",
-         "nft"]  # kind ships nftables since v0.23 (kube-proxy's nftables mode)
+         "nft",  # kind ships nftables since v0.23 (kube-proxy's nftables mode)
+         "ip"]
 # Every name kindest/node has for iptables; the -multi binaries pick their backend and mode from argv[0].
 XTABLES = {
     "xtables-nft-multi": [f"{fam}tables-nft{suffix}" for fam in ("ip", "ip6") for suffix in ("", "-save", "-restore")],

@@ -256,3 +256,48 @@ def test_a_node_without_nft_is_cleaned_of_its_iptables_rules(kind_cluster, netns
     assert [b.name for b in report.backends] == ["iptables-nft", "ip6tables-nft"]
     for family in FAMILIES:
         assert save(cluster, node, family, "nft") == expected[family, "nft"]
+
+
+# kube-proxy's ipvs mode binds every service IP to kube-ipvs0, a dummy interface. This kernel has no dummy
+# driver (shared/reference/environment.md), so a bridge of that name stands in: the removal goes by name.
+IPVS_ADDRESSES = ("10.96.0.1/32", "10.96.0.10/32", "10.96.12.34/32")
+
+
+def add_kube_ipvs0(cluster, node) -> None:
+    cluster.sh(node, "ip link add kube-ipvs0 type bridge && "
+                     + " && ".join(f"ip address add {a} dev kube-ipvs0" for a in IPVS_ADDRESSES))
+
+
+def links(cluster, node) -> list[str]:
+    return sorted(line.split(":")[1].strip().split("@")[0] for line in cluster.sh(node, "ip -o link").splitlines())
+
+
+@pytest.mark.docker
+def test_ipvs_mode_interface_goes_and_its_leftovers_are_named(kind_cluster, netns):
+    cluster = kind_cluster(workers=1)
+    for node in cluster.nodes:
+        load(cluster, node, ("nft",))
+        add_kube_ipvs0(cluster, node)
+    before = {n.name: links(cluster, n) for n in cluster.nodes}
+    assert all("kube-ipvs0" in names and "eth0" in names for names in before.values())
+    expected = reference_saves(netns, ("nft",))
+
+    dry = kubeproxy.clean_nodes(cluster.nodes, dry_run=True, nftables=False)
+
+    for report in dry:
+        ipvs = next(b for b in report.backends if b.name == "ipvs (kube-ipvs0)")
+        assert ipvs.addresses == list(IPVS_ADDRESSES) and ipvs.removal == ("ip link delete kube-ipvs0", None)
+    assert {n.name: links(cluster, n) for n in cluster.nodes} == before
+
+    reports = kubeproxy.clean_nodes(cluster.nodes, nftables=False)
+
+    for report in reports:
+        assert report.error is None, report
+        ipvs = next(b for b in report.backends if b.name == "ipvs (kube-ipvs0)")
+        assert ipvs.applied and "ipvsadm" in ipvs.notes[0]
+    for node in cluster.nodes:
+        assert links(cluster, node) == [name for name in before[node.name] if name != "kube-ipvs0"]
+        for family in FAMILIES:
+            assert save(cluster, node, family, "nft") == expected[family, "nft"]
+    again = kubeproxy.clean_nodes(cluster.nodes, nftables=False)
+    assert all(r.error is None and not any(b.removal for b in r.backends) for r in again), again

@@ -8,7 +8,8 @@ import pytest
 from lab import kubeproxy
 from tests import kuberules
 from tests.kubeapi import objects
-from tests.test_kubeproxy_nodes import FAMILIES, load, nft_load, nft_tables, reference_saves, save
+from tests.test_kubeproxy_nodes import (FAMILIES, add_kube_ipvs0, links, load, nft_load, nft_tables,
+                                        reference_saves, save)
 
 KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy:v1.34.8"
 
@@ -151,3 +152,26 @@ def test_the_mode_comes_from_kubeadms_config():
     assert kubeproxy.proxy_mode(configmap("mode: [unclosed\n")) is None
     assert kubeproxy.proxy_mode(configmap("")) is None
     assert kubeproxy.proxy_mode([kubeproxy.ObjectReport("ConfigMap", "kube-system/kube-proxy", "absent")]) is None
+
+
+@pytest.mark.docker
+def test_ipvs_mode_dry_run_names_the_interface_then_the_run_deletes_it(kind_lab, lab):
+    add_kube_proxy(kind_lab, mode="ipvs")
+    for node in kind_lab.cluster.nodes:
+        load(kind_lab.cluster, node, ("nft",))
+        add_kube_ipvs0(kind_lab.cluster, node)
+    args = ("nuke", "kube-proxy", "--kubeconfig", str(kind_lab.kubeconfig), "--name", kind_lab.cluster.name)
+
+    dry = lab(*args, "--dry-run")
+
+    assert dry.code == 0, dry
+    for node in kind_lab.cluster.nodes:
+        assert f"{node.name}: ip link delete kube-ipvs0\n" in dry.out, dry.out
+        assert "kube-ipvs0" in links(kind_lab.cluster, node)
+
+    r = lab(*args)
+
+    assert r.code == 0, r
+    assert "IPVS virtual servers and ipsets stay: kind nodes have no ipvsadm or ipset" in " ".join(r.out.split())
+    for node in kind_lab.cluster.nodes:
+        assert "kube-ipvs0" not in links(kind_lab.cluster, node)
