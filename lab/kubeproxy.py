@@ -31,7 +31,7 @@ NAMESPACE = "kube-system"
 NAME = "kube-proxy"
 POD_SELECTOR = "k8s-app=kube-proxy"
 COMMAND_NOT_FOUND = 127
-REMOVAL_REFUSED = 86  # the exit status a removal job uses when its restore failed (no re-read follows)
+REMOVAL_REFUSED = 86  # the exit status a removal job uses when its removal command failed (no re-read follows)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class NftablesReport:
         return sum(t.chains for t in self.tables)
 
     @property
-    def removal(self) -> tuple[str, str] | None:
+    def removal(self) -> tuple[str, str | None] | None:
         return ("nft -f -", nftkube.removal_script(self.tables)) if self.tables else None
 
     def check(self, text: str) -> str | None:
@@ -143,11 +143,7 @@ class IpvsReport:
     applied: bool = False
     name = f"ipvs ({ipvskube.DEVICE})"
     reread = ipvskube.READ
-    chains = 0
-
-    @property
-    def rules(self) -> int:
-        return 0
+    chains = rules = 0  # an interface, no rule: the IPVS servers behind it stay (LEFT_BEHIND)
 
     @property
     def removal(self) -> tuple[str, str | None] | None:
@@ -187,11 +183,13 @@ def proxy_mode(objects: list[ObjectReport]) -> str | None:
     import yaml
 
     configmap = next((o.obj for o in objects if o.kind == "ConfigMap" and o.obj), None)
+    if configmap is None:
+        return None
     try:
-        config = yaml.safe_load((configmap or {}).get("data", {}).get("config.conf", ""))
+        config = yaml.safe_load(configmap.get("data", {}).get("config.conf", ""))
     except yaml.YAMLError:
         return None
-    if not isinstance(config, dict) or configmap is None:
+    if not isinstance(config, dict):
         return None
     return config.get("mode") or "iptables"  # "" is the default mode, iptables on Linux
 
