@@ -260,7 +260,7 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
                 failures.append(failure)
         if failures:
             raise NodeFailure("; ".join(failures))
-    except (NodeFailure, ValueError) as exc:  # ValueError: output that cannot be read with certainty
+    except (NodeFailure, iptsave.SaveFormatError, nftkube.ListingError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
         report.error = str(exc).removeprefix(f"{container.name}: ")

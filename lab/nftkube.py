@@ -15,7 +15,7 @@ TABLE = "kube-proxy"
 FAMILIES = ("ip", "ip6")
 NO_NFT = 127  # the read script's exit status when the node has no nft
 
-# One nft process when kube-proxy runs in iptables mode (the list of tables); the tables themselves are only
+# One nft process when there is no kube-proxy table (the list of tables); the tables themselves are only
 # listed when they are there. The newlines around the names make the match exact ("kube-proxy-old" is not it).
 READ = f"""command -v nft >/dev/null 2>&1 || exit {NO_NFT}
 kl_tables=$(nft list tables) || exit

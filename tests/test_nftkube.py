@@ -21,10 +21,10 @@ def test_reads_kube_proxys_tables_and_nothing_else(netns):
     result = read(ns)
 
     assert result.returncode == 0, result.stderr
-    chains = {family: kuberules.nft_kube_proxy(family)[0] for family in ("ip", "ip6")}
+    written = {family: kuberules.nft_kube_proxy(family) for family in ("ip", "ip6")}
     assert nftkube.parse(result.stdout) == [
-        nftkube.KubeTable(family, len(chains[family]), sum(len(rules) for _, _, rules in chains[family]), 6)
-        for family in ("ip", "ip6")]
+        nftkube.KubeTable(family, len(chains), sum(len(rules) for _, _, rules in chains), len(sets))
+        for family, (chains, sets) in written.items()]
 
 
 def test_no_kube_proxy_table_reads_as_none(netns):
