@@ -25,7 +25,7 @@ from tests.kubeapi import objects  # noqa: E402
 from tests.kubeapi.tls import make_certs  # noqa: E402
 from tests.pinned import create_for, fill  # noqa: E402
 from tshoot.maps import ipcache  # noqa: E402
-from tshoot.version import parse  # noqa: E402
+from tshoot.core.version import parse  # noqa: E402
 
 BIN = Path(sys.executable).parent
 NODES = 20

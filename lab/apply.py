@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 FIELD_MANAGER = "kindlab"
 
@@ -72,7 +72,7 @@ def describe(obj: dict) -> str:
 
 def apply(api, obj: dict) -> dict:
     """Server-side apply one object; the live object as the server returns it."""
-    from tshoot import kube
+    from tshoot.cluster import kube
 
     return kube.request(api, "PATCH", path_of(obj), [("fieldManager", FIELD_MANAGER), ("force", "true")], body=obj,
                         content_type="application/apply-patch+yaml", what=f"apply {describe(obj)}")

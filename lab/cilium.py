@@ -1,5 +1,5 @@
 """Cilium in the lab: install (the rendered manifests by server-side apply, or the official chart), wait
-for the agents, check them, restart them. The API server is reached through tshoot.kube. The commands that
+for the agents, check them, restart them. The API server is reached through tshoot.cluster.kube. The commands that
 write (install, restart) first prove that they aim at the lab (lab.guard: its kind context, the API address
 its control-plane container publishes, the containers' kind labels), so nothing lands on another cluster;
 wait and check only read."""
@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime
 from concurrent.futures import ThreadPoolExecutor
 
-from tshoot import kube
-from tshoot.errors import TshootError
+from tshoot.cluster import kube
+from tshoot.core.errors import TshootError
 
 from . import apply, guard, wait
 from .check import AgentStatus, parse_status, status_command
@@ -96,7 +96,7 @@ def restart(cluster: str, kubeconfig: str | None, context: str | None, timeout: 
 
 def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
     """`cilium-dbg status` in every agent, in parallel; one AgentStatus per agent (failures included)."""
-    from tshoot.cilium import AGENT_CONTAINER, agent_pods, agent_version
+    from tshoot.cluster.cilium import AGENT_CONTAINER, agent_pods, agent_version
 
     api = read_api(kubeconfig, context)
     pods = [p for p in agent_pods(api) if not p["metadata"].get("deletionTimestamp")]

@@ -7,7 +7,7 @@ reason shown). A target that is not provably the lab never gets here: lab.guard.
 
 from __future__ import annotations
 
-from tshoot.cli.common import console
+from tshoot.core.command import console
 
 from . import guard, kubeproxy, pods, unhook
 

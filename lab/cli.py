@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from tshoot.cli.app import app as tshoot_app
-from tshoot.cli.common import Context, Kubeconfig, Output, check_output, console, new_app
+from tshoot.core.command import Context, Kubeconfig, Output, check_output, console, new_app
 
 app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspect it, clean it up.\n\n"
                           "The guide's sequence (make lab):\n\n"
@@ -54,7 +54,7 @@ def _warn(lines) -> None:
 
 
 def _print_data(data, fmt: str) -> None:
-    from tshoot.render import dump
+    from tshoot.cli.render import dump
 
     typer.echo(dump(data, fmt))
 
@@ -324,7 +324,7 @@ def cilium_unhook(kubeconfig: Kubeconfig = None, context: Context = None, name: 
 
       sudo lab cilium unhook --via docker
     """
-    from tshoot.errors import UsageError
+    from tshoot.core.errors import UsageError
 
     from .cleanup import cilium_unhook as unhook
 

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 from .kind import ClusterSpec
 from .preflight import how_to_get

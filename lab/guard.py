@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from tshoot.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError, UsageError
 
 from .nodes import CLUSTER_LABEL, ROLE_LABEL, docker_client, node_containers
 
@@ -47,7 +47,7 @@ class Lab:
     docker: object = None
 
     def api_client(self):
-        from tshoot.kube import api_client
+        from tshoot.cluster.kube import api_client
 
         return api_client(self.kubeconfig, self.context)
 
@@ -88,7 +88,7 @@ def server_endpoint(server: str) -> tuple[str, str]:
 
 def prove(cluster: str, kubeconfig: str | None = None, context: str | None = None, client=None) -> Lab:
     """The Lab, or Refusal (exit 2). Reads the kubeconfig and docker only."""
-    from tshoot.kube import current_context
+    from tshoot.cluster.kube import current_context
 
     expected = kind_context(cluster)
     try:

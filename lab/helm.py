@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 from .kind import API_SERVER_PORT
 from .manifests import CILIUM_NAMESPACE, Target

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tshoot.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError, UsageError
 
 from .releases import KIND_VERSION, Release, release
 

@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tshoot import kube
-from tshoot.errors import TshootError
+from tshoot.cluster import kube
+from tshoot.core.errors import TshootError
 
 from . import ipvskube, iptsave, nftkube
 from .nodeshell import NodeShell

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 from . import kind, preflight
 from .kind import ClusterSpec
@@ -32,7 +32,7 @@ def _docker():
 
 def api_answers(kubeconfig: Path, context: str) -> str | None:
     """None when the API server answers /readyz, else why not."""
-    from tshoot import kube
+    from tshoot.cluster import kube
 
     try:
         kube.request(kube.api_client(str(kubeconfig), context), "GET", "/readyz", timeout=READY_TIMEOUT,

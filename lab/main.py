@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tshoot.cli.common import run
+    from tshoot.core.command import run
 
     from .cli import app
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 ROLE_LABEL = "io.x-k8s.kind.role"

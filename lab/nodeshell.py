@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 STDOUT, STDERR = 1, 2
 

@@ -18,8 +18,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tshoot import kube
-from tshoot.errors import TshootError
+from tshoot.cluster import kube
+from tshoot.core.errors import TshootError
 
 # The node agents of the CNIs the guide installs (and kind's own), by the labels their DaemonSets give them.
 CNI_AGENT_LABELS = {("k8s-app", "cilium"): "Cilium agent", ("k8s-app", "cilium-envoy"): "Cilium Envoy",

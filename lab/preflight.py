@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import shutil
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 from .releases import KIND_VERSION, RELEASES
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tshoot.errors import UsageError
-from tshoot.version import LATEST_PATCH
-from tshoot.version import parse as parse_version
-from tshoot.version import show as show_version
+from tshoot.core.errors import UsageError
+from tshoot.core.version import LATEST_PATCH
+from tshoot.core.version import parse as parse_version
+from tshoot.core.version import show as show_version
 
 KIND_VERSION = "v0.32.0"  # the kind release whose node images are pinned below (they need kind >= v0.32.0)
 

@@ -11,8 +11,8 @@ import os
 import shutil
 import sys
 
-from tshoot import kube
-from tshoot.errors import TshootError, UsageError
+from tshoot.cluster import kube
+from tshoot.core.errors import TshootError, UsageError
 
 from .manifests import TSHOOT_LABEL, TSHOOT_NAMESPACE
 

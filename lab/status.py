@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict, dataclass, field
 
-from tshoot import kube
-from tshoot.errors import TshootError
+from tshoot.cluster import kube
+from tshoot.core.errors import TshootError
 
 from .manifests import CILIUM_NAMESPACE, TSHOOT_NAMESPACE
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 ROOT = Path(__file__).resolve().parent.parent
 KIND_DIR = ROOT / "kind"

@@ -26,7 +26,7 @@ import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from tshoot.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError, UsageError
 
 CILIUM_PREFIX = "cil_sock"  # Cilium's socket-LB programs: cil_sock4_connect, cil_sock6_sendmsg, ... (socketlb.go)
 DEFAULT_CGROUP_ROOT = "/run/cilium/cgroupv2"
@@ -89,8 +89,8 @@ class AgentRunner(Runner):
         self.via, self.cgroup, self.bpffs = f"agent {namespace}/{pod}", cgroup, bpffs
 
     def run(self, argv):
-        from tshoot.cilium import AGENT_CONTAINER
-        from tshoot.kube import exec_in_pod
+        from tshoot.cluster.cilium import AGENT_CONTAINER
+        from tshoot.cluster.kube import exec_in_pod
 
         return exec_in_pod(self.api, self.namespace, self.pod, AGENT_CONTAINER, argv, timeout=self.timeout)
 
@@ -225,7 +225,7 @@ def runner_for(container, api=None, via: str = "auto") -> Runner:
 
 
 def _running_agent(api, node: str) -> dict | None:
-    from tshoot import cilium
+    from tshoot.cluster import cilium
 
     try:
         pod = cilium.agent_pod(api, node)
@@ -236,7 +236,7 @@ def _running_agent(api, node: str) -> dict | None:
 
 def _agent_roots(api, namespace: str) -> tuple[str, str]:
     """The cgroup root and bpffs root Cilium is configured with (cilium-config), else its defaults."""
-    from tshoot import kube
+    from tshoot.cluster import kube
 
     try:
         data = kube.get_object(api, kube.CONFIGMAPS, "cilium-config", namespace).get("data") or {}

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from tshoot.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError, UsageError
 
 from .podstate import FATAL, PodState, pod_state, terminating
 

@@ -1,5 +1,5 @@
 """Attaching test programs where bpftool 7.1 and iproute2 cannot: tcx (links and plain attachments) and
-cgroup links, through libbpf (the same library tshoot.bpfsys reads with). Programs come pinned in the
+cgroup links, through libbpf (the same library tshoot.node.bpfsys reads with). Programs come pinned in the
 test's private bpffs (`bpftool prog loadall`); links are pinned there too, so they outlive this process
 and disappear with the bpffs unmount and the test's network namespaces."""
 
@@ -9,8 +9,8 @@ import ctypes
 import os
 import socket
 
-from tshoot import bpfsys
-from tshoot.hooks.local import in_netns
+from tshoot.node import bpfsys
+from tshoot.inspect.hooks_local import in_netns
 
 
 def _lib():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import bpftool
 from tshoot.maps.base import CiliumMap
-from tshoot.version import Version
+from tshoot.core.version import Version
 
 LPM_NO_PREALLOC = 1  # BPF_F_NO_PREALLOC: the kernel requires it for LPM tries (Cilium sets it too)
 

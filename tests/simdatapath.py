@@ -25,7 +25,7 @@ from pathlib import Path
 from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import NodeSpec
 from tshoot.maps import find
-from tshoot.version import Version, parse
+from tshoot.core.version import Version, parse
 
 BRIDGE_CIDR = "172.18.0.0/16"  # kind's docker network
 WORLD, HOST, REMOTE_NODE = 2, 1, 6  # reserved identities

@@ -12,7 +12,7 @@ import ipaddress
 from hypothesis import strategies as st
 
 from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, policy, tunnel
-from tshoot.version import Range
+from tshoot.core.version import Range
 
 u8, u16, u32, u64 = (st.integers(0, (1 << b) - 1) for b in (8, 16, 32, 64))
 ipv4 = st.integers(0, (1 << 32) - 1).map(lambda n: str(ipaddress.IPv4Address(n)))

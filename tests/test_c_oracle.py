@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from tests.bpfobj import BPF_DIR, compile_bpf
 from tests.conftest import bpftool, need_root
 from tests.strategies import STRATEGIES
-from tshoot.btf import describe, parse_types
-from tshoot.layout import BE, U
+from tshoot.core.btf import describe, parse_types
+from tshoot.core.layout import BE, U
 from tshoot.maps import MAPS
-from tshoot.version import Version
+from tshoot.core.version import Version
 
 ORACLE = BPF_DIR / "oracle" / "cilium_maps.bpf.c"
 

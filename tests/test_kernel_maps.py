@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import bpftool
 from tshoot.maps import ipcache, lxc
-from tshoot.version import parse
+from tshoot.core.version import parse
 
 
 def create(bpffs, name, kind, key, value, entries, flags=0):

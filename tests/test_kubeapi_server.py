@@ -1,5 +1,5 @@
 """The local Kubernetes API server, driven by the real `kubernetes` client, and the shared client
-functions of tshoot.kube / tshoot.cilium against it. Exec runs real commands in real network
+functions of tshoot.cluster.kube / tshoot.cluster.cilium against it. Exec runs real commands in real network
 namespaces with a private bpffs: a real kernel map is read through the API's exec stream."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from kubernetes.stream import stream
 
 from tests.conftest import bpftool
 from tests.kubeapi import ExecStartError, NodeExec, SimNode, objects
-from tshoot import cilium, kube
-from tshoot.errors import TshootError, UsageError
+from tshoot.cluster import cilium, kube
+from tshoot.core.errors import TshootError, UsageError
 
 IPCACHE_KEY = "40 00 00 00 00 00 00 01 0a 00 01 6e 00 00 00 00 00 00 00 00 00 00 00 00".split()
 IPCACHE_VALUE = "e3 d1 00 00 ac 12 00 05 00 00 00 00".split()

@@ -39,7 +39,7 @@ def run_lab(kubeapi, *args, env=None, timeout=60):
 def installed(kubeapi, name: str = "k8s-guide"):
     """What `lab cilium install` applies, applied the same way (lab.apply), for the tests of what follows."""
     from lab import apply
-    from tshoot import kube
+    from tshoot.cluster import kube
 
     api = kube.api_client(str(kubeapi.kubeconfig))
     for obj in apply.ordered(documents(render_cilium(Target(name, release()))) +

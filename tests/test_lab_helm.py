@@ -11,7 +11,7 @@ from lab import helm
 from lab.manifests import Target, documents, render_cilium
 from lab.releases import release
 from tests.fakebin import fake_bin
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 
 @pytest.fixture

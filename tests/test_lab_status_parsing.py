@@ -47,7 +47,7 @@ def test_durations(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "soon", "15x", "m"])
 def test_bad_durations(text):
-    from tshoot.errors import UsageError
+    from tshoot.core.errors import UsageError
 
     with pytest.raises(UsageError):
         parse_duration(text)

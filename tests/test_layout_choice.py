@@ -4,9 +4,9 @@
 
 import pytest
 
-from tshoot.btf import BTFStruct
-from tshoot.decode import decode_entry
-from tshoot.errors import UsageError
+from tshoot.core.btf import BTFStruct
+from tshoot.mapio.decode import decode_entry
+from tshoot.core.errors import UsageError
 from tshoot.maps import lbbackends
 
 # struct lb4_backend of Cilium 1.15 as BTF describes it: (bit offset, bit size) per member (reference Appendix A)

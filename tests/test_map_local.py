@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from tests.conftest import bpftool
 from tests.pinned import create, create_for, fill
 from tests.strategies import STRATEGIES, representative_versions
-from tshoot import mapread
-from tshoot.backends import libbpf
-from tshoot.backends.local import LocalBackend
-from tshoot.decode import decode_entry
-from tshoot.errors import TshootError
+from tshoot.mapio import read as mapread
+from tshoot.node import libbpf
+from tshoot.node.local import LocalBackend
+from tshoot.mapio.decode import decode_entry
+from tshoot.core.errors import TshootError
 from tshoot.maps import MAPS, ipcache, lxc
-from tshoot.version import parse
+from tshoot.core.version import parse
 
 
 def _eras(cmap):
@@ -298,7 +298,7 @@ def test_btf_chooses_the_layout_when_the_version_is_unknown(tshoot, btf_ipcache)
 def test_policy_lookup_asks_what_the_datapath_asks(tshoot, bpffs, version):
     """bpf/lib/policy.h: the remote identity's rule, then any identity's (then, on the hash maps of 1.9-1.13,
     the identity's and any identity's L3-only rules); the first entry found decides."""
-    from tshoot.addr import parse_protocol
+    from tshoot.core.addr import parse_protocol
     from tshoot.maps import policy
 
     v = parse(version)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tshoot.errors import UsageError
+from tshoot.core.errors import UsageError
 from tshoot.maps import MAPS, find
 from tshoot.maps.policy import MAP as POLICY
 

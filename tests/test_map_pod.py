@@ -18,7 +18,7 @@ from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
 from tshoot.maps import ipcache, lxc
-from tshoot.version import parse
+from tshoot.core.version import parse
 
 V = parse("1.19.4")
 NODES = {n.name: n for n in guide_nodes()}

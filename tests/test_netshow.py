@@ -11,7 +11,7 @@ import pytest
 
 from tests import netnode
 from tests.conftest import bpftool, need_root, run_cli
-from tshoot import netshow
+from tshoot.inspect import netshow
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_each_interface_says_what_it_serves(node, shown):
 
 def test_walk_finds_the_program_behind_a_pods_eth0(node):
     """The guide's step: `ip link show eth0` in the pod prints eth0@ifN; N is the node-side lxc."""
-    from tshoot.hooks import local
+    from tshoot.inspect import hooks_local as local
 
     show = local.net_show(node.ns, str(node.bpffs))
     for (pod_ns, lxc), kind in zip(node.pods.items(), ("tc", "tcx")):
@@ -144,7 +144,7 @@ def test_raw_json_is_bpftool_json_with_tcx_entries_added(node, tshoot):
 
 def test_bpftool_json_reads_back_into_the_same_hooks(node):
     """The pod backend reads bpftool's JSON (tcx entries as bpftool >= 7.3 prints them) into the model."""
-    from tshoot.hooks import local
+    from tshoot.inspect import hooks_local as local
 
     show = local.net_show(node.ns, str(node.bpffs))
     programs = {h.prog_id: {"name": h.prog_name, "tag": h.tag} for i in show.interfaces for h in i.hooks}
@@ -216,7 +216,7 @@ def test_bpfsys_type_names_agree_with_libbpf():
     """The name tables (needed for types newer than the installed libbpf) match libbpf where it knows them."""
     import ctypes
 
-    from tshoot import bpfsys
+    from tshoot.node import bpfsys
 
     lib = bpfsys.libbpf()
     for function, table in (("libbpf_bpf_attach_type_str", bpfsys.ATTACH_TYPES),

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.kubeapi import NodeExec, SimNode, objects
-from tshoot.hooks import local
+from tshoot.inspect import hooks_local as local
 
 NODE = "k8s-guide-worker2"   # the guide's node of net-tshoot-l8vwz (eth0@if24 -> lxc473b3117af85)
 

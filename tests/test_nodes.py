@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from lab.nodes import docker_client
-from tshoot.errors import TshootError
+from tshoot.core.errors import TshootError
 
 
 @pytest.mark.docker

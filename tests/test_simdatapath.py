@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from tests import simdatapath
-from tshoot import kube
+from tshoot.cluster import kube
 
 
 @pytest.fixture(params=["1.9.1", "1.19.4"])

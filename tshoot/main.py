@@ -10,14 +10,14 @@ OFFLINE = ("key", "decode")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in OFFLINE:
-        from .cli.offline import run
+        from tshoot.cli.offline import run
 
         return run(argv)
     if argv and argv[0] == "map":  # argparse as well (its arguments depend on the map): typer is not loaded
-        from .cli.maps import main as run_map
+        from tshoot.cli.maps import main as run_map
 
         return run_map(argv[1:])
-    from .cli.app import main as run_app
+    from tshoot.cli.app import main as run_app
 
     return run_app(argv)
 

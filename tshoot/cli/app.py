@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from . import catalog, maps, walk
-from .common import new_app, run
-from .net import cgroup_app, net_app, prog_app
-from .objects import register as register_objects
+from tshoot.cli import catalog, maps, walk
+from tshoot.core.command import new_app, run
+from tshoot.cli.net import cgroup_app, net_app, prog_app
+from tshoot.cli.objects import register as register_objects
 
 app = new_app(
     "tshoot",
@@ -25,7 +25,7 @@ _FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True, "help_opti
              help="Build a map key as bpftool takes it: tshoot key ipcache 10.0.1.110 [--bpftool]. "
                   "See 'tshoot key MAP --help'.")
 def key(ctx: typer.Context) -> None:
-    from .offline import run as offline
+    from tshoot.cli.offline import run as offline
 
     raise typer.Exit(offline(["key", *ctx.args]))
 
@@ -34,7 +34,7 @@ def key(ctx: typer.Context) -> None:
              help="Decode map bytes (--key/--value HEX, or bpftool output on stdin with '-'). "
                   "See 'tshoot decode MAP --help'.")
 def decode(ctx: typer.Context) -> None:
-    from .offline import run as offline
+    from tshoot.cli.offline import run as offline
 
     raise typer.Exit(offline(["decode", *ctx.args]))
 

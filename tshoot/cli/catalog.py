@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Output, check_output, console
+from tshoot.core.command import Output, check_output, console
 
 
 def maps(
@@ -24,9 +24,9 @@ def maps(
 
       tshoot maps --cilium-version 1.17 -o json
     """
-    from .. import render
-    from .. import version as versions
-    from ..maps import MAPS
+    from tshoot.cli import render
+    from tshoot.core import version as versions
+    from tshoot.maps import MAPS
 
     fmt = check_output(output)
     version = versions.parse(cilium_version) if cilium_version else versions.NEWEST_KNOWN

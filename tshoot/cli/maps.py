@@ -1,8 +1,8 @@
 """`tshoot map lookup|dump|list`: read Cilium's maps on this machine or on any node of a cluster.
 
 Parsed like `tshoot key` (tshoot.cli.parsing; the key arguments come from each map's module, as for `tshoot key`), printed here;
-the work is in tshoot.mapread (reading, decoding), tshoot.backends (where bytes come from) and
-tshoot.enrich (what the numbers are).
+the work is in tshoot.mapio.read (reading, decoding), tshoot.node.backend (where bytes come from) and
+tshoot.cluster.enrich (what the numbers are).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import gc
 import os
 import sys
 
-from .. import version as versions
-from ..backends import DEFAULT_BPFFS
-from ..errors import TshootError, UsageError
-from .parsing import Parser
+from tshoot.core import version as versions
+from tshoot.node.backend import DEFAULT_BPFFS
+from tshoot.core.errors import TshootError, UsageError
+from tshoot.cli.parsing import Parser
 
 LOOKUP_EPILOG = """examples:
   tshoot map lookup ipcache 10.0.1.110                          # every node of the cluster (or this one)
@@ -87,7 +87,7 @@ def _parser(command: str, epilog: str, description: str) -> Parser:
 
 def _map_parser(command: str, argv: list[str], epilog: str, description: str):
     """The map comes first (its module adds its key arguments), as in `tshoot key`."""
-    from ..maps import MAPS, find
+    from tshoot.maps import MAPS, find
 
     names = ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
     if not argv or argv[0].startswith("-"):
@@ -119,7 +119,7 @@ def _params(args, params: dict) -> dict:
 
 # --- lookup ---------------------------------------------------------------------------------------------
 def _lookup(argv: list[str]) -> int:
-    from .. import mapread
+    from tshoot.mapio import read as mapread
 
     cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.")
     cmap.add_key_arguments(parser)
@@ -139,7 +139,7 @@ def _lookup(argv: list[str]) -> int:
         for r in found:
             _note(f"{r.node}: {r.info.name} ({r.info.map_type}): {r.how}; key layout: {r.dkey.reason}; "
                   f"value layout: {r.dvalue.reason}")
-    from .. import render
+    from tshoot.cli import render
 
     if args.output != "table":
         objs = [dict(r.obj, node=r.node, enriched=enricher.entry(r.node, r.obj.get("key"), r.obj.get("value")))
@@ -149,7 +149,7 @@ def _lookup(argv: list[str]) -> int:
     elif len(results) == 1 and found:
         print(_lookup_detail(found[0], enricher))
     elif found:
-        from .mapview import entry_table
+        from tshoot.cli.mapview import entry_table
 
         print(entry_table([(r.node, r.obj["key"], r.obj["value"]) for r in found], enricher, node_column=True))
     return _report(results)
@@ -157,8 +157,8 @@ def _lookup(argv: list[str]) -> int:
 
 def _lookup_detail(r, enricher) -> str:
     """One node's lookup as the guide reads it: the bytes, each member, what they mean."""
-    from .. import render
-    from .mapview import enriched_lines
+    from tshoot.cli import render
+    from tshoot.cli.mapview import enriched_lines
 
     color = render.use_color()
     lines = [f"node {r.node}: {r.info.path} ({r.info.map_type}), {r.how}"]
@@ -183,8 +183,8 @@ def _import_meanwhile(module: str):
 
 
 def _dump(argv: list[str]) -> int:
-    from .. import mapread
-    from ..mapfilter import Filter
+    from tshoot.mapio import read as mapread
+    from tshoot.mapio.filter import Filter
 
     cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
     parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
@@ -200,7 +200,7 @@ def _dump(argv: list[str]) -> int:
     session = _session(args)
     def work(backend):
         dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit)
-        # JSON decodes while rendering, on every CPU (tshoot.forkmap); the rest decodes here, so that a
+        # JSON decodes while rendering, on every CPU (tshoot.mapio.forkmap); the rest decodes here, so that a
         # node whose entries cannot be read fails alone.
         return dumped if args.output == "json" else dumped.decode()
 
@@ -216,7 +216,7 @@ def _dump(argv: list[str]) -> int:
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
     enricher = session.enricher(found)
     _show_commands(args, found)
-    from .mapview import dump_json, entry_table
+    from tshoot.cli.mapview import dump_json, entry_table
 
     if args.output == "json":
         def report(node: str, message: str) -> None:
@@ -226,7 +226,7 @@ def _dump(argv: list[str]) -> int:
         sys.stdout.buffer.writelines(dump_json(found, enricher, report))
         found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
     elif args.output == "yaml":
-        from .. import render
+        from tshoot.cli import render
 
         objs = [{"map": r.cmap.short, "cilium_version": versions.show(r.version) if r.version else None,
                  "key": k, "value": v, "node": r.node, "enriched": enricher.entry(r.node, k, v)}
@@ -249,7 +249,7 @@ def _dump(argv: list[str]) -> int:
 
 # --- list -----------------------------------------------------------------------------------------------
 def _list(argv: list[str]) -> int:
-    from .. import mapread
+    from tshoot.mapio import read as mapread
 
     parser = _parser("list", LIST_EPILOG, "The Cilium maps pinned on a node: type, sizes, entries, layout tshoot reads them with.")
     _common(parser)
@@ -260,10 +260,10 @@ def _list(argv: list[str]) -> int:
     results = session.run(lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
     _show_commands(args, found)
-    from .mapview import list_rows, list_table
+    from tshoot.cli.mapview import list_rows, list_table
 
     if args.output != "table":
-        from .. import render
+        from tshoot.cli import render
 
         print(render.dump(list_rows(found), args.output))
     elif found:
@@ -273,7 +273,7 @@ def _list(argv: list[str]) -> int:
 
 # --- shared ---------------------------------------------------------------------------------------------
 def _session(args):
-    from ..mapsession import Session
+    from tshoot.mapio.session import Session
 
     if args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
@@ -297,7 +297,7 @@ def _show_commands(args, results) -> None:
 
 def _report(results) -> int:
     """Each failed node on its own line; exit 1 when any failed (the others were printed)."""
-    from ..mapread import NodeFailure
+    from tshoot.mapio.read import NodeFailure
 
     failures = [r for r in results if isinstance(r, NodeFailure)]
     for f in failures:
@@ -320,7 +320,7 @@ def main(argv: list[str]) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 0
-    except Exception as exc:  # a bug: one line, the traceback on request (as tshoot.cli.common.run does)
+    except Exception as exc:  # a bug: one line, the traceback on request (as tshoot.core.command.run does)
         if os.environ.get("KINDLAB_DEBUG"):
             raise
         print(f"tshoot: unexpected {type(exc).__name__}: {exc} (rerun with KINDLAB_DEBUG=1 for the traceback, "

@@ -1,15 +1,15 @@
 """How `tshoot map` results look: tables of entries and maps, enrichment lines, and the JSON of a dump.
 
 A dump can hold 100k entries: its JSON is encoded by orjson in one call per slice of entries (values and
-their enrichment are shared objects, explained once), the slices rendered on every CPU (tshoot.forkmap),
+their enrichment are shared objects, explained once), the slices rendered on every CPU (tshoot.mapio.forkmap),
 one entry object per line.
 """
 
 from __future__ import annotations
 
-from ..errors import TshootError
-from ..forkmap import render_slices
-from ..version import show
+from tshoot.core.errors import TshootError
+from tshoot.mapio.forkmap import render_slices
+from tshoot.core.version import show
 
 
 def dump_json(results, enricher, report) -> list[bytes]:

@@ -1,5 +1,5 @@
 """`tshoot net show`, `tshoot prog show`, `tshoot cgroup show`: parse, pick the backend, print.
-The work is in tshoot.hooks (backends), tshoot.netshow and tshoot.bpfprogs (models, bpftool layouts)."""
+The work is in tshoot.inspect.hooks (backends), tshoot.inspect.netshow and tshoot.inspect.programs (models, bpftool layouts)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import TshootError, UsageError
-from ..hooks import choose_backend
-from .common import Context, Kubeconfig, Output, Verbose, check_output, console, new_app
+from tshoot.core.errors import TshootError, UsageError
+from tshoot.inspect.hooks import choose_backend
+from tshoot.core.command import Context, Kubeconfig, Output, Verbose, check_output, console, new_app
 
 Node = Annotated[Optional[str], typer.Option("--node", metavar="NAME",
                                              help="a cluster node: ask its Cilium agent (pod backend)")]
@@ -52,11 +52,11 @@ def net_show(
     fmt = check_output(output)
     chosen = choose_backend(backend, node, all_nodes, netns)
     if chosen == "local":
-        from ..hooks import local
+        from tshoot.inspect import hooks_local as local
 
         results = [(None, local.net_show(netns, bpffs))]
     else:
-        from ..hooks import pod
+        from tshoot.inspect import hooks_agent as pod
 
         results = pod.for_nodes(pod.net_show, kubeconfig, context, node, all_nodes)
     failed = [(name, error) for name, error in results if isinstance(error, TshootError)]
@@ -75,8 +75,8 @@ def net_show(
 
 
 def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
-    from .. import netshow
-    from ..render import dump
+    from tshoot.inspect import netshow
+    from tshoot.cli.render import dump
 
     if raw and fmt == "table":
         for show in shows:
@@ -157,15 +157,15 @@ def prog_show(
     """A program's type, tag, load time, sizes and maps (by name)."""
     fmt = check_output(output)
     if choose_backend(backend, node, False, None) == "local":
-        from ..hooks import local
+        from tshoot.inspect import hooks_local as local
 
         program = local.prog_show(prog_id)
     else:
-        from ..hooks import pod
+        from tshoot.inspect import hooks_agent as pod
 
         program = pod.prog_show(kubeconfig, context, node, prog_id)
     if fmt != "table":
-        from ..render import dump
+        from tshoot.cli.render import dump
 
         print(dump(program.to_dict(), fmt))
         return
@@ -213,22 +213,22 @@ def cgroup_show(
     kubeconfig: Kubeconfig = None, context: Context = None,
 ) -> None:
     """Attach type, program, flags and link (with its pinned path) of every program on a cgroup."""
-    from ..bpfprogs import CILIUM_CGROUP_ROOT
+    from tshoot.inspect.programs import CILIUM_CGROUP_ROOT
 
     fmt = check_output(output)
     root = path or CILIUM_CGROUP_ROOT
     if choose_backend(backend, node, False, None) == "local":
-        from ..hooks import local
+        from tshoot.inspect import hooks_local as local
 
         show = local.cgroup_show(root, effective=effective, tree=tree, bpffs=bpffs)
     else:
         if bpffs:
             raise UsageError("--bpffs is for the local backend (the agent's bpftool finds pins itself)")
-        from ..hooks import pod
+        from tshoot.inspect import hooks_agent as pod
 
         show = pod.cgroup_show(kubeconfig, context, node, root, effective=effective, tree=tree)
     if fmt != "table":
-        from ..render import dump
+        from tshoot.cli.render import dump
 
         print(dump(show.to_dict(), fmt))
         return

@@ -1,6 +1,6 @@
 """`tshoot endpoints`, `endpoint get`, `identity get|list`, `nodes`, `whois`: parsing and printing only.
 
-The work is in tshoot.objects; heavy libraries (kubernetes, rich, yaml) are imported when a command runs.
+The work is in tshoot.cluster.objects; heavy libraries (kubernetes, rich, yaml) are imported when a command runs.
 `-o json|yaml` prints API objects exactly as the server returns them where the command shows API objects
 (endpoints, endpoint get, identity get of an allocated identity), kubectl-style (sorted keys, a List
 for several, managedFields left out), and the joined rows otherwise (nodes, whois, identity list).
@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
-from .common import Context, Kubeconfig, check_output, console, new_app
+from tshoot.core.errors import UsageError
+from tshoot.core.command import Context, Kubeconfig, check_output, console, new_app
 
 Namespace = Annotated[Optional[str], typer.Option("-n", "--namespace", metavar="NS",
                                                   help="namespace (default: the context's, else default)")]
@@ -62,7 +62,7 @@ WHOIS_EXAMPLES = """Examples:
 
 
 def _api(kubeconfig: str | None, context: str | None):
-    from .. import kube
+    from tshoot.cluster import kube
 
     return kube.api_client(kubeconfig, context)
 
@@ -81,7 +81,7 @@ def _seconds(text: str) -> float:
 
 
 def _namespace(namespace: str | None, all_namespaces: bool, kubeconfig: str | None, context: str | None):
-    from .. import kube
+    from tshoot.cluster import kube
 
     if all_namespaces and namespace:
         raise UsageError("give either -n NAMESPACE or -A, not both")
@@ -161,7 +161,7 @@ def endpoints(
     request_timeout: Timeout = "20s",
 ) -> None:
     """CiliumEndpoints: endpoint id, identity, IPv4, IPv6, node and state of every pod Cilium manages."""
-    from .. import objects
+    from tshoot.cluster import objects
 
     output = check_output(output, ("table", "wide", "json", "yaml"))
     timeout = _seconds(request_timeout)
@@ -196,7 +196,7 @@ def endpoint_get(
     request_timeout: Timeout = "20s",
 ) -> None:
     """One CiliumEndpoint: its identity and labels, addresses, node, state, pod (-o yaml: the object as served)."""
-    from .. import objects
+    from tshoot.cluster import objects
 
     output = check_output(output)
     ns = _namespace(namespace, False, kubeconfig, context)
@@ -228,7 +228,7 @@ def identity_get(
     request_timeout: Timeout = "20s",
 ) -> None:
     """The labels of a security identity. Reserved identities (1-10) are named without asking the cluster."""
-    from .. import objects
+    from tshoot.cluster import objects
 
     output = check_output(output)
     number = objects.parse_identity(identity)
@@ -261,7 +261,7 @@ def identity_list(
     request_timeout: Timeout = "20s",
 ) -> None:
     """Every security identity: reserved ones by name, then the CiliumIdentity objects with their labels."""
-    from .. import objects
+    from tshoot.cluster import objects
 
     output = check_output(output)
     rows = objects.list_identities(_api(kubeconfig, context), selector, reserved, _seconds(request_timeout))
@@ -283,7 +283,7 @@ def nodes(
 ) -> None:
     """Nodes and their CiliumNodes: InternalIP, the pod CIDRs Cilium allocates from, cilium_host, health and
     ingress addresses."""
-    from .. import objects
+    from tshoot.cluster import objects
 
     output = check_output(output, ("table", "wide", "json", "yaml"))
     rows = objects.nodes_view(_api(kubeconfig, context), _seconds(request_timeout))
@@ -321,14 +321,15 @@ def whois(
 ) -> None:
     """What is behind an address: the endpoint and pod, a node (InternalIP, cilium_host, health, ingress),
     a Service and its backends, a pod CIDR, or the world; with the identity the datapath uses for it."""
-    from .. import addr, objects
+    from tshoot.core import addr
+    from tshoot.cluster import objects
 
     output = check_output(output)
     addr.parse_ip(address)  # a bad address is a usage error before any request
     api = _api(kubeconfig, context)
     lookup = None
     if ipcache:
-        from ..mapread import ipcache_entries
+        from tshoot.mapio.read import ipcache_entries
 
         lookup = lambda wanted: ipcache_entries(api, wanted)  # noqa: E731
     result = objects.whois(api, address, ipcache=lookup, timeout=_seconds(request_timeout))

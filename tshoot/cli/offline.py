@@ -2,16 +2,16 @@
 
 Typer costs ~90 ms to import; these two commands answer in a few milliseconds more than a bare
 interpreter, so tshoot.main sends them here directly, and the typer app forwards to the same code.
-This module parses and prints only; the work is in tshoot.maps and tshoot.decode.
+This module parses and prints only; the work is in tshoot.maps and tshoot.mapio.decode.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .. import version as versions
-from ..errors import TshootError, UsageError
-from .parsing import Parser
+from tshoot.core import version as versions
+from tshoot.core.errors import TshootError, UsageError
+from tshoot.cli.parsing import Parser
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
 
@@ -43,7 +43,7 @@ def run(argv: list[str]) -> int:
 
 def _map_and_rest(command: str, argv: list[str], epilog: str):
     """The map name comes first; its module then adds its own arguments to the parser."""
-    from ..maps import MAPS, find
+    from tshoot.maps import MAPS, find
 
     if not argv or argv[0] in ("-h", "--help"):
         parser = Parser(prog=f"tshoot {command}", epilog=epilog,
@@ -97,9 +97,9 @@ def _decode(argv: list[str]) -> int:
     parser.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     parser.add_argument("-v", "--verbose", action="store_true", help="say which layout was chosen and why")
     args = parser.parse_args(argv[1:])
-    from ..bpftool import parse_hex, parse_output
-    from ..decode import decode_entry
-    from .. import render
+    from tshoot.core.bpftool import parse_hex, parse_output
+    from tshoot.mapio.decode import decode_entry
+    from tshoot.cli import render
 
     if args.stdin and (args.key or args.value):
         raise UsageError("give either '-' (bpftool output on stdin) or --key/--value, not both")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from ..errors import UsageError
+from tshoot.core.errors import UsageError
 
 _SIMPLE = {"metavar", "help", "type", "default", "required", "choices", "action", "nargs", "dest"}
 

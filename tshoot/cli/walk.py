@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Context, Kubeconfig, Output, check_output, console
+from tshoot.core.command import Context, Kubeconfig, Output, check_output, console
 
 EXAMPLES = """Examples:
 
@@ -39,9 +39,9 @@ def walk(
 ) -> None:
     """Follow a packet from a pod to its destination, lookup by lookup, as the guide's "day in the life of a
     packet" does by hand. Exit 0 when delivered (or handed to the host stack), 1 when the walk stops."""
-    from .. import version as versions
-    from .. import walk as walking
-    from ..errors import UsageError
+    from tshoot.core import version as versions
+    from tshoot.walk import walker as walking
+    from tshoot.core.errors import UsageError
 
     output = check_output(output)
     if backend not in ("pod", "local"):
@@ -54,7 +54,7 @@ def walk(
     else:
         result = walking.local_walk(bpffs, source, destination, proto, port, slot, version, netns, pod_netns)
     if output != "table":
-        from ..render import dump
+        from tshoot.cli.render import dump
 
         print(dump(result, output))
     else:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..errors import UsageError
-from .base import CiliumMap
+from tshoot.core.errors import UsageError
+from tshoot.maps.base import CiliumMap
 
 # Module of each map, in the order maps are listed. tests/test_map_names.py checks this table against
 # the modules' own short names, aliases and pins, so the two cannot drift apart.

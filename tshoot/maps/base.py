@@ -4,7 +4,7 @@ A map module (ipcache.py, lxc.py, …) is the Python twin of Cilium's pkg/maps/<
 per version, its key and value layouts per version, how a key is built from what a user types,
 and how raw members become the fields users read. Layout choice lives here, once:
 
-* the map's own BTF, when it has one (`decode(…, btf=BTFStruct)`, see tshoot.btf): the layout whose
+* the map's own BTF, when it has one (`decode(…, btf=BTFStruct)`, see tshoot.core.btf): the layout whose
   struct name, size and every member position equal the BTF type's;
 * else a version given (or detected from the agent image) picks the layout valid for it;
 * else every layout of the right size is tried, and if they all read the bytes the same way (fields
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ..btf import BTFStruct
-from ..errors import UsageError
-from ..layout import Layout
-from ..version import NEWEST_KNOWN, Range, Version, newest, show
+from tshoot.core.btf import BTFStruct
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import Layout
+from tshoot.core.version import NEWEST_KNOWN, Range, Version, newest, show
 
 
 class Pin:
@@ -166,7 +166,7 @@ class CiliumMap(ABC):
 
     def fields_many(self, which: str, layout: Layout, data: bytes) -> list[dict] | None:
         """The fields of every entry in `data` (entries of `layout.size` bytes back to back) in one pass, as
-        key_fields/value_fields would give them one by one; None lets tshoot.bulk do it entry by entry.
+        key_fields/value_fields would give them one by one; None lets tshoot.mapio.bulk do it entry by entry.
 
         A map whose dumps run to 100k entries (the ipcache) reads its few members by columns here."""
         return None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, parse_ip
-from ..errors import UsageError
-from ..layout import IP4, IP6, PAD, Field, Layout
-from ..version import Version, show
+from tshoot.core.addr import IPV4, IPV6, parse_ip
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import IP4, IP6, PAD, Field, Layout
+from tshoot.core.version import Version, show
 
 # ENDPOINT_KEY_IPV4 / ENDPOINT_KEY_IPV6 (bpf/lib/common.h, later eps.h)
 FAMILY_CODE = {IPV4: 1, IPV6: 2}

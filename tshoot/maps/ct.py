@@ -18,12 +18,12 @@ Layouts: shared/reference/cilium-map-layouts.md §6, Appendix A (ipv4_ct_tuple, 
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
-from ..errors import UsageError
-from ..layout import BE, IP6, PAD, Field, Layout, flag_names, flag_value
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
+from tshoot.core.addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import BE, IP6, PAD, Field, Layout, flag_names, flag_value
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 TCP = 6
 TUPLE_F_OUT, TUPLE_F_IN, TUPLE_F_RELATED, TUPLE_F_SERVICE = 0, 1, 2, 4

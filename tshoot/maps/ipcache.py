@@ -11,12 +11,12 @@ from __future__ import annotations
 import _socket
 import struct
 
-from ..addr import IPV4, IPV6, parse_prefix, show_ip
-from ..errors import UsageError
-from ..layout import IP4, PAD, Field, Layout, flag_names, flag_value
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, ip_union
+from tshoot.core.addr import IPV4, IPV6, parse_prefix, show_ip
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import IP4, PAD, Field, Layout, flag_names, flag_value
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, ip_union
 
 STATIC_PREFIX_BITS = 32  # IPCACHE_STATIC_PREFIX: pad + cluster_id + family, counted by prefixlen
 

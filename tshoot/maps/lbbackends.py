@@ -9,12 +9,12 @@ Layouts: shared/reference/cilium-map-layouts.md §5.1, §5.4, Appendix A (lb4_ba
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, parse_protocol, show_ip, show_protocol
-from ..errors import UsageError
-from ..layout import BE, PAD, U, Field, Layout
-from ..version import Range, Version, show
-from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
+from tshoot.core.addr import IPV4, IPV6, parse_protocol, show_ip, show_protocol
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import BE, PAD, U, Field, Layout
+from tshoot.core.version import Range, Version, show
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 # BE_STATE_* (bpf/lib/lb.h, 1.12+)
 STATES = {0: "active", 1: "terminating", 2: "quarantined", 3: "maintenance"}

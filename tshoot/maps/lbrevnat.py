@@ -8,12 +8,12 @@ Layouts: shared/reference/cilium-map-layouts.md §5.4, Appendix A (lb4_reverse_n
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, show_ip
-from ..errors import UsageError
-from ..layout import BE, Field, Layout
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
+from tshoot.core.addr import IPV4, IPV6, show_ip
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import BE, Field, Layout
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, family_address
 
 KEY = Layout("__u16", 2, [Field("rev_nat_index", 0, 2, BE)])
 

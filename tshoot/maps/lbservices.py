@@ -13,12 +13,12 @@ Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_ke
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
-from ..errors import UsageError
-from ..layout import BE, PAD, Field, Layout, flag_names, flag_value
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
+from tshoot.core.addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import BE, PAD, Field, Layout, flag_names, flag_value
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_optional, family_address
 
 PROTO_IN_KEY = (1, 17, 0)  # --bpf-lb-proto-diff: the key carries the L4 protocol from 1.17
 

@@ -8,12 +8,12 @@ Layouts: shared/reference/cilium-map-layouts.md §4.
 
 from __future__ import annotations
 
-from ..addr import IPV4, IPV6, parse_ip, show_ip
-from ..errors import UsageError
-from ..layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
+from tshoot.core.addr import IPV4, IPV6, parse_ip, show_ip
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
 
 
 def _key(tail: list[Field]) -> Layout:

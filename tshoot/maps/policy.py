@@ -18,11 +18,11 @@ Layouts: shared/reference/cilium-map-layouts.md §7, Appendix A (policy_key, pol
 
 from __future__ import annotations
 
-from ..addr import parse_protocol, show_protocol
-from ..errors import UsageError
-from ..layout import BE, PAD, Field, Layout
-from ..version import Range, Version, show
-from .base import CiliumMap, Pin
+from tshoot.core.addr import parse_protocol, show_protocol
+from tshoot.core.errors import UsageError
+from tshoot.core.layout import BE, PAD, Field, Layout
+from tshoot.core.version import Range, Version, show
+from tshoot.maps.base import CiliumMap, Pin
 
 STATIC_PREFIX_BITS = 40  # sec_label + the direction byte
 FULL_PREFIX = 64  # POLICY_FULL_PREFIX

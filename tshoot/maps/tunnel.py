@@ -11,12 +11,12 @@ Layouts: shared/reference/cilium-map-layouts.md §8, Appendix A (tunnel_key, tun
 
 from __future__ import annotations
 
-from ..addr import IPV6, parse_prefix, show_ip
-from ..layout import PAD, Field, Layout
-from ..version import Range, Version
-from .base import CiliumMap, Pin
-from .common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
-from .lxc import KEY_1_9 as ENDPOINT_KEY
+from tshoot.core.addr import IPV6, parse_prefix, show_ip
+from tshoot.core.layout import PAD, Field, Layout
+from tshoot.core.version import Range, Version
+from tshoot.maps.base import CiliumMap, Pin
+from tshoot.maps.common import FAMILY_CODE, FAMILY_NAME, add_cluster_id_argument, check_cluster_id, copy_optional, ip_union
+from tshoot.maps.lxc import KEY_1_9 as ENDPOINT_KEY
 
 
 def _tunnel(c_name: str, tail: list[Field]) -> Layout:

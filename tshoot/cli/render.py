@@ -1,0 +1,93 @@
+"""Output: annotated hex for one key or value, tables, JSON and YAML. Heavy modules are imported lazily."""
+
+from __future__ import annotations
+
+import sys
+
+from tshoot.maps.base import Decoded
+
+_TAGS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def annotated(which: str, data: bytes, decoded: Decoded, color: bool = False) -> str:
+    """The bytes grouped by C member, a tag under each group, then one line per member.
+
+        key: struct ipcache_key, 24 bytes
+          40 00 00 00  00 00  00  01  0a 00 01 6e  00 00 00 00  …
+          a            b      c   d   e            f
+          a  0-3    lpm_key.prefixlen  40 00 00 00  64
+    """
+    segments = _segments(decoded.rows, len(data))
+    hex_parts, tag_parts, lines = [], [], []
+    for index, (offset, size, names_values) in enumerate(segments):
+        tag = _TAGS[index % len(_TAGS)]
+        chunk = data[offset : offset + size].hex(" ")
+        hex_parts.append(_paint(chunk, index, color))
+        tag_parts.append(_paint(tag.ljust(len(chunk)), index, color))
+        span = f"{offset}" if size == 1 else f"{offset}-{offset + size - 1}"
+        for n, (name, value) in enumerate(names_values):
+            lines.append((tag if n == 0 else "", span if n == 0 else "", name, chunk if n == 0 else "", value))
+    width_name = max(len(line[2]) for line in lines)
+    width_hex = min(max(len(line[3]) for line in lines), 24)
+    out = [f"{which}: {decoded.layout.c_type}, {len(data)} bytes",
+           "  " + "  ".join(hex_parts), "  " + "  ".join(tag_parts).rstrip()]
+    for tag, span, name, chunk, value in lines:
+        if len(chunk) > width_hex:
+            chunk = chunk[: width_hex - 1] + "…"
+        out.append(f"  {_paint(tag, _TAGS.index(tag), color) if tag else ' '}  {span:<6} {name:<{width_name}}  "
+                   f"{chunk:<{width_hex}}  {value}")
+    return "\n".join(out)
+
+
+def _segments(rows, size: int) -> list[tuple[int, int, list[tuple[str, str]]]]:
+    """Group members by the bytes they occupy (bitfields share bytes) and add implicit padding."""
+    by_span: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for offset, length, name, value in rows:
+        by_span.setdefault((offset, length), []).append((name, value))
+    segments, cursor = [], 0
+    for (offset, length), members in sorted(by_span.items()):
+        if offset > cursor:
+            segments.append((cursor, offset - cursor, [("(padding)", "")]))
+        if offset >= cursor:
+            segments.append((offset, length, members))
+            cursor = offset + length
+    if cursor < size:
+        segments.append((cursor, size - cursor, [("(padding)", "")]))
+    return segments
+
+
+_COLORS = ("36", "33", "32", "35", "34", "31")
+
+
+def _paint(text: str, index: int, color: bool) -> str:
+    return f"\x1b[{_COLORS[index % len(_COLORS)]}m{text}\x1b[0m" if color else text
+
+
+def fields_line(fields: dict) -> str:
+    return "  means: " + ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+def use_color(stream=None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    import os
+
+    stream = stream or sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def dump(obj, fmt: str) -> str:
+    if fmt == "json":
+        import json
+
+        return json.dumps(obj, indent=2)
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip()
+    raise ValueError(fmt)

@@ -1,0 +1,225 @@
+"""Enrichment: what the numbers in a map entry are, in the cluster's words.
+
+identity -> its labels (CiliumIdentity; reserved identities by name, without asking), tunnel endpoint ->
+the node with that InternalIP, ifindex -> the interface on that node, lxc_id -> the CiliumEndpoint and
+its pod, an address -> the pod or node that has it.
+
+The cluster is asked once per command (`Cluster.fetch`: one list per resource, paginated), never per
+entry. What cannot be said is said ("missing": why), never fatal. Enrichment is keyed by the names map
+modules give their fields, so every map in tshoot.maps gets it for the fields it shares with the others.
+"""
+
+from __future__ import annotations
+
+from operator import methodcaller
+
+from tshoot.core.addr import parse_ip
+from tshoot.core.errors import UsageError
+
+# Cilium's reserved identities (pkg/identity/numericidentity.go); 9 and 10 exist from 1.15 on (dual stack).
+RESERVED = {
+    1: "reserved:host", 2: "reserved:world", 3: "reserved:unmanaged", 4: "reserved:health", 5: "reserved:init",
+    6: "reserved:remote-node", 7: "reserved:kube-apiserver", 8: "reserved:ingress", 9: "reserved:world-ipv4",
+    10: "reserved:world-ipv6",
+}
+
+IDENTITY_FIELDS = ("identity", "sec_id", "sec_identity", "sec_label", "remote_identity")
+NODE_ADDRESS_FIELDS = ("tunnel_endpoint", "node_ip")
+INTERFACE_FIELDS = ("ifindex", "parent_ifindex")
+ENDPOINT_FIELDS = ("lxc_id", "endpoint_id")
+ADDRESS_FIELDS = ("prefix", "ip", "address", "addr", "backend", "daddr", "saddr")
+
+
+class Cluster:
+    """The cluster objects enrichment needs, indexed. Built from API objects as the server returns them."""
+
+    def __init__(self, identities: list[dict], nodes: list[dict], endpoints: list[dict], pods: list[dict]):
+        self.labels: dict[int, list[str]] = {}
+        for identity in identities:
+            name = identity.get("metadata", {}).get("name", "")
+            if name.isdigit():
+                labels = identity.get("security-labels") or {}
+                self.labels[int(name)] = [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
+        self.node_by_ip: dict[str, str] = {}
+        self.node_ips: dict[str, set[str]] = {}
+        for node in nodes:
+            name = node.get("metadata", {}).get("name", "")
+            for address in node.get("status", {}).get("addresses", []) or []:
+                if address.get("type") in ("InternalIP", "ExternalIP"):
+                    self.node_by_ip.setdefault(address.get("address", ""), name)
+                    self.node_ips.setdefault(name, set()).add(address.get("address", ""))
+        # CiliumEndpoint ids are per node; the CEP names its node by IP (status.networking.node).
+        self.endpoints: dict[tuple[str, int], str] = {}
+        for cep in endpoints:
+            status = cep.get("status") or {}
+            meta = cep.get("metadata", {})
+            node_ip = (status.get("networking") or {}).get("node")
+            if isinstance(status.get("id"), int) and node_ip:
+                self.endpoints[(self.node_by_ip.get(node_ip, node_ip), status["id"])] = \
+                    f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        self.pod_by_ip: dict[str, str] = {}
+        for pod in pods:
+            meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+            if spec.get("hostNetwork"):
+                continue  # a host-network pod's address is its node's
+            for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
+                self.pod_by_ip[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+    @classmethod
+    def fetch(cls, api) -> "Cluster":
+        """One paginated list per resource (CiliumIdentity, Node, CiliumEndpoint, Pod), fetched in parallel."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tshoot.cluster import kube
+
+        kinds = [kube.CILIUM_IDENTITIES, kube.NODES, kube.CILIUM_ENDPOINTS, kube.PODS]
+        with ThreadPoolExecutor(len(kinds)) as pool:
+            lists = list(pool.map(lambda kind: list(kube.list_objects(api, kind)), kinds))
+        return cls(*lists)
+
+
+def _host_address(text) -> str | None:
+    """'10.0.1.110', '10.0.1.110/32', 'fd00::1/128' -> the address; a wider prefix or a non-address -> None."""
+    if not isinstance(text, str):
+        return None
+    address, slash, plen = text.partition("/")
+    try:
+        family, _ = parse_ip(address)
+    except UsageError:
+        return None
+    if slash and plen != ("32" if family == "ipv4" else "128"):
+        return None
+    return address
+
+
+_NOTHING: dict = {}  # shared by every entry with nothing said (never mutated)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+class Enricher:
+    """Explains fields of decoded entries. `interfaces(node)` gives {ifindex: name} for a node (or raises).
+
+    Without a cluster (None) only what needs no cluster is said: reserved identities, interface names;
+    the command says once that the rest cannot be (Session.enricher)."""
+
+    def __init__(self, cluster: Cluster | None, interfaces=None):
+        self.cluster, self.interfaces = cluster, interfaces
+        self._interfaces: dict[str, dict[int, str] | str] = {}
+        self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
+
+    def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
+        """{"field": {what it is}} for the fields of one entry this can explain."""
+        return {**self.parts(node, [key_fields or {}])[0], **self.parts(node, [value_fields or {}])[0]}
+
+    def parts(self, node: str, many: list[dict]) -> list[dict]:
+        """What can be said about each of many keys' (or values') fields, by columns: each distinct value
+        of a field is explained once, and a column with nothing to say (identities of a dump without a
+        cluster) costs nothing per entry. Entries with nothing said share one empty dict."""
+        names = set().union(*many) if len(many) > 1 else set(many[0]) if many else set()
+        columns = []
+        for name in sorted(names):
+            explain = self._explainer(name)
+            if explain is None:
+                continue
+            try:
+                values = list(map(methodcaller("get", name), many))
+                distinct = set(values)
+            except TypeError:  # a list field: compare its items
+                values = [_hashable(fields.get(name)) for fields in many]
+                distinct = set(values)
+            said = {}
+            for value in distinct:
+                if value is None or (value == 0 and name not in IDENTITY_FIELDS):
+                    continue
+                memo_key = (node, name, value)
+                if memo_key not in self._said:
+                    self._said[memo_key] = explain(node, list(value) if isinstance(value, tuple) else value)
+                if self._said[memo_key] is not None:
+                    said[value] = self._said[memo_key]
+            if said:
+                columns.append((name, list(map(said.get, values))))
+        if not columns:
+            return [_NOTHING] * len(many)
+        if len(columns) == 1:
+            name, found = columns[0]
+            return [{name: f} if f is not None else _NOTHING for f in found]
+        out = []
+        for row in zip(*(found for _, found in columns)):
+            part = {name: f for (name, _), f in zip(columns, row) if f is not None}
+            out.append(part or _NOTHING)
+        return out
+
+    def _explainer(self, name: str):
+        """The method explaining a field of that name, None when none does (or none can, without a cluster)."""
+        if name in IDENTITY_FIELDS:
+            return self.identity
+        if name in INTERFACE_FIELDS:
+            return self.interface if self.interfaces is not None else None
+        if self.cluster is None:
+            return None
+        if name in NODE_ADDRESS_FIELDS:
+            return self.node_address
+        if name in ENDPOINT_FIELDS:
+            return self.endpoint
+        if name in ADDRESS_FIELDS:
+            return self.address
+        return None
+
+    def identity(self, node: str, number) -> dict | None:
+        if number in RESERVED:
+            return {"name": RESERVED[number]}
+        if number == 0:
+            return {"name": "any (0: the wildcard in policy keys, unknown elsewhere)"}
+        if self.cluster is None:
+            return None  # no cluster at all: said once for the command (Session.enricher), not per entry
+        labels = self.cluster.labels.get(number)
+        if labels is None:
+            return {"missing": f"no CiliumIdentity {number} in the cluster"}
+        return {"labels": labels}
+
+    def node_address(self, node: str, address) -> dict | None:
+        if self.cluster is None:
+            return None
+        name = self.cluster.node_by_ip.get(address)
+        return {"node": name} if name else {"missing": f"no node has address {address}"}
+
+    def interface(self, node: str, ifindex) -> dict:
+        if self.interfaces is None:
+            return {"missing": "interface names are not known for this backend"}
+        table = self._interfaces.get(node)
+        if table is None:
+            try:
+                table = self.interfaces(node)
+            except Exception as exc:  # enrichment never fails the command
+                table = f"cannot list the interfaces of {node}: {exc}"
+            self._interfaces[node] = table
+        if isinstance(table, str):
+            return {"missing": table}
+        name = table.get(ifindex)
+        return {"interface": name} if name else {"missing": f"no interface {ifindex} on {node}"}
+
+    def endpoint(self, node: str, number) -> dict | None:
+        if self.cluster is None:
+            return None
+        name = self.cluster.endpoints.get((node, number))
+        if name is None:
+            return {"missing": f"no CiliumEndpoint with id {number} on {node}"}
+        return {"endpoint": name, "pod": name}
+
+    def address(self, node: str, text) -> dict | None:
+        """The pod or node with that address; None for what is not a single address (a CIDR)."""
+        address = _host_address(text)
+        if address is None:
+            return None
+        if self.cluster is None:
+            return None
+        pod = self.cluster.pod_by_ip.get(address)
+        if pod:
+            return {"pod": pod}
+        node = self.cluster.node_by_ip.get(address)
+        if node:
+            return {"node": node}
+        return {"missing": f"no pod or node has address {address}"}

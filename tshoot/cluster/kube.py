@@ -1,0 +1,342 @@
+"""Connecting to a Kubernetes API server the way kubectl does: --kubeconfig, --context, KUBECONFIG,
+and the lab's ./kubeconfig when nothing else is given. The kubernetes client is imported lazily.
+
+Reading and exec go through a few functions every command shares: `get_object`, `list_objects`
+(paginated with limit/continue), `exec_in_pod` (the websocket channel protocol), `request`. Objects
+are plain dicts exactly as the API returns them (what `-o yaml` shows); every request has a timeout;
+every failure is a TshootError with one line that says what failed and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import namedtuple
+from collections.abc import Iterator
+
+from tshoot.core.errors import TshootError, UsageError
+
+# Light imports only (no dataclasses, pathlib, typing): `tshoot map --backend local` imports this module to
+# ask whether a kubeconfig is reachable, and its start-up time is part of what it costs.
+LAB_KUBECONFIG = "kubeconfig"  # written by `lab up` in the directory it runs from, like the guide's lab
+REQUEST_TIMEOUT = 20  # seconds per API request: a hanging server must not hang the tool
+PAGE_SIZE = 500  # objects per list request (kubectl's --chunk-size default)
+
+
+def kubeconfig_path(explicit: str | None = None) -> str:
+    """--kubeconfig, else $KUBECONFIG (first file of the list), else ./kubeconfig, else ~/.kube/config."""
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise UsageError(f"--kubeconfig {explicit}: no such file")
+        return explicit
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        for candidate in env.split(os.pathsep):
+            if candidate and os.path.isfile(candidate):
+                return candidate
+    if os.path.isfile(LAB_KUBECONFIG):
+        return LAB_KUBECONFIG
+    home = os.path.join(os.path.expanduser("~"), ".kube", "config")
+    if os.path.isfile(home):
+        return home
+    raise TshootError("no kubeconfig found (run 'make up' to create the lab's ./kubeconfig, or pass --kubeconfig)")
+
+
+def kubeconfig_reachable(explicit: str | None = None) -> bool:
+    try:
+        kubeconfig_path(explicit)
+        return True
+    except TshootError:
+        return False
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None):
+    """A kubernetes.client.ApiClient for that kubeconfig and context."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    path = kubeconfig_path(kubeconfig)
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                persist_config=False)
+    except ConfigException as exc:
+        raise UsageError(f"kubeconfig {path}: {exc}") from None
+    # One attempt per request: urllib3 would retry a read timeout three times, turning a 20 s timeout
+    # into 80 s of silence. Callers that want retries know which requests are safe to repeat.
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+def _context_entry(path: str, context: str | None) -> dict:
+    from kubernetes import config
+
+    contexts, active = config.list_kube_config_contexts(config_file=path)
+    chosen = next((c for c in contexts if c["name"] == context), None) if context else active
+    if chosen is None:
+        raise UsageError(f"context {context!r} is not in {path} (known: {', '.join(c['name'] for c in contexts)})")
+    return chosen
+
+
+def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace commands use without -n: the context's, else "default" (kubectl's rule)."""
+    return _context_entry(kubeconfig_path(kubeconfig), context).get("context", {}).get("namespace") or "default"
+
+
+def current_context(kubeconfig: str | None = None, context: str | None = None) -> tuple[str, dict]:
+    """(context name, its cluster entry) as the kubeconfig resolves them."""
+    path = kubeconfig_path(kubeconfig)
+    chosen = _context_entry(path, context)
+    import yaml
+
+    with open(path) as file:
+        doc = yaml.safe_load(file)
+    cluster = next((c.get("cluster", {}) for c in doc.get("clusters", []) if c["name"] == chosen["context"]["cluster"]), {})
+    return chosen["name"], cluster
+
+
+# --- resources -----------------------------------------------------------------------------------
+
+class Resource(namedtuple("Resource", "group version plural kind namespaced missing_hint", defaults=("",))):
+    """A resource type as the API addresses it; missing_hint: what it means when the server does not serve
+    this type at all."""
+
+    __slots__ = ()
+
+    @property
+    def display(self) -> str:
+        """kubectl's name for the type: "pods", "ciliumendpoints.cilium.io"."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        return f"{base}/{subresource}" if subresource else base
+
+
+_CILIUM_CRD = "is Cilium installed? Its operator registers this CRD at start-up"
+PODS = Resource("", "v1", "pods", "Pod", True)
+NODES = Resource("", "v1", "nodes", "Node", False)
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", False)
+SERVICES = Resource("", "v1", "services", "Service", True)
+ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints", True)
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", True)
+DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet", True)
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment", True)
+CILIUM_ENDPOINTS = Resource("cilium.io", "v2", "ciliumendpoints", "CiliumEndpoint", True, _CILIUM_CRD)
+CILIUM_IDENTITIES = Resource("cilium.io", "v2", "ciliumidentities", "CiliumIdentity", False, _CILIUM_CRD)
+CILIUM_NODES = Resource("cilium.io", "v2", "ciliumnodes", "CiliumNode", False, _CILIUM_CRD)
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+def request(api, method: str, path: str, query: list[tuple[str, str]] | None = None, body=None,
+            content_type: str | None = None, timeout: float = REQUEST_TIMEOUT, what: str | None = None,
+            resource: Resource | None = None):
+    """One API request; the decoded JSON body (or text). Failures become one-line TshootErrors."""
+    what = what or f"{method} {path}"
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    method, url, headers, body, post = api.param_serialize(method, path, query_params=list(query or []),
+                                                           header_params=headers, body=body,
+                                                           auth_settings=["BearerToken"])
+    host = api.configuration.host
+    try:
+        response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        data = response.read()
+    except Exception as exc:  # urllib3 and kubernetes wrap socket errors in many types: classify them
+        raise _transport_error(exc, host, what, timeout) from None
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+    if not 200 <= response.status < 300:
+        raise api_error(response.status, text, what, host, resource)
+    if "json" in (response.getheader("Content-Type") or ""):
+        return json.loads(text)
+    return text
+
+
+def get_object(api, resource: Resource, name: str, namespace: str | None = None,
+               timeout: float = REQUEST_TIMEOUT) -> dict:
+    where = f"{namespace}/{name}" if resource.namespaced and namespace else name
+    return request(api, "GET", resource.path(namespace, name), timeout=timeout,
+                   what=f"get {resource.display} {where}", resource=resource)
+
+
+def list_objects(api, resource: Resource, namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None, limit: int = PAGE_SIZE,
+                 timeout: float = REQUEST_TIMEOUT) -> Iterator[dict]:
+    """Every matching object, fetched `limit` at a time (limit/continue), each page within `timeout`.
+
+    namespace None lists across all namespaces (kubectl -A)."""
+    query = [("limit", str(limit))]
+    if label_selector:
+        query.append(("labelSelector", label_selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    scope = f" in namespace {namespace}" if resource.namespaced and namespace else ""
+    token = None
+    while True:
+        page = request(api, "GET", resource.path(namespace), query + ([("continue", token)] if token else []),
+                       timeout=timeout, what=f"list {resource.display}{scope}", resource=resource)
+        yield from page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def no_such_node(node: str, known) -> TshootError:
+    """An unknown node is a fact about the cluster (exit 1, like kubectl's NotFound), not a malformed argument."""
+    return TshootError(f"no node named {node!r} (nodes: {', '.join(sorted(set(known))) or 'none'})")
+
+
+def api_error(code: int, body: str, what: str, host: str, resource: Resource | None = None) -> TshootError:
+    """The one line for an API error status, from the metav1.Status the server sent (or its text)."""
+    try:
+        status = json.loads(body)
+        message = status.get("message") or body.strip()
+    except ValueError:
+        status, message = None, body.strip()
+    if code == 401:
+        return TshootError(f"{what}: 401 Unauthorized: the API server at {host} rejected the kubeconfig's "
+                           f"credentials (expired token or certificate? get a fresh kubeconfig)")
+    if code == 403:
+        return TshootError(f"{what}: 403 Forbidden: {message} (ask for RBAC permission or use another --context)")
+    if code == 404 and status is None and resource is not None:
+        hint = f": {resource.missing_hint}" if resource.missing_hint else ""
+        return TshootError(f"{what}: the API server does not serve {resource.display} "
+                           f"({resource.group or 'core'}/{resource.version}){hint}")
+    if code == 404:
+        return TshootError(f"{what}: {message}")
+    if code == 410:
+        return TshootError(f"{what}: the list expired before it was read (410 Gone): run the command again")
+    reason = (status or {}).get("reason") or ""
+    return TshootError(f"{what}: the API server answered {code}{' ' + reason if reason else ''}: {message}")
+
+
+def _transport_error(exc: Exception, host: str, what: str, timeout: float) -> TshootError:
+    """Socket-level failures (refused, timed out, TLS, cut) as one line each."""
+    import socket
+    import ssl
+
+    from urllib3 import exceptions as u3
+    from websocket import WebSocketTimeoutException
+
+    cause = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
+    detail = str(cause)
+    if isinstance(cause, (u3.NewConnectionError, ConnectionRefusedError)) or "Connection refused" in detail:
+        if "refused" in detail:
+            return TshootError(f"{what}: cannot connect to the API server at {host}: connection refused "
+                               f"(is the cluster running? 'make up' starts the lab)")
+        return TshootError(f"{what}: cannot connect to the API server at {host}: {detail.rsplit(': ', 1)[-1]}")
+    if isinstance(cause, (u3.TimeoutError, socket.timeout, TimeoutError, WebSocketTimeoutException)):
+        return TshootError(f"{what}: the API server at {host} did not answer within {timeout:g}s "
+                           f"(overloaded or unreachable?)")
+    if isinstance(cause, (u3.SSLError, ssl.SSLError)) or "SSLError" in detail or "CERTIFICATE" in detail:
+        return TshootError(f"{what}: TLS failure talking to {host}: {detail.splitlines()[-1]} (does the "
+                           f"kubeconfig's certificate authority belong to this server?)")
+    if isinstance(cause, (u3.ProtocolError, ConnectionError)):
+        return TshootError(f"{what}: the API server at {host} cut the connection ({detail})")
+    return TshootError(f"{what}: cannot talk to the API server at {host}: {type(cause).__name__}: {detail}")
+
+
+# --- exec ----------------------------------------------------------------------------------------
+
+class ExecError(TshootError):
+    """The command could not run in the pod (not found in the image, container not running, ...).
+
+    `status` is the metav1.Status the API server sent on the error channel, when it sent one."""
+
+    def __init__(self, message: str, status: dict | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDOUT, STDERR, ERROR = 1, 2, 3
+
+
+def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list[str],
+                timeout: float = REQUEST_TIMEOUT, text: bool = True) -> tuple[int, str | bytes, str | bytes]:
+    """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
+
+    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
+    as kubernetes.stream does, but opens the connection itself because kubernetes.stream has no
+    timeout for the handshake (a hung API server would hang the tool) and folds every handshake
+    failure into one string; here stdout and stderr stay apart and the exit code comes from the
+    error channel's Status."""
+    import ssl
+
+    import certifi
+    import websocket
+    from kubernetes.stream.ws_client import get_websocket_url
+
+    what = f"exec {argv[0]} in pod {namespace}/{pod}"
+    query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
+    if container:
+        query.append(("container", container))
+    _, url, headers, _, _ = api.param_serialize("GET", PODS.path(namespace, pod, "exec"), query_params=query,
+                                                auth_settings=["BearerToken"])
+    conf = api.configuration
+    url = get_websocket_url(url)
+    sslopt: dict = {"cert_reqs": ssl.CERT_NONE}
+    if url.startswith("wss://") and conf.verify_ssl:
+        sslopt = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": conf.ssl_ca_cert or certifi.where()}
+        if conf.assert_hostname is not None:
+            sslopt["check_hostname"] = conf.assert_hostname
+    for option, value in (("certfile", conf.cert_file), ("keyfile", conf.key_file),
+                          ("server_hostname", conf.tls_server_name)):
+        if value:
+            sslopt[option] = value
+    header = [f"{k}: {v}" for k, v in headers.items() if k.lower() == "authorization"]
+    deadline = time.monotonic() + timeout
+    out, err, status = bytearray(), bytearray(), bytearray()
+    ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True)
+    finished = False
+    try:
+        ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=timeout)
+        while True:
+            ws.settimeout(max(0.001, deadline - time.monotonic()))
+            opcode, frame = ws.recv_data_frame(True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                finished = True
+                break
+            if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
+                channel, payload = frame.data[0], frame.data[1:]
+                {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
+    except websocket.WebSocketBadStatusException as exc:
+        body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body)
+        raise api_error(exc.status_code, body, what, conf.host, PODS) from None
+    except websocket.WebSocketConnectionClosedException:
+        pass  # the server closed the TCP connection without a close frame: judge by the status received
+    except Exception as exc:
+        raise _transport_error(exc, conf.host, what, timeout) from None
+    finally:
+        if finished:
+            ws.close(timeout=1)  # answer the server's close frame
+        else:
+            ws.shutdown()  # no goodbye to a server that stopped answering
+    code = _exit_code(bytes(status), what)
+    if text:
+        return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return code, bytes(out), bytes(err)
+
+
+def _exit_code(status: bytes, what: str) -> int:
+    if not status:
+        raise ExecError(f"{what}: the stream ended without an exit status (the connection was cut?)")
+    try:
+        parsed = json.loads(status)
+    except ValueError:
+        raise ExecError(f"{what}: unreadable exit status {status[:200]!r}") from None
+    if parsed.get("status") == "Success":
+        return 0
+    if parsed.get("reason") == "NonZeroExitCode":
+        for cause in (parsed.get("details") or {}).get("causes", []):
+            if cause.get("reason") == "ExitCode":
+                return int(cause["message"])
+    raise ExecError(f"{what}: {parsed.get('message') or parsed}", parsed)

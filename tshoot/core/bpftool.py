@@ -1,0 +1,89 @@
+"""Reading what bpftool prints: hex typed by a user, and `bpftool map lookup/dump` output (text or -j).
+
+One home for this, because bytes reach tshoot this way from three places: the command line, a pipe
+(`bpftool map lookup … | tshoot decode ipcache -`), and bpftool run inside a Cilium agent.
+"""
+
+from __future__ import annotations
+
+from tshoot.core.errors import TshootError, UsageError
+
+
+def parse_hex(text: str, what: str = "bytes") -> bytes:
+    """'40 00 00 00', '0x40 0x00', '40000000', '4000 0000', '40:00' -> bytes; UsageError naming the accepted forms."""
+    tokens = []
+    for token in text.replace(",", " ").replace(":", " ").split():
+        digits = token[2:] if token.lower().startswith("0x") else token
+        if len(digits) > 2 and len(digits) % 2:
+            raise UsageError(f"{what}: {token!r} has an odd count of hex digits (expected whole bytes, e.g. 40 00 00 00)")
+        tokens += [digits] if len(digits) <= 2 else [digits[i : i + 2] for i in range(0, len(digits), 2)]
+    try:
+        return bytes(int(t, 16) for t in tokens)
+    except ValueError:
+        raise UsageError(f"{what}: {text.strip()!r} is not hex bytes (expected e.g. '40 00 00 00' or 40000000)") from None
+
+
+def parse_output(text: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Entries (key, value) from bpftool's text or JSON output of `map lookup`, `map dump` or `map getnext`."""
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError("nothing on standard input (pipe bpftool's output, e.g. bpftool map lookup … | tshoot decode ipcache -)")
+    if stripped[0] in "[{":
+        return _parse_json(stripped)
+    return _parse_text(stripped)
+
+
+def _parse_json(text: str) -> list[tuple[bytes | None, bytes | None]]:
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"standard input is not bpftool JSON ({exc.msg} at line {exc.lineno})") from None
+    if data is None:  # `bpftool -j map lookup` of a missing key
+        raise TshootError("bpftool: no entry for that key")
+    if isinstance(data, dict):
+        if "error" in data:
+            raise TshootError(f"bpftool: {data['error']}")
+        data = [data]
+    entries = []
+    for item in data:
+        key = bytes(int(b, 16) for b in item["key"]) if "key" in item else None
+        value = bytes(int(b, 16) for b in item["value"]) if isinstance(item.get("value"), list) else None
+        entries.append((key, value))
+    return entries
+
+
+def _parse_text(text: str) -> list[tuple[bytes | None, bytes | None]]:
+    entries: list[tuple[bytes | None, bytes | None]] = []
+    current: dict[str, bytearray] = {}
+    target = None
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == "Error:":
+            raise TshootError("bpftool: " + line.split(":", 1)[1].strip())
+        if words[:1] == ["Found"]:
+            continue
+        if line.strip() in ("Not found", "<no entry>"):  # bpftool 7's answer to a lookup that misses
+            raise TshootError("bpftool: no entry for that key")
+        for word in words:
+            if word in ("key:", "value:"):
+                target = word[:-1]
+                if target == "key" and current:
+                    entries.append((_opt(current, "key"), _opt(current, "value")))
+                    current = {}
+                current[target] = bytearray()
+            elif target and len(word) == 2:
+                try:
+                    current[target].append(int(word, 16))
+                except ValueError:
+                    raise UsageError(f"cannot read bpftool output: {word!r} in {line.strip()!r} is not a hex byte") from None
+    if current:
+        entries.append((_opt(current, "key"), _opt(current, "value")))
+    if not entries:
+        raise UsageError("no 'key:' or 'value:' found on standard input (expected bpftool map lookup/dump output)")
+    return entries
+
+
+def _opt(entry: dict[str, bytearray], name: str) -> bytes | None:
+    return bytes(entry[name]) if name in entry else None

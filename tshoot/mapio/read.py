@@ -1,0 +1,405 @@
+"""Reading Cilium maps on nodes: `tshoot map lookup`, `map dump`, `map list` without the printing.
+
+* lookup: the key built exactly as `tshoot key` builds it, looked up as the datapath looks it up. On an
+  LPM trie the kernel answers with the value of the longest prefix covering the key but does not say
+  which entry that was; the entry is found in a dump of the map: among the entries whose prefix covers
+  the key, the longest (what the trie itself does). `exact` asks for that very key instead.
+* dump: every entry decoded (tshoot.mapio.bulk), filtered (tshoot.mapio.filter), limited.
+* list: every map pinned under tc/globals with its geometry, entries and the layout tshoot reads it with.
+
+Each function works on one backend (one node); `on_nodes` runs one on many nodes at once, each node's
+failure kept apart from the others' results.
+"""
+
+from __future__ import annotations
+
+
+
+from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
+from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
+from tshoot.mapio.decode import decode_entry
+from tshoot.core.errors import TshootError, UsageError
+from tshoot.mapio.filter import Filter
+from tshoot.maps import MAPS
+from tshoot.maps.base import CiliumMap
+from tshoot.core.version import Range, Version
+
+DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
+
+
+# --- which map, which layout ---------------------------------------------------------------------
+def _pins_newest_first(cmap: CiliumMap) -> list[str]:
+    ordered = sorted(cmap.pins, key=lambda p: max(high for _, high in p.versions.intervals), reverse=True)
+    return list(dict.fromkeys(p.name for p in ordered))
+
+
+def _format_pin(cmap: CiliumMap, template: str, params: dict) -> str:
+    try:
+        return template.format(**params)
+    except KeyError as exc:
+        raise UsageError(f"{cmap.short} maps are per endpoint: give --{exc.args[0]} N or the pinned name, "
+                         f"e.g. {template.format(**{exc.args[0]: 2006})}") from None
+
+
+def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None) -> MapInfo:
+    """The pinned map on that node: the name its version uses, or, version unknown, the newest name pinned."""
+    if version is not None:
+        try:
+            names = [_format_pin(cmap, cmap.pin(version).name, params)]
+        except UsageError as exc:
+            if "per endpoint" in str(exc):
+                raise
+            raise TshootError(str(exc)) from None
+    else:
+        names = [_format_pin(cmap, name, params) for name in _pins_newest_first(cmap)]
+    failures = []
+    for name in names:
+        try:
+            return backend.info(name)
+        except NotPinned as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    raise TshootError(f"none of {', '.join(names)} is pinned on {backend.node} ({failures[0]})")
+
+
+def key_version(cmap: CiliumMap, info: MapInfo, version: Version | None) -> Version:
+    """The version keys are built for. Unknown, the newest version whose key size and pinned name match the
+    map (for a cluster-local key, every layout of one size encodes the same bytes)."""
+    if version is not None:
+        if cmap.layout_for("key", version).size != info.key_size:
+            raise TshootError(size_mismatch(cmap, "key", version, info.key_size))
+        return version
+    params = cmap.match_pinned(info.name) or {}
+    points = {low for versions, _ in [*cmap.keys, *((p.versions, None) for p in cmap.pins)] for low, _ in versions.intervals}
+    candidates = []
+    for point in points:
+        try:
+            fits = cmap.layout_for("key", point).size == info.key_size
+            if fits and cmap.pin(point).name.format(**params) == info.name:
+                candidates.append(point)
+        except (UsageError, KeyError):
+            continue
+    if not candidates:
+        raise TshootError(size_mismatch(cmap, "key", None, info.key_size))
+    return max(candidates)
+
+
+def check_value_size(cmap: CiliumMap, info: MapInfo, version: Version | None) -> None:
+    sizes = {layout.size for _, layout in cmap.values}
+    if version is not None:
+        if cmap.layout_for("value", version).size != info.value_size:
+            raise TshootError(size_mismatch(cmap, "value", version, info.value_size))
+    elif info.value_size not in sizes:
+        raise TshootError(size_mismatch(cmap, "value", None, info.value_size))
+
+
+def map_btf(backend: Backend, info: MapInfo) -> tuple | None:
+    """(key, value) BTFStruct (either may be None) of a map that carries BTF: the layout is then chosen by
+    the struct the map says it holds, not by a version number. None without BTF, or when it cannot be read."""
+    if not info.btf_id:
+        return None
+    from tshoot.core.btf import describe
+
+    try:
+        types, key_id, value_id = backend.btf_types(info)
+        return (describe(types, key_id) if key_id else None, describe(types, value_id) if value_id else None)
+    except (TshootError, KeyError):
+        return None  # decoded by version or size instead; -v says which rule chose
+
+
+# --- lookups -------------------------------------------------------------------------------------
+def lpm_prefix(key: bytes) -> tuple[int, int, int]:
+    """An LPM trie key -> (prefixlen, data as a big number, data bits). The trie compares data bits from the
+    first byte's most significant bit; prefixlen (host order) counts them."""
+    return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big"), 8 * (len(key) - 4)
+
+
+def lpm_match(entries: Entries, key: bytes, exact: bool = False) -> tuple[bytes, bytes] | None:
+    """The entry a trie lookup of `key` lands on: the longest prefix covering it (or, exact, the very prefix)."""
+    plen, want, bits = lpm_prefix(key)
+    best, best_len = None, -1
+    for entry_key, value in entries.pairs():
+        p, data, _ = lpm_prefix(entry_key)
+        if p > plen or p <= best_len or (exact and p != plen):
+            continue
+        shift = bits - p
+        if data >> shift == want >> shift:
+            best, best_len = (entry_key, value), p
+    return best
+
+
+class NoEntry(TshootError):
+    """No entry answers the key (a fact a packet walk reports, not a failure); `commands` show the lookup."""
+
+    def __init__(self, message: str, commands: list[str]):
+        super().__init__(message)
+        self.commands = commands
+
+
+class Lookup:
+    """One node's answer: the entry (key that matched, value), decoded, and how it was found."""
+
+    def __init__(self, backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None,
+                 asked: bytes, key: bytes, value: bytes, commands: list[str], how: str):
+        self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
+        self.asked, self.key, self.value, self.commands, self.how = asked, key, value, commands, how
+        self.obj, self.dkey, self.dvalue = decode_entry(cmap, key, value, version, *(map_btf(backend, info) or ()))
+
+
+def describe_key(fields: dict) -> str:
+    """The fields that say something (an identity always: 0 is "any", the policy wildcard)."""
+    return " ".join(f"{k}={v}" for k, v in fields.items()
+                    if v not in (None, "", []) and (v != 0 or k == "identity")) or "that key"
+
+
+def lookup(backend: Backend, cmap: CiliumMap, params: dict, args,
+           version: Version | None = None, exact: bool = False) -> Lookup:
+    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it), asked
+    as the datapath asks it (a policy map: that identity, then any; CiliumMap.datapath_keys), or exactly."""
+    version = version or backend.version
+    info = resolve_map(backend, cmap, params, version)
+    kversion = key_version(cmap, info, version)
+    fields = cmap.key_from_args(args, kversion)
+    return datapath_lookup(backend, cmap, [fields] if exact else cmap.datapath_keys(fields, kversion), version,
+                           params, exact, info)
+
+
+def datapath_lookup(backend: Backend, cmap: CiliumMap, keys: list[dict], version: Version | None, params: dict,
+                    exact: bool = False, info: MapInfo | None = None) -> Lookup:
+    """The first of `keys` (CiliumMap.datapath_keys) that an entry answers; NoEntry when none does."""
+    info = info or resolve_map(backend, cmap, params or {}, version)
+    missed: list[NoEntry] = []
+    for fields in keys:
+        try:
+            found = lookup_fields(backend, cmap, fields, version, params, exact, info)
+        except NoEntry as exc:
+            missed.append(exc)
+            continue
+        if missed:  # the lookups that found nothing come first, as the datapath made them
+            found.commands = _merged([*(m.commands for m in missed), found.commands])
+            found.how += f", after no entry for {'; '.join(describe_key(f) for f in keys[:len(missed)])}"
+        return found
+    if len(missed) == 1:
+        raise missed[0]
+    raise NoEntry(f"no entry answers any key the datapath asks ({'; then '.join(describe_key(f) for f in keys)}) "
+                  f"in {info.name} on {backend.node}", _merged([m.commands for m in missed]))
+
+
+def _merged(command_lists: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for commands in command_lists:
+        out += [c for c in commands if c not in out]
+    return out
+
+
+def lookup_fields(backend: Backend, cmap: CiliumMap, fields: dict, version: Version | None = None,
+                  params: dict | None = None, exact: bool = False, info: MapInfo | None = None) -> Lookup:
+    """A lookup by key fields as `-o json` shows them ({"prefix": "10.0.1.110/32", "family": "ipv4",
+    "cluster_id": 0} for the ipcache): what a packet walk asks at each hop."""
+    version = version or backend.version
+    info = info or resolve_map(backend, cmap, params or {}, version)
+    kversion = key_version(cmap, info, version)
+    check_value_size(cmap, info, version)
+    key = cmap.encode("key", fields, kversion)
+    return lookup_bytes(backend, cmap, info, version, key, exact, describe_key(fields))
+
+
+def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None, key: bytes,
+                 exact: bool = False, what: str | None = None) -> Lookup:
+    """A lookup of key bytes, as the datapath does it: the longest prefix covering the key on an LPM trie
+    (exact: that very prefix), the key itself on a hash map. TshootError when nothing answers."""
+    what = f"{what or key.hex(' ')} in {info.name} on {backend.node}"
+    lookup_cmd = backend.command(["bpftool", "map", "lookup", "pinned", info.path, "key", "hex", *key.hex(" ").split()])
+    commands = backend.preamble()
+    if info.map_type != LPM_TRIE:
+        commands.append(lookup_cmd)
+        value = backend.lookup(info, key)
+        if value is None:
+            raise NoEntry(f"no entry for {what}", commands)
+        return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
+    dump_cmd = backend.command(["bpftool", "map", "dump", "pinned", info.path])
+    if exact:
+        commands.append(dump_cmd + "   # the entry whose prefix is exactly the key")
+        match = lpm_match(backend.dump(info), key, exact=True)
+        if match is None:
+            raise NoEntry(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)", commands)
+        return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "exact prefix")
+    commands.append(lookup_cmd + "   # the datapath's lookup: the value of the longest prefix covering the key")
+    if backend.lookup(info, key) is None:
+        raise NoEntry(f"no entry covers {what}", commands)
+    commands.append(dump_cmd + "   # which entry answered: the longest prefix covering the key")
+    match = lpm_match(backend.dump(info), key)
+    if match is None:  # removed between the two reads
+        raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
+    return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "longest prefix match")
+
+
+# --- dumps ---------------------------------------------------------------------------------------
+class Dump:
+    """One node's entries, decoded on demand: `keys`/`values` (parallel lists of fields, filtered and limited),
+    or `rows(start, stop)` for a slice of the raw entries (a dump's JSON is rendered slice by slice, on
+    every CPU: tshoot.mapio.forkmap)."""
+
+    def __init__(self, backend: Backend, cmap: CiliumMap, info: MapInfo, version: Version | None, entries: Entries,
+                 filters: Filter | None, limit: int | None, commands: list[str]):
+        self.node, self.cmap, self.info, self.version = backend.node, cmap, info, version
+        self.entries, self.filters, self.limit, self.commands = entries, filters, limit, commands
+        self.total = len(entries)
+        self.decoder = BulkDecoder(cmap, version, info.key_size, entries.value_size, map_btf(backend, info))
+        self._decoded: tuple[list[dict], list[dict]] | None = None
+
+    def rows(self, start: int = 0, stop: int | None = None) -> tuple[list[dict], list[dict]]:
+        """Key fields and value fields of the entries start..stop that pass the filters."""
+        part = self.entries.slice(start, self.total if stop is None else stop)
+        keys, values = self.decoder.keys(part.keys), self.decoder.value_list(part.values)
+        if self.filters and keys:
+            keep, node = self.filters.bind(keys[0], values[0]), self.node
+            pairs = [(k, v) for k, v in zip(keys, values) if keep(k, v, node)]
+            keys, values = [k for k, _ in pairs], [v for _, v in pairs]
+        return keys, values
+
+    def _all(self) -> tuple[list[dict], list[dict]]:
+        if self._decoded is None:
+            if self.limit is not None and not self.filters:
+                self._decoded = self.rows(0, min(self.limit, self.total))  # decode only what is shown
+            else:
+                keys, values = self.rows()
+                self._decoded = (keys[: self.limit], values[: self.limit]) if self.limit is not None else (keys, values)
+        return self._decoded
+
+    def decode(self) -> "Dump":
+        """Decode now (else on first use of keys/values)."""
+        self._all()
+        return self
+
+    @property
+    def keys(self) -> list[dict]:
+        return self._all()[0]
+
+    @property
+    def values(self) -> list[dict]:
+        return self._all()[1]
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.decoder.reasons()
+
+
+def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None = None,
+         filters: Filter | None = None, limit: int | None = None) -> Dump:
+    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows)."""
+    version = version or backend.version
+    info = resolve_map(backend, cmap, params, version)
+    commands = [*backend.preamble(), backend.command(["bpftool", "-j", "map", "dump", "pinned", info.path])]
+    return Dump(backend, cmap, info, version, backend.dump(info), filters, limit, commands)
+
+
+# --- lists ---------------------------------------------------------------------------------------
+def map_of(name: str) -> tuple[CiliumMap, dict] | None:
+    for cmap in MAPS:
+        params = cmap.match_pinned(name)
+        if params is not None:
+            return cmap, params
+    return None
+
+
+def layout_of(info: MapInfo, version: Version | None, btf: tuple | None = None) -> dict | None:
+    """Which structs tshoot reads a pinned map with, and why (the rules of tshoot.mapio.bulk.LayoutChoice: the
+    map's BTF, else the version, else the sizes); None for a map tshoot does not know."""
+    found = map_of(info.name)
+    if found is None:
+        return None
+    cmap, _ = found
+    out: dict = {"key": None, "value": None, "by": None, "problem": None}
+    for which, size, which_btf in (("key", info.key_size, btf[0] if btf else None),
+                                   ("value", info.value_size, btf[1] if btf else None)):
+        try:
+            choice = LayoutChoice(cmap, which, size, version, which_btf)
+        except TshootError as exc:
+            out["problem"] = str(exc)
+            continue
+        if choice.fixed is not None:
+            out[which], out["by"] = choice.fixed.c_name, next(iter(choice.reasons.values()))
+        else:
+            out[which] = choice.fitting[0][1].c_name
+            out["by"] = f"{size}-byte {which}s: Cilium {merged_label([v for v, _ in choice.fitting])}"
+    return out
+
+
+def merged_label(ranges: list[Range]) -> str:
+    """Version ranges as one label, touching intervals joined: '1.9.0–1.17.x'."""
+    merged: list[list] = []
+    for low, high in sorted(interval for r in ranges for interval in r.intervals):
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return Range(" ".join(f"{'.'.join(map(str, low))}-{'.'.join(map(str, high))}" for low, high in merged)).label()
+
+
+class Listing:
+    def __init__(self, backend: Backend, maps: list[MapInfo], version: Version | None, commands: list[str]):
+        self.node, self.version, self.commands = backend.node, version, commands
+        self.maps = [(info, layout_of(info, version, map_btf(backend, info) if map_of(info.name) else None))
+                     for info in maps]
+
+
+def list_maps(backend: Backend, version: Version | None, cilium_only: bool = True) -> Listing:
+    version = version or backend.version
+    commands = [*backend.preamble(), backend.command(["bpftool", "-j", "-f", "map", "show"])]
+    maps = [info for info in backend.list_maps() if not cilium_only or info.name.startswith("cilium_")]
+    return Listing(backend, maps, version, commands)
+
+
+# --- many nodes ----------------------------------------------------------------------------------
+class NodeFailure:
+    def __init__(self, node: str, message: str):
+        self.node, self.message = node, message
+
+
+def on_nodes(backends: list[Backend], work, workers: int = DEFAULT_WORKERS, progress=None) -> list:
+    """work(backend) on every node at once (at most `workers` at a time), results in node order; a node
+    whose work fails yields a NodeFailure instead of hiding the others' results."""
+
+    def one(backend: Backend):
+        try:
+            return work(backend)
+        except UsageError:
+            raise
+        except TshootError as exc:
+            return NodeFailure(backend.node, str(exc))
+        finally:
+            if progress is not None:
+                progress(backend.node)
+
+    if len(backends) == 1:
+        return [one(backends[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(backends)))) as pool:
+        return list(pool.map(one, backends))
+
+
+def ipcache_entries(api, address: str) -> list[dict]:
+    """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
+    [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
+    This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup)."""
+    from tshoot.core.addr import IPV6, parse_ip, show_ip
+    from tshoot.node.agent import agents
+    from tshoot.maps import ipcache
+
+    family, raw = parse_ip(address)
+    prefix = f"{show_ip(raw)}/{128 if family == IPV6 else 32}"
+
+    def one(backend: Backend) -> dict:
+        try:
+            found = lookup_fields(backend, ipcache.MAP, {"prefix": prefix})
+        except NoEntry:
+            return {"node": backend.node, "prefix": None, "identity": None, "tunnel_endpoint": None}
+        value = found.obj["value"]
+        return {"node": backend.node, "prefix": found.obj["key"]["prefix"], "identity": value["identity"],
+                "tunnel_endpoint": value["tunnel_endpoint"]}
+
+    return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
+            for r in on_nodes(agents(api), one)]

@@ -1,0 +1,469 @@
+"""The kernel's own answers about BPF objects: program, map and link info, tcx/cgroup/flow-dissector
+attachments. What `bpftool prog show`, `cgroup show` and the tcx part of `net show` ask the kernel,
+asked from Python without a subprocess.
+
+Calls go through libbpf (libbpf.so.1, Debian's libbpf1, already installed with bpftool) wherever it
+has them: bpf_prog_get_fd_by_id, bpf_obj_get_info_by_fd, bpf_prog_query_opts, bpf_link_get_next_id,
+bpf_obj_get and the BTF readers. One call is made with bpf(2) directly: the tcx query, because the
+libbpf this machine has (1.1) predates tcx and its bpf_prog_query_opts cannot ask for link ids (libbcc
+has no query call at all). The info structs are the kernel UAPI's (linux/bpf.h): libbpf leaves their
+layout to the caller.
+
+Network-namespace scoped answers (tcx, flow dissector) are those of the calling *thread*: callers run
+them inside `tshoot.inspect.hooks_local.in_netns`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import platform
+import struct
+import time
+from dataclasses import dataclass, field
+
+from tshoot.core.errors import TshootError
+
+# enum bpf_prog_type, bpf_attach_type, bpf_map_type, bpf_link_type (linux/bpf.h, kernel 6.18), spelled as
+# libbpf and bpftool spell them. libbpf_bpf_*_type_str() knows only the types of its own release (1.1 here:
+# no tcx, netkit, netfilter), so the table lives here; tests check it against the installed libbpf.
+PROG_TYPES = (
+    "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp", "perf_event",
+    "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb", "cgroup_device",
+    "sk_msg", "raw_tracepoint", "cgroup_sock_addr", "lwt_seg6local", "lirc_mode2", "sk_reuseport",
+    "flow_dissector", "cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops",
+    "ext", "lsm", "sk_lookup", "syscall", "netfilter",
+)
+ATTACH_TYPES = (
+    "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
+    "sk_skb_stream_parser", "sk_skb_stream_verdict", "cgroup_device", "sk_msg_verdict", "cgroup_inet4_bind",
+    "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_inet4_post_bind",
+    "cgroup_inet6_post_bind", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg", "lirc_mode2", "flow_dissector",
+    "cgroup_sysctl", "cgroup_udp4_recvmsg", "cgroup_udp6_recvmsg", "cgroup_getsockopt", "cgroup_setsockopt",
+    "trace_raw_tp", "trace_fentry", "trace_fexit", "modify_return", "lsm_mac", "trace_iter",
+    "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
+    "cgroup_inet6_getsockname", "xdp_devmap", "cgroup_inet_sock_release", "xdp_cpumap", "sk_lookup", "xdp",
+    "sk_skb_verdict", "sk_reuseport_select", "sk_reuseport_select_or_migrate", "perf_event",
+    "trace_kprobe_multi", "lsm_cgroup", "struct_ops", "netfilter", "tcx_ingress", "tcx_egress",
+    "trace_uprobe_multi", "cgroup_unix_connect", "cgroup_unix_sendmsg", "cgroup_unix_recvmsg",
+    "cgroup_unix_getpeername", "cgroup_unix_getsockname", "netkit_primary", "netkit_peer",
+    "trace_kprobe_session", "trace_uprobe_session",
+)
+MAP_TYPES = (
+    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash", "percpu_array", "stack_trace",
+    "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps", "hash_of_maps", "devmap",
+    "sockmap", "cpumap", "xskmap", "sockhash", "cgroup_storage", "reuseport_sockarray",
+    "percpu_cgroup_storage", "queue", "stack", "sk_storage", "devmap_hash", "struct_ops", "ringbuf",
+    "inode_storage", "task_storage", "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+)
+LINK_TYPES = (
+    "unspec", "raw_tracepoint", "tracing", "cgroup", "iter", "netns", "xdp", "perf_event", "kprobe_multi",
+    "struct_ops", "netfilter", "tcx", "uprobe_multi", "netkit", "sockmap",
+)
+BPF_FLOW_DISSECTOR = ATTACH_TYPES.index("flow_dissector")
+BPF_TCX_INGRESS = ATTACH_TYPES.index("tcx_ingress")
+BPF_TCX_EGRESS = ATTACH_TYPES.index("tcx_egress")
+BPF_LINK_TYPE_CGROUP = LINK_TYPES.index("cgroup")
+BPF_LINK_TYPE_TCX = LINK_TYPES.index("tcx")
+# every attach type a cgroup answers BPF_PROG_QUERY for, in enum order (bpftool's order)
+CGROUP_ATTACH_TYPES = tuple(i for i, name in enumerate(ATTACH_TYPES) if name.startswith("cgroup_"))
+
+BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI, BPF_F_REPLACE = 1, 2, 4
+BPF_F_QUERY_EFFECTIVE = 1
+BPF_PROG_QUERY = 16
+BPF_OBJ_NAME_LEN = 16
+BTF_KIND_FUNC = 12
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+_QUERY_SLOTS = 64  # bpftool asks for 64 programs per tcx hook too
+
+
+def type_name(table: tuple[str, ...], value: int) -> str:
+    return table[value] if 0 <= value < len(table) else f"unknown({value})"
+
+
+def attach_flags_name(flags: int) -> str:
+    """As bpftool prints a cgroup attachment's flags."""
+    return {0: "", BPF_F_ALLOW_MULTI: "multi", BPF_F_ALLOW_OVERRIDE: "override"}.get(flags, f"unknown({flags:x})")
+
+
+# --- the kernel's info structs -------------------------------------------------------------------------
+
+class _ProgInfo(ctypes.Structure):
+    """struct bpf_prog_info (linux/bpf.h)."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
+        ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
+        ("jited_prog_insns", ctypes.c_uint64), ("xlated_prog_insns", ctypes.c_uint64),
+        ("load_time", ctypes.c_uint64), ("created_by_uid", ctypes.c_uint32), ("nr_map_ids", ctypes.c_uint32),
+        ("map_ids", ctypes.c_uint64), ("name", ctypes.c_char * BPF_OBJ_NAME_LEN), ("ifindex", ctypes.c_uint32),
+        ("gpl_compatible", ctypes.c_uint32), ("netns_dev", ctypes.c_uint64), ("netns_ino", ctypes.c_uint64),
+        ("nr_jited_ksyms", ctypes.c_uint32), ("nr_jited_func_lens", ctypes.c_uint32),
+        ("jited_ksyms", ctypes.c_uint64), ("jited_func_lens", ctypes.c_uint64), ("btf_id", ctypes.c_uint32),
+        ("func_info_rec_size", ctypes.c_uint32), ("func_info", ctypes.c_uint64), ("nr_func_info", ctypes.c_uint32),
+        ("nr_line_info", ctypes.c_uint32), ("line_info", ctypes.c_uint64), ("jited_line_info", ctypes.c_uint64),
+        ("nr_jited_line_info", ctypes.c_uint32), ("line_info_rec_size", ctypes.c_uint32),
+        ("jited_line_info_rec_size", ctypes.c_uint32), ("nr_prog_tags", ctypes.c_uint32),
+        ("prog_tags", ctypes.c_uint64), ("run_time_ns", ctypes.c_uint64), ("run_cnt", ctypes.c_uint64),
+        ("recursion_misses", ctypes.c_uint64), ("verified_insns", ctypes.c_uint32),
+        ("attach_btf_obj_id", ctypes.c_uint32), ("attach_btf_id", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
+    ]
+
+
+class _MapInfo(ctypes.Structure):
+    """struct bpf_map_info (linux/bpf.h)."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("key_size", ctypes.c_uint32),
+        ("value_size", ctypes.c_uint32), ("max_entries", ctypes.c_uint32), ("map_flags", ctypes.c_uint32),
+        ("name", ctypes.c_char * BPF_OBJ_NAME_LEN), ("ifindex", ctypes.c_uint32),
+        ("btf_vmlinux_value_type_id", ctypes.c_uint32), ("netns_dev", ctypes.c_uint64),
+        ("netns_ino", ctypes.c_uint64), ("btf_id", ctypes.c_uint32), ("btf_key_type_id", ctypes.c_uint32),
+        ("btf_value_type_id", ctypes.c_uint32), ("btf_vmlinux_id", ctypes.c_uint32), ("map_extra", ctypes.c_uint64),
+    ]
+
+
+class _LinkInfo(ctypes.Structure):
+    """struct bpf_link_info (linux/bpf.h): the header, then the per-type union read with struct.unpack."""
+
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("prog_id", ctypes.c_uint32),
+                ("_pad", ctypes.c_uint32), ("union", ctypes.c_uint8 * 96)]
+
+
+class _FuncInfo(ctypes.Structure):
+    _fields_ = [("insn_off", ctypes.c_uint32), ("type_id", ctypes.c_uint32)]
+
+
+class _BtfType(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("info", ctypes.c_uint32)]
+
+
+class _QueryOpts(ctypes.Structure):
+    """struct bpf_prog_query_opts as libbpf 1.0 defines it (newer libbpf accept this size too)."""
+
+    _fields_ = [("sz", ctypes.c_size_t), ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.POINTER(ctypes.c_uint32)), ("prog_cnt", ctypes.c_uint32),
+                ("prog_attach_flags", ctypes.POINTER(ctypes.c_uint32))]
+
+
+class _QueryAttr(ctypes.Structure):
+    """The BPF_PROG_QUERY member of union bpf_attr, with the link fields tcx added in kernel 6.6."""
+
+    _fields_ = [("target", ctypes.c_uint32), ("attach_type", ctypes.c_uint32), ("query_flags", ctypes.c_uint32),
+                ("attach_flags", ctypes.c_uint32), ("prog_ids", ctypes.c_uint64), ("count", ctypes.c_uint32),
+                ("_pad", ctypes.c_uint32), ("prog_attach_flags", ctypes.c_uint64), ("link_ids", ctypes.c_uint64),
+                ("link_attach_flags", ctypes.c_uint64), ("revision", ctypes.c_uint64)]
+
+
+# --- what callers get ----------------------------------------------------------------------------------
+
+@dataclass
+class Program:
+    id: int
+    type: str
+    name: str
+    tag: str
+    gpl: bool
+    loaded_at: int  # seconds since the epoch, as bpftool -j prints it
+    uid: int
+    xlated: int
+    jited: int
+    memlock: int | None
+    map_ids: list[int]
+    btf_id: int
+
+
+@dataclass
+class MapSummary:
+    id: int
+    type: str
+    name: str
+    key_size: int
+    value_size: int
+    max_entries: int
+
+
+@dataclass
+class Link:
+    id: int
+    type: str
+    prog_id: int
+    attach_type: str | None = None
+    ifindex: int | None = None      # tcx, netkit, xdp links
+    cgroup_id: int | None = None    # cgroup links
+    pinned: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Attached:
+    """One program on one hook, as BPF_PROG_QUERY reports it."""
+
+    prog_id: int
+    attach_type: str
+    flags: int = 0
+    link_id: int | None = None
+    link_flags: int = 0
+
+
+# --- libbpf --------------------------------------------------------------------------------------------
+
+_lib = None
+
+
+def libbpf() -> ctypes.CDLL:
+    """libbpf.so.1 with the signatures used here (loaded once)."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    name = ctypes.util.find_library("bpf") or "libbpf.so.1"
+    try:
+        lib = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        raise TshootError("libbpf is not installed (apt-get install libbpf1, or bpftool which pulls it in)") from None
+    u32, i32, vp = ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
+    for fn, args, res in (
+        ("bpf_prog_get_fd_by_id", [u32], i32), ("bpf_map_get_fd_by_id", [u32], i32),
+        ("bpf_link_get_fd_by_id", [u32], i32), ("bpf_link_get_next_id", [u32, ctypes.POINTER(u32)], i32),
+        ("bpf_obj_get_info_by_fd", [i32, vp, ctypes.POINTER(u32)], i32), ("bpf_obj_get", [ctypes.c_char_p], i32),
+        ("bpf_prog_query_opts", [i32, u32, ctypes.POINTER(_QueryOpts)], i32),
+        ("btf__load_from_kernel_by_id", [u32], vp), ("btf__type_by_id", [vp, u32], ctypes.POINTER(_BtfType)),
+        ("btf__name_by_offset", [vp, u32], ctypes.c_char_p), ("btf__free", [vp], None),
+    ):
+        getattr(lib, fn).argtypes, getattr(lib, fn).restype = args, res
+    _lib = lib
+    return lib
+
+
+class Gone(TshootError):
+    """The object with that id does not exist (any more): ids are not reused, reloaded programs get new ones."""
+
+
+def _failure(what: str, err: int) -> TshootError:
+    if err in (errno.EPERM, errno.EACCES):
+        return TshootError(f"{what}: permission denied (reading BPF objects needs root: CAP_BPF and CAP_SYS_ADMIN; "
+                           f"run with sudo)")
+    if err == errno.ENOENT:
+        return Gone(f"{what}: no such id on this machine (ids change when programs are reloaded; "
+                    f"'tshoot net show' lists the attached ones)")
+    return TshootError(f"{what}: {os.strerror(err)}")
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        raise _failure(what, ctypes.get_errno() or -ret)
+    return ret
+
+
+def _fd_by_id(kind: str, obj_id: int) -> int:
+    getter = getattr(libbpf(), f"bpf_{kind}_get_fd_by_id")
+    return _check(getter(obj_id), f"{'program' if kind == 'prog' else kind} {obj_id}")
+
+
+def _info(fd: int, info, what: str):
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(libbpf().bpf_obj_get_info_by_fd(fd, ctypes.byref(info), ctypes.byref(size)), what)
+    return info
+
+
+def _fdinfo(fd: int) -> dict[str, str]:
+    """The kernel's /proc view of a BPF fd: memlock, and for pinned objects which kind of object it is."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:
+        return {}
+
+
+# --- programs and maps ---------------------------------------------------------------------------------
+
+def program(prog_id: int) -> Program:
+    """What `bpftool prog show id N` prints, with the full name (BTF) where the kernel truncated it."""
+    fd = _fd_by_id("prog", prog_id)
+    try:
+        info = _info(fd, _ProgInfo(), f"program {prog_id}")
+        map_ids = (ctypes.c_uint32 * info.nr_map_ids)()
+        if info.nr_map_ids:
+            again = _ProgInfo(nr_map_ids=info.nr_map_ids, map_ids=ctypes.addressof(map_ids))
+            _info(fd, again, f"program {prog_id}")
+        name = _full_name(fd, info)
+        memlock = _fdinfo(fd).get("memlock")
+    finally:
+        os.close(fd)
+    return Program(
+        id=info.id, type=type_name(PROG_TYPES, info.type), name=name, tag=bytes(info.tag).hex(),
+        gpl=bool(info.gpl_compatible & 1), loaded_at=_wallclock(info.load_time), uid=info.created_by_uid,
+        xlated=info.xlated_prog_len, jited=info.jited_prog_len,
+        memlock=int(memlock) if memlock is not None else None, map_ids=list(map_ids), btf_id=info.btf_id)
+
+
+def _full_name(fd: int, info: _ProgInfo) -> str:
+    """The kernel keeps 15 characters of a name (cil_from_contai); the BTF of the program has it whole.
+
+    The same steps as bpftool's get_prog_full_name: first func_info record -> its BTF FUNC type -> name."""
+    name = info.name.decode(errors="replace")
+    if len(name) < BPF_OBJ_NAME_LEN - 1 or not info.btf_id or not info.nr_func_info:
+        return name
+    func = _FuncInfo()
+    query = _ProgInfo(nr_func_info=1, func_info_rec_size=min(info.func_info_rec_size, ctypes.sizeof(func)),
+                      func_info=ctypes.addressof(func))
+    size = ctypes.c_uint32(ctypes.sizeof(query))
+    lib = libbpf()
+    if lib.bpf_obj_get_info_by_fd(fd, ctypes.byref(query), ctypes.byref(size)) < 0:
+        return name
+    btf = lib.btf__load_from_kernel_by_id(query.btf_id)
+    if not btf:
+        return name
+    try:
+        btf_type = lib.btf__type_by_id(btf, func.type_id)
+        if not btf_type or (btf_type.contents.info >> 24) & 0x1F != BTF_KIND_FUNC:
+            return name
+        full = lib.btf__name_by_offset(btf, btf_type.contents.name_off)
+        return full.decode(errors="replace") if full else name
+    finally:
+        lib.btf__free(btf)
+
+
+def _wallclock(boottime_ns: int) -> int:
+    """load_time counts from boot (CLOCK_BOOTTIME); bpftool turns it into seconds since the epoch."""
+    boot_epoch = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return int(boot_epoch + boottime_ns / 1e9)
+
+
+def map_summary(map_id: int) -> MapSummary:
+    fd = _fd_by_id("map", map_id)
+    try:
+        info = _info(fd, _MapInfo(), f"map {map_id}")
+    finally:
+        os.close(fd)
+    return MapSummary(id=info.id, type=type_name(MAP_TYPES, info.type), name=info.name.decode(errors="replace"),
+                      key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries)
+
+
+# --- links ---------------------------------------------------------------------------------------------
+
+def links() -> list[Link]:
+    """Every BPF link on the machine (links are global objects; tcx ifindexes are per network namespace)."""
+    lib, found, current = libbpf(), [], ctypes.c_uint32(0)
+    while lib.bpf_link_get_next_id(current.value, ctypes.byref(current)) == 0:
+        fd = lib.bpf_link_get_fd_by_id(current.value)
+        if fd < 0:  # released between the two calls
+            continue
+        try:
+            found.append(_link(fd))
+        finally:
+            os.close(fd)
+    err = ctypes.get_errno()
+    if err not in (0, errno.ENOENT):
+        raise _failure("listing BPF links", err)
+    return found
+
+
+def _link(fd: int) -> Link:
+    info = _info(fd, _LinkInfo(), "link")
+    union = bytes(info.union)
+    link = Link(id=info.id, type=type_name(LINK_TYPES, info.type), prog_id=info.prog_id)
+    if info.type == BPF_LINK_TYPE_CGROUP:
+        link.cgroup_id, attach = struct.unpack_from("=QI", union)
+        link.attach_type = type_name(ATTACH_TYPES, attach)
+    elif link.type in ("tcx", "netkit"):
+        link.ifindex, attach = struct.unpack_from("=II", union)
+        link.attach_type = type_name(ATTACH_TYPES, attach)
+    elif link.type == "xdp":
+        (link.ifindex,) = struct.unpack_from("=I", union)
+    return link
+
+
+def pinned_ids(bpffs: str) -> dict[tuple[str, int], list[str]]:
+    """{("link"|"prog"|"map", id): [pinned paths]} for every object pinned under a bpffs mount."""
+    lib, found = libbpf(), {}
+    for root, _dirs, files in os.walk(bpffs):
+        for name in files:
+            path = os.path.join(root, name)
+            fd = lib.bpf_obj_get(path.encode())
+            if fd < 0:
+                continue
+            try:
+                info = _fdinfo(fd)
+            finally:
+                os.close(fd)
+            for kind in ("link", "prog", "map"):
+                if f"{kind}_id" in info:
+                    found.setdefault((kind, int(info[f"{kind}_id"])), []).append(path)
+                    break
+    return found
+
+
+# --- attachments ---------------------------------------------------------------------------------------
+
+def tcx(ifindex: int, attach_type: int) -> list[Attached]:
+    """Programs on a device's tcx ingress or egress hook, in run order, with their link ids.
+
+    bpf(2) directly: libbpf 1.1's bpf_prog_query_opts has no link_ids (see the module docstring)."""
+    prog_ids, prog_flags, link_ids, link_flags = ((ctypes.c_uint32 * _QUERY_SLOTS)() for _ in range(4))
+    attr = _QueryAttr(target=ifindex, attach_type=attach_type, count=_QUERY_SLOTS,
+                      prog_ids=ctypes.addressof(prog_ids), prog_attach_flags=ctypes.addressof(prog_flags),
+                      link_ids=ctypes.addressof(link_ids), link_attach_flags=ctypes.addressof(link_flags))
+    libc = ctypes.CDLL(None, use_errno=True)
+    syscall = _SYS_BPF.get(platform.machine())
+    if syscall is None:
+        raise TshootError(f"tcx query: bpf(2) syscall number unknown for {platform.machine()}")
+    if libc.syscall(syscall, BPF_PROG_QUERY, ctypes.byref(attr), ctypes.sizeof(attr)) < 0:
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENODEV, errno.ENOENT):  # kernel without tcx, or the device went away
+            return []
+        raise _failure(f"tcx query on ifindex {ifindex}", err)
+    name = type_name(ATTACH_TYPES, attach_type)
+    return [Attached(prog_id=prog_ids[i], attach_type=name, flags=prog_flags[i], link_id=link_ids[i] or None,
+                     link_flags=link_flags[i]) for i in range(attr.count)]
+
+
+def flow_dissector() -> int | None:
+    """The flow dissector program of the calling thread's network namespace, if any."""
+    fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        found = _query(fd, BPF_FLOW_DISSECTOR, 0, "flow dissector query", slots=1)
+    finally:
+        os.close(fd)
+    return found[0].prog_id if found else None
+
+
+def cgroup(path: str, effective: bool = False) -> list[Attached]:
+    """Programs attached to a cgroup (v2 directory), every attach type, in bpftool's order."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise TshootError(f"cgroup {path}: no such directory (is cgroup v2 mounted there?)") from None
+    except NotADirectoryError:
+        raise TshootError(f"cgroup {path}: not a directory") from None
+    except PermissionError:
+        raise TshootError(f"cgroup {path}: permission denied (run with sudo)") from None
+    try:
+        found = []
+        for attach_type in CGROUP_ATTACH_TYPES:
+            found += _query(fd, attach_type, BPF_F_QUERY_EFFECTIVE if effective else 0, f"cgroup {path}")
+        return found
+    finally:
+        os.close(fd)
+
+
+def _query(target_fd: int, attach_type: int, query_flags: int, what: str, slots: int = 1024) -> list[Attached]:
+    prog_ids, prog_flags = (ctypes.c_uint32 * slots)(), (ctypes.c_uint32 * slots)()
+    opts = _QueryOpts(sz=ctypes.sizeof(_QueryOpts), query_flags=query_flags, prog_ids=prog_ids, prog_cnt=slots,
+                      prog_attach_flags=None if query_flags & BPF_F_QUERY_EFFECTIVE else prog_flags)
+    ret = libbpf().bpf_prog_query_opts(target_fd, attach_type, ctypes.byref(opts))
+    if ret < 0:
+        err = ctypes.get_errno() or -ret
+        if err == errno.EINVAL:  # an attach type this kernel does not know, or that does not apply here
+            return []
+        raise _failure(what, err)
+    name = type_name(ATTACH_TYPES, attach_type)
+    # per-program flags where the kernel gives them (multi), else the hook's (bpftool does the same)
+    return [Attached(prog_id=prog_ids[i], attach_type=name, flags=prog_flags[i] or opts.attach_flags)
+            for i in range(opts.prog_cnt)]
+
+
+def cgroup_id(path: str) -> int:
+    """The id the kernel gives a cgroup v2 directory (what cgroup links report): its inode number."""
+    return os.stat(path).st_ino

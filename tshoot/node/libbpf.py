@@ -1,0 +1,173 @@
+"""The few libbpf calls tshoot needs to read pinned BPF maps, through ctypes.
+
+libbpf.so.1 comes with Debian's python3-bpfcc stack (python3-bpfcc -> libbpfcc -> libbpf1). libbcc's
+own `bpf_obj_get` *is* libbpf's (libbcc.so imports it from libbpf.so.1); going to libbpf directly gives
+the same calls without loading libbcc, whose LLVM relocations cost ~30 ms on every run. Nothing here
+builds a bpf(2) attribute union by hand: every call is a libbpf function. What we declare ourselves is
+`struct bpf_map_info` (kernel UAPI, linux/bpf.h), which libbpf fills.
+
+libbpf >= 1.0 returns -errno from these functions (and sets errno); callers get OSError.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import os
+
+BATCH_CHUNK = 16384  # entries per BPF_MAP_LOOKUP_BATCH call
+
+
+class MapInfoStruct(ct.Structure):
+    """struct bpf_map_info (linux/bpf.h), the members up to map_extra (kernel 5.16+; older kernels copy less)."""
+
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("id", ct.c_uint32),
+        ("key_size", ct.c_uint32),
+        ("value_size", ct.c_uint32),
+        ("max_entries", ct.c_uint32),
+        ("map_flags", ct.c_uint32),
+        ("name", ct.c_char * 16),
+        ("ifindex", ct.c_uint32),
+        ("btf_vmlinux_value_type_id", ct.c_uint32),
+        ("netns_dev", ct.c_uint64),
+        ("netns_ino", ct.c_uint64),
+        ("btf_id", ct.c_uint32),
+        ("btf_key_type_id", ct.c_uint32),
+        ("btf_value_type_id", ct.c_uint32),
+        ("btf_vmlinux_id", ct.c_uint32),
+        ("map_extra", ct.c_uint64),
+    ]
+
+
+_lib = None
+
+
+def lib():
+    """libbpf.so.1 with the prototypes we use (loaded once, on first use: tshoot key/decode never load it)."""
+    global _lib
+    if _lib is None:
+        try:
+            handle = ct.CDLL("libbpf.so.1", use_errno=True)
+        except OSError:
+            from tshoot.core.errors import TshootError
+
+            raise TshootError("libbpf.so.1 is missing: install python3-bpfcc (it brings libbpf1), "
+                              "or read the maps through a Cilium agent with --backend pod") from None
+        u32p, vp = ct.POINTER(ct.c_uint32), ct.c_void_p
+        for name, res, args in [
+            ("bpf_obj_get", ct.c_int, [ct.c_char_p]),
+            ("bpf_obj_get_info_by_fd", ct.c_int, [ct.c_int, vp, u32p]),
+            ("bpf_map_lookup_elem", ct.c_int, [ct.c_int, vp, vp]),
+            ("bpf_map_get_next_key", ct.c_int, [ct.c_int, vp, vp]),
+            ("bpf_map_lookup_batch", ct.c_int, [ct.c_int, vp, vp, vp, vp, u32p, vp]),
+            ("libbpf_bpf_map_type_str", ct.c_char_p, [ct.c_int]),
+            ("libbpf_num_possible_cpus", ct.c_int, []),
+        ]:
+            fn = getattr(handle, name)
+            fn.restype, fn.argtypes = res, args
+        _lib = handle
+    return _lib
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        raise OSError(-ret, os.strerror(-ret), what)
+    return ret
+
+
+def obj_get(path: str) -> int:
+    return _check(lib().bpf_obj_get(path.encode()), path)
+
+
+def map_info(fd: int) -> MapInfoStruct:
+    info = MapInfoStruct()
+    size = ct.c_uint32(ct.sizeof(info))
+    _check(lib().bpf_obj_get_info_by_fd(fd, ct.byref(info), ct.byref(size)), "bpf_obj_get_info_by_fd")
+    return info
+
+
+def map_type_name(map_type: int) -> str:
+    name = lib().libbpf_bpf_map_type_str(map_type)
+    return name.decode() if name else f"type{map_type}"
+
+
+def possible_cpus() -> int:
+    return _check(lib().libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
+
+
+def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """The kernel's answer for `key` (for an LPM trie: the longest prefix covering it), None when it has none."""
+    value = ct.create_string_buffer(value_size)
+    ret = lib().bpf_map_lookup_elem(fd, key, value)
+    if ret == -2:  # ENOENT
+        return None
+    _check(ret, "bpf_map_lookup_elem")
+    return value.raw
+
+
+def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[bytes]] | None:
+    """Every entry with BPF_MAP_LOOKUP_BATCH, as (key chunks, value chunks) of concatenated bytes;
+    None when the kernel has no batch operation for this map type (then iterate key by key)."""
+    keys = ct.create_string_buffer(key_size * BATCH_CHUNK)
+    values = ct.create_string_buffer(value_size * BATCH_CHUNK)
+    # The batch cursor is opaque to userspace; the kernel asks for a buffer as large as a key.
+    token_in = ct.create_string_buffer(max(key_size, 8))
+    token_out = ct.create_string_buffer(max(key_size, 8))
+    count = ct.c_uint32()
+    key_chunks, value_chunks = [], []
+    first = True
+    while True:
+        count.value = BATCH_CHUNK
+        ret = lib().bpf_map_lookup_batch(fd, None if first else token_in, token_out, keys, values, ct.byref(count), None)
+        if ret < 0 and -ret in (22, 95, 524) and first:  # EINVAL, EOPNOTSUPP, ENOTSUPP: no batch for this type
+            return None
+        if ret < 0 and ret != -2:
+            _check(ret, "bpf_map_lookup_batch")
+        n = count.value
+        if n:
+            key_chunks.append(ct.string_at(keys, n * key_size))
+            value_chunks.append(ct.string_at(values, n * value_size))
+        if ret == -2:  # ENOENT: that was the last batch
+            return key_chunks, value_chunks
+        ct.memmove(token_in, token_out, len(token_out))
+        first = False
+
+
+def iterate(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[bytes]]:
+    """Every entry key by key (BPF_MAP_GET_NEXT_KEY, then a lookup), for map types without batch operations.
+
+    A key deleted between the two calls is skipped; on an LPM trie the lookup of a key returns that key's
+    own entry (the longest prefix covering a prefix of length n that exists is itself)."""
+    cur, nxt = ct.create_string_buffer(key_size), ct.create_string_buffer(key_size)
+    value = ct.create_string_buffer(value_size)
+    get_next, lookup_elem = lib().bpf_map_get_next_key, lib().bpf_map_lookup_elem
+    keys, values = [], []
+    ret = get_next(fd, None, cur)
+    while ret == 0:
+        if lookup_elem(fd, cur, value) == 0:
+            keys.append(cur.raw)
+            values.append(value.raw)
+        ret = get_next(fd, cur, nxt)
+        cur, nxt = nxt, cur
+    if ret != -2:
+        _check(ret, "bpf_map_get_next_key")
+    return [b"".join(keys)], [b"".join(values)]
+
+
+def count(fd: int, key_size: int, value_size: int) -> int:
+    """How many entries the map holds (batch lookups where the type has them, else a walk over the keys)."""
+    batched = lookup_batch(fd, key_size, value_size)
+    if batched is not None:
+        return sum(len(chunk) for chunk in batched[0]) // key_size
+    cur, nxt = ct.create_string_buffer(key_size), ct.create_string_buffer(key_size)
+    get_next = lib().bpf_map_get_next_key
+    n = 0
+    ret = get_next(fd, None, cur)
+    while ret == 0:
+        n += 1
+        ret = get_next(fd, cur, nxt)
+        cur, nxt = nxt, cur
+    if ret != -2:
+        _check(ret, "bpf_map_get_next_key")
+    return n
