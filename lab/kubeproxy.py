@@ -297,9 +297,7 @@ def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:
                              content_type="application/json", what=f"delete {resource.kind} {NAMESPACE}/{NAME}",
                              resource=resource)
                 state = "deleted"
-        except TshootError as exc:
-            if "not found" not in str(exc):
-                raise
+        except kube.NotFound:
             state = "absent"
         reports.append(ObjectReport(resource.kind, f"{NAMESPACE}/{NAME}", state, obj))
     return reports

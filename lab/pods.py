@@ -110,9 +110,9 @@ def delete(api, pods: list[PodRef]) -> list[tuple[str, str]]:
             kube.request(api, "DELETE", kube.PODS.path(ref.namespace, ref.name),
                          body={"preconditions": {"uid": ref.uid}}, content_type="application/json",
                          what=f"delete pod {ref.key}", resource=kube.PODS)
+        except kube.NotFound:
+            return None  # already gone
         except TshootError as exc:
-            if "not found" in str(exc).lower():
-                return None
             return ref.key, str(exc)
         return None
 

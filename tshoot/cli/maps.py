@@ -8,12 +8,11 @@ tshoot.cluster.enrich (what the numbers are).
 from __future__ import annotations
 
 import gc
-import os
 import sys
 
 from tshoot.core import version as versions
 from tshoot.node.backend import DEFAULT_BPFFS
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import UsageError
 from tshoot.cli.parsing import Parser
 
 LOOKUP_EPILOG = """examples:
@@ -307,33 +306,12 @@ def _report(results) -> int:
     return 1 if failures else 0
 
 
-def main(argv: list[str]) -> int:
-    """`tshoot map …` (from tshoot.main, or the typer app): failures as one line, like every tshoot command."""
-    try:
-        return run(argv)
-    except TshootError as exc:
-        print(f"tshoot: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("tshoot: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
-        return 0
-    except Exception as exc:  # a bug: one line, the traceback on request (as tshoot.core.command.run does)
-        if os.environ.get("KINDLAB_DEBUG"):
-            raise
-        print(f"tshoot: unexpected {type(exc).__name__}: {exc} (rerun with KINDLAB_DEBUG=1 for the traceback, "
-              f"and please report it)", file=sys.stderr)
-        return 1
-
-
 def register(app) -> None:
     """List `tshoot map` in the typer app's help; tshoot.main sends `tshoot map …` here without typer."""
     import typer
 
     def map_command(ctx) -> None:
-        raise typer.Exit(main(ctx.args))
+        raise typer.Exit(run(ctx.args))
 
     map_command.__annotations__ = {"ctx": typer.Context, "return": None}  # real types: typer reads them
     app.command(name="map", add_help_option=False,

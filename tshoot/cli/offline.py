@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from tshoot.core import version as versions
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import UsageError
 from tshoot.cli.parsing import Parser
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
@@ -30,15 +30,10 @@ DECODE_EPILOG = """examples:
 
 
 def run(argv: list[str]) -> int:
-    try:
-        if argv[0] == "key":
-            return _key(argv[1:])
-        return _decode(argv[1:])
-    except TshootError as exc:
-        print(f"tshoot: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:
-        return 0
+    """`tshoot key|decode …`; failures propagate to the entry point's handler (tshoot.core.errors.guarded)."""
+    if argv[0] == "key":
+        return _key(argv[1:])
+    return _decode(argv[1:])
 
 
 def _map_and_rest(command: str, argv: list[str], epilog: str):

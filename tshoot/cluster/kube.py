@@ -189,6 +189,10 @@ def list_objects(api, resource: Resource, namespace: str | None = None, label_se
             return
 
 
+class NotFound(TshootError):
+    """The API server answered 404 with a Status: that object does not exist (kubectl's NotFound)."""
+
+
 def no_such_node(node: str, known) -> TshootError:
     """An unknown node is a fact about the cluster (exit 1, like kubectl's NotFound), not a malformed argument."""
     return TshootError(f"no node named {node!r} (nodes: {', '.join(sorted(set(known))) or 'none'})")
@@ -211,7 +215,7 @@ def api_error(code: int, body: str, what: str, host: str, resource: Resource | N
         return TshootError(f"{what}: the API server does not serve {resource.display} "
                            f"({resource.group or 'core'}/{resource.version}){hint}")
     if code == 404:
-        return TshootError(f"{what}: {message}")
+        return NotFound(f"{what}: {message}")
     if code == 410:
         return TshootError(f"{what}: the list expired before it was read (410 Gone): run the command again")
     reason = (status or {}).get("reason") or ""
@@ -255,6 +259,14 @@ class ExecError(TshootError):
         super().__init__(message)
         self.status = status
 
+
+class CommandNotFound(ExecError):
+    """The container has no such executable: the runtime could not start argv[0]."""
+
+
+# How container runtimes word "no such executable" in the Status of a failed exec (runc, crun): the
+# Status carries no reason of its own for it (InternalError, like any other start failure).
+_NOT_FOUND_WORDS = ("executable file not found", "no such file or directory")
 
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR = 1, 2, 3
@@ -339,4 +351,6 @@ def _exit_code(status: bytes, what: str) -> int:
         for cause in (parsed.get("details") or {}).get("causes", []):
             if cause.get("reason") == "ExitCode":
                 return int(cause["message"])
-    raise ExecError(f"{what}: {parsed.get('message') or parsed}", parsed)
+    message = str(parsed.get("message") or parsed)
+    error = CommandNotFound if any(w in message.lower() for w in _NOT_FOUND_WORDS) else ExecError
+    raise error(f"{what}: {message}", parsed)

@@ -72,9 +72,7 @@ def get_identity(api, number: int, timeout: float = kube.REQUEST_TIMEOUT) -> tup
                           f"('cilium-dbg identity get {number}' in the agent pod)")
     try:
         obj = kube.get_object(api, kube.CILIUM_IDENTITIES, str(number), timeout=timeout)
-    except TshootError as exc:
-        if "not found" not in str(exc):
-            raise
+    except kube.NotFound:
         cluster = number >> CLUSTER_ID_SHIFT
         where = (f" it belongs to ClusterMesh cluster id {cluster}, whose identities live in that cluster;"
                  if cluster else "")
@@ -259,9 +257,7 @@ def _endpoint_matches(api, wanted: str, node_names: dict[str, str], timeout: flo
 def _get_or_none(api, resource: kube.Resource, name: str, namespace: str, timeout: float) -> dict | None:
     try:
         return kube.get_object(api, resource, name, namespace, timeout)
-    except TshootError as exc:
-        if "not found" not in str(exc):
-            raise
+    except kube.NotFound:
         return None
 
 

@@ -3,13 +3,11 @@ one line and an exit code, and the console. Used by both `tshoot` and `lab`."""
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.errors import TshootError
+from tshoot.core.errors import guarded
 
 Kubeconfig = Annotated[Optional[str], typer.Option(
     "--kubeconfig", envvar="KUBECONFIG", metavar="PATH",
@@ -42,31 +40,7 @@ def console(stderr: bool = False):
 
 
 def run(app: typer.Typer, argv: list[str] | None, prog: str) -> int:
-    """Run a typer app the way users expect: failures are one line on stderr, exit 2 for usage, 1 otherwise."""
+    """Run a typer app; failures become one line and an exit code in tshoot.core.errors.guarded, the handler
+    every entry point of both programs shares."""
     command = typer.main.get_command(app)
-    try:
-        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
-        return result if isinstance(result, int) else 0
-    except TshootError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # click's usage errors are duck-typed: typer may vendor its own click
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            ctx = getattr(exc, "ctx", None)
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            if exc.format_message():  # empty when a group without its command printed its help
-                print(f"{prog}: {exc.format_message()}{hint}", file=sys.stderr)
-            return exc.exit_code
-        if type(exc).__name__ == "Abort":
-            print(f"{prog}: aborted", file=sys.stderr)
-            return 1
-        if os.environ.get("KINDLAB_DEBUG"):
-            raise
-        print(f"{prog}: unexpected {type(exc).__name__}: {exc} (rerun with KINDLAB_DEBUG=1 for the traceback, "
-              f"and please report it)", file=sys.stderr)
-        return 1
+    return guarded(prog, lambda: command.main(args=argv, prog_name=prog, standalone_mode=False))

@@ -21,7 +21,7 @@ from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import TshootError, UsageError
 from tshoot.mapio.filter import Filter
 from tshoot.maps import MAPS
-from tshoot.maps.base import CiliumMap
+from tshoot.maps.base import Absent, CiliumMap
 from tshoot.core.version import Range, Version
 
 DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
@@ -46,9 +46,7 @@ def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Versio
     if version is not None:
         try:
             names = [_format_pin(cmap, cmap.pin(version).name, params)]
-        except UsageError as exc:
-            if "per endpoint" in str(exc):
-                raise
+        except Absent as exc:
             raise TshootError(str(exc)) from None
     else:
         names = [_format_pin(cmap, name, params) for name in _pins_newest_first(cmap)]

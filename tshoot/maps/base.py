@@ -25,6 +25,11 @@ from tshoot.core.layout import Layout
 from tshoot.core.version import NEWEST_KNOWN, Range, Version, newest, show
 
 
+class Absent(UsageError):
+    """The version asked for has no such map (or no such layout): a usage error when the version was typed,
+    a fact about the node when it was read from the agent (tshoot.mapio.read says so)."""
+
+
 class Pin:
     """How a range of versions pins the map: name (a template for per-endpoint maps), type, size.
 
@@ -80,7 +85,7 @@ class CiliumMap(ABC):
         for pin in self.pins:
             if version in pin.versions:
                 return pin
-        raise UsageError(self._absent(version))
+        raise Absent(self._absent(version))
 
     def pinned_name(self, version: Version, **params) -> str:
         return self.pin(version).name.format(**params)
@@ -176,7 +181,7 @@ class CiliumMap(ABC):
         for versions, layout in self._table(which):
             if version in versions:
                 return layout
-        raise UsageError(self._absent(version))
+        raise Absent(self._absent(version))
 
     def layout_from_btf(self, which: str, btf: BTFStruct) -> tuple[Layout, list[Range], str] | None:
         """The layout a map's BTF type describes (same struct name, size and member positions), with

@@ -11,7 +11,9 @@ comes from its image tag. Every exec failure becomes one line saying what to do.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shlex
 
 from tshoot.cluster import cilium, kube
@@ -21,6 +23,10 @@ from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInf
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
 EXEC_TIMEOUT = 60  # seconds: dumping a big conntrack map in a busy agent takes a while
+
+
+class _NoSuchPath(TshootError):
+    """bpftool in the agent answered ENOENT: the path it was given does not exist."""
 
 
 class PodBackend(Backend):
@@ -50,12 +56,10 @@ class PodBackend(Backend):
         try:
             code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER, argv,
                                               timeout=EXEC_TIMEOUT)
-        except kube.ExecError as exc:
-            if "executable file not found" in str(exc) or "no such file or directory" in str(exc).lower():
-                raise TshootError(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
-                                  f"{self.node}): {what} needs it; read the maps on the node with "
-                                  f"'sudo tshoot map … --backend local' instead") from None
-            raise
+        except kube.CommandNotFound:
+            raise TshootError(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
+                              f"{self.node}): {what} needs it; read the maps on the node with "
+                              f"'sudo tshoot map … --backend local' instead") from None
         if code in (126, 127):  # the shell's "not executable" / "not found"
             raise TshootError(f"{argv[0]} cannot run in the agent image of {self.namespace}/{self.pod} (node "
                               f"{self.node}, exit {code}: {err.strip() or 'not found'}): read the maps on the node "
@@ -76,7 +80,10 @@ class PodBackend(Backend):
             raise TshootError(f"bpftool in {self.pod} on {self.node} printed no JSON for {what}: "
                               f"{(text or err).strip()[:200]}") from None
         if isinstance(data, dict) and "error" in data:
-            raise TshootError(f"bpftool on {self.node}: {data['error']}")
+            # bpftool's JSON error is libbpf's strerror text; ENOENT's is the only one told apart (a path
+            # that is not pinned), and it is recognised here, where bpftool's output is read.
+            missing = os.strerror(errno.ENOENT) in str(data["error"])
+            raise (_NoSuchPath if missing else TshootError)(f"bpftool on {self.node}: {data['error']}")
         if code != 0 and not (missing_ok and data is None):
             raise TshootError(f"bpftool on {self.node} failed (exit {code}) for {what}: {err.strip()[:200]}")
         return data, text
@@ -86,11 +93,9 @@ class PodBackend(Backend):
         path = self.pin_path(name)
         try:
             shown = self.bpftool(["map", "show", "pinned", path], f"map show {name}")
-        except TshootError as exc:
-            if "No such file or directory" in str(exc):
-                raise NotPinned(f"map {name} is not pinned at {path} on {self.node} (this Cilium version or "
-                                  f"configuration does not use it)") from None
-            raise
+        except _NoSuchPath:
+            raise NotPinned(f"map {name} is not pinned at {path} on {self.node} (this Cilium version or "
+                            f"configuration does not use it)") from None
         return _map_info(shown, name, path)
 
     def lookup(self, info: MapInfo, key: bytes) -> bytes | None:
