@@ -91,16 +91,12 @@ def prove(cluster: str, kubeconfig: str | None = None, context: str | None = Non
     from tshoot.cluster.kube import current_context
 
     expected = kind_context(cluster)
-    try:
+    try:  # a kubeconfig that cannot be read is a UsageError worded by tshoot.cluster.kube.read_kubeconfig
         name, entry = current_context(kubeconfig, context)
     except UsageError:
         raise
     except TshootError as exc:  # no kubeconfig at all: the message already says what to do
         raise UsageError(str(exc)) from None
-    except Exception as exc:  # the kubernetes loader's many ways to say "this is not a kubeconfig"
-        detail = " ".join(str(exc).split())  # YAML errors span several lines: the refusal is one
-        raise UsageError(f"cannot read the kubeconfig ({type(exc).__name__}: {detail}); pass a kind kubeconfig "
-                         f"with --kubeconfig") from None
     if name != expected:
         raise Refusal(f"context {name!r} is not the lab's kind context {expected!r} "
                       f"(use --context {expected}, or --name <cluster> for another kind lab)")

@@ -99,7 +99,7 @@ def _decode(argv: list[str]) -> int:
     if args.stdin and (args.key or args.value):
         raise UsageError("give either '-' (bpftool output on stdin) or --key/--value, not both")
     if args.stdin:
-        entries = parse_output(sys.stdin.read())
+        entries = parse_output(_stdin_text())
     elif args.key or args.value:
         entries = [(parse_hex(args.key, "--key") if args.key else None,
                     parse_hex(args.value, "--value") if args.value else None)]
@@ -130,3 +130,12 @@ def _decode(argv: list[str]) -> int:
         blocks.append("\n".join(parts))
     print("\n\n".join(blocks))
     return 0
+
+
+def _stdin_text() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"standard input is not text (byte {exc.start} is {data[exc.start]:#04x}): pipe bpftool's "
+                         f"output, e.g. bpftool map lookup … | tshoot decode ipcache -") from None

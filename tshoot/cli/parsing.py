@@ -11,6 +11,7 @@ one judge of what is valid and how help and errors read. The reason is start-up 
 from __future__ import annotations
 
 import os
+import sys
 from types import SimpleNamespace
 
 from tshoot.core.errors import UsageError
@@ -148,6 +149,10 @@ def _argparse_parser(**kwargs):
 
             def error(self, message: str):
                 raise UsageError(f"{message} (see '{self.prog} --help')")
+
+            def _print_message(self, message: str, file=None):
+                if message:  # argparse's own would hide a failed write (stdout on /dev/full): let it raise
+                    (file or sys.stderr).write(message)
 
         _parser_class = OneLineParser
     return _parser_class(**kwargs)

@@ -51,49 +51,90 @@ def kubeconfig_reachable(explicit: str | None = None) -> bool:
         return False
 
 
+_KUBECONFIG_FIX = "pass a working one with --kubeconfig ('make up' writes the lab's ./kubeconfig)"
+
+
+def read_kubeconfig(path: str) -> dict:
+    """The kubeconfig at `path` as the mapping it must be; a UsageError naming what is wrong with the file and
+    the fix otherwise (the one wording of both programs: lab.guard refuses with it too)."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise UsageError(f"kubeconfig {path}: cannot read it ({exc.strerror}); {_KUBECONFIG_FIX}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"kubeconfig {path} is not UTF-8 text (a binary file?); {_KUBECONFIG_FIX}") from None
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"kubeconfig {path} is not valid YAML ({' '.join(str(exc).split())}); "
+                         f"{_KUBECONFIG_FIX}") from None
+    if doc is None:
+        raise UsageError(f"kubeconfig {path} is empty; {_KUBECONFIG_FIX}")
+    if not isinstance(doc, dict):
+        raise UsageError(f"kubeconfig {path} is a YAML {type(doc).__name__}, not a mapping of clusters, contexts "
+                         f"and users; {_KUBECONFIG_FIX}")
+    return doc
+
+
+def _context_entry(path: str, doc: dict, context: str | None) -> dict:
+    """The context entry `context` names, else the current context's (kubectl's rule)."""
+    contexts = [c for c in doc.get("contexts") or [] if isinstance(c, dict) and isinstance(c.get("context"), dict)]
+    known = ", ".join(str(c.get("name")) for c in contexts) or "none"
+    name = context or doc.get("current-context")
+    if not name:
+        if not contexts:
+            raise UsageError(f"kubeconfig {path} has no contexts; {_KUBECONFIG_FIX}")
+        raise UsageError(f"kubeconfig {path} has no current context: pick one with --context NAME (known: {known})")
+    chosen = next((c for c in contexts if c.get("name") == name), None)
+    if chosen is None:
+        raise UsageError(f"context {name!r} is not in {path} (known: {known})")
+    return chosen
+
+
 def api_client(kubeconfig: str | None = None, context: str | None = None):
     """A kubernetes.client.ApiClient for that kubeconfig and context."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     path = kubeconfig_path(kubeconfig)
+    doc = read_kubeconfig(path)
+    chosen = _context_entry(path, doc, context)
     configuration = client.Configuration()
     try:
-        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                                persist_config=False)
+        # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
+        config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
+                                          persist_config=False, temp_file_path=os.path.dirname(os.path.abspath(path)))
     except ConfigException as exc:
-        raise UsageError(f"kubeconfig {path}: {exc}") from None
+        raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries without checks
+        raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
+                         f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
     # One attempt per request: urllib3 would retry a read timeout three times, turning a 20 s timeout
     # into 80 s of silence. Callers that want retries know which requests are safe to repeat.
     configuration.retries = False
     return client.ApiClient(configuration)
 
 
-def _context_entry(path: str, context: str | None) -> dict:
-    from kubernetes import config
-
-    contexts, active = config.list_kube_config_contexts(config_file=path)
-    chosen = next((c for c in contexts if c["name"] == context), None) if context else active
-    if chosen is None:
-        raise UsageError(f"context {context!r} is not in {path} (known: {', '.join(c['name'] for c in contexts)})")
-    return chosen
-
-
 def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
     """The namespace commands use without -n: the context's, else "default" (kubectl's rule)."""
-    return _context_entry(kubeconfig_path(kubeconfig), context).get("context", {}).get("namespace") or "default"
+    path = kubeconfig_path(kubeconfig)
+    return _context_entry(path, read_kubeconfig(path), context)["context"].get("namespace") or "default"
 
 
 def current_context(kubeconfig: str | None = None, context: str | None = None) -> tuple[str, dict]:
     """(context name, its cluster entry) as the kubeconfig resolves them."""
     path = kubeconfig_path(kubeconfig)
-    chosen = _context_entry(path, context)
-    import yaml
-
-    with open(path) as file:
-        doc = yaml.safe_load(file)
-    cluster = next((c.get("cluster", {}) for c in doc.get("clusters", []) if c["name"] == chosen["context"]["cluster"]), {})
-    return chosen["name"], cluster
+    doc = read_kubeconfig(path)
+    chosen = _context_entry(path, doc, context)
+    wanted = chosen["context"].get("cluster")
+    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
+                    if isinstance(c, dict) and c.get("name") == wanted), {})
+    return chosen["name"], cluster if isinstance(cluster, dict) else {}
 
 
 # --- resources -----------------------------------------------------------------------------------

@@ -40,18 +40,41 @@ def _parse_json(text: str) -> list[tuple[bytes | None, bytes | None]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"standard input is not bpftool JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError("standard input is not bpftool JSON (nested too deeply)") from None
     if data is None:  # `bpftool -j map lookup` of a missing key
         raise TshootError("bpftool: no entry for that key")
     if isinstance(data, dict):
         if "error" in data:
-            raise TshootError(f"bpftool: {data['error']}")
+            raise TshootError(f"bpftool: {' '.join(str(data['error']).split())}")
         data = [data]
+    if not isinstance(data, list):
+        raise UsageError(f"standard input is JSON {type(data).__name__}, not bpftool's (bpftool -j prints an "
+                         f"entry or a list of entries)")
     entries = []
-    for item in data:
-        key = bytes(int(b, 16) for b in item["key"]) if "key" in item else None
-        value = bytes(int(b, 16) for b in item["value"]) if isinstance(item.get("value"), list) else None
+    for n, item in enumerate(data, 1):
+        if not isinstance(item, dict):
+            raise UsageError(f"entry {n} on standard input is not a bpftool entry but JSON {type(item).__name__} "
+                             f'(expected {{"key": [...], "value": [...]}})')
+        # A per-CPU map's "values" and BTF's "formatted" are left to `tshoot map`: decode takes one value.
+        key, value = _json_bytes(item, "key", n), _json_bytes(item, "value", n)
+        if key is None and value is None:
+            raise UsageError(f'entry {n} on standard input has neither "key" nor "value" bytes '
+                             f'(expected bpftool -j output, e.g. {{"key": ["0x40", …], "value": [...]}})')
         entries.append((key, value))
+    if not entries:
+        raise UsageError("standard input holds no entries (an empty bpftool -j dump)")
     return entries
+
+
+def _json_bytes(item: dict, name: str, n: int) -> bytes | None:
+    """bpftool -j's byte list (["0x40", "0x00", …]) under `name`; None when the entry has none."""
+    words = item.get(name)
+    if words is None or (name == "value" and isinstance(words, dict)):  # a BTF-formatted value has no bytes here
+        return None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise UsageError(f'entry {n}: "{name}" is not a list of hex bytes like ["0x40", "0x00"]')
+    return parse_hex(" ".join(words), f'entry {n} "{name}"')
 
 
 def _parse_text(text: str) -> list[tuple[bytes | None, bytes | None]]:

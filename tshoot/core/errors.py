@@ -8,10 +8,12 @@ the same way. This module stays import-light: the offline commands load it first
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO}  # writing to a full or failing device
 
 
 class TshootError(Exception):
@@ -36,8 +38,14 @@ def guarded(prog: str, command) -> int:
     UsageError and typer's usage errors 2, TshootError 1, a closed pipe 0 (`| head` is not a failure),
     a full stdout 1, Ctrl-C 130, anything else 1 with "unexpected …" (its traceback with KINDLAB_DEBUG=1)."""
     try:
-        code = command()
-        _flush_stdout()  # a write that fails must fail here, not in the interpreter's exit
+        try:
+            code = command()
+        except SystemExit as exc:  # argparse's help exits 0: what it printed must still reach stdout
+            if not (exc.code is None or isinstance(exc.code, int)):
+                raise
+            code = exc.code
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a write that fails must fail here, not in the interpreter's exit
         return EXIT_OK if code is None else code
     except BaseException as exc:  # noqa: BLE001 - the one place that decides what any failure prints
         return _report(prog, exc)
@@ -47,17 +55,16 @@ def _report(prog: str, exc: BaseException) -> int:
     if isinstance(exc, BrokenPipeError):
         _silence_stdout()
         return EXIT_OK
-    if isinstance(exc, OSError) and not isinstance(exc, TshootError) and _stdout_broken():
-        exc = OutputError(f"cannot write the output: {exc.strerror or exc} (is the disk or device full?)")
+    if isinstance(exc, OSError) and exc.errno in _FULL and exc.filename is None:  # a write to stdout, not a file
+        _silence_stdout()
+        exc = OutputError(f"cannot write the output: {exc.strerror} (is the disk or device it goes to full?)")
     if isinstance(exc, TshootError):
         _say(prog, str(exc))
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         _say(prog, "interrupted")
         return EXIT_INTERRUPTED
-    if isinstance(exc, SystemExit):  # argparse's help exits 0; sys.exit("text") is a failure with a message
-        if exc.code is None or isinstance(exc.code, int):
-            return exc.code or EXIT_OK
+    if isinstance(exc, SystemExit):  # sys.exit("text"): a failure with a message
         _say(prog, str(exc.code))
         return EXIT_FAILURE
     typer = sys.modules.get("typer.exceptions")  # only the typer commands load it: no import for the others
@@ -94,20 +101,6 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
-
-
-def _flush_stdout() -> None:
-    if sys.stdout is not None:
-        sys.stdout.flush()
-
-
-def _stdout_broken() -> bool:
-    try:
-        _flush_stdout()
-        return False
-    except OSError:
-        _silence_stdout()
-        return True
 
 
 def _silence_stdout() -> None:
