@@ -86,13 +86,13 @@ def _context_entry(path: str, doc: dict, context: str | None) -> dict:
     contexts = [c for c in doc.get("contexts") or [] if isinstance(c, dict) and isinstance(c.get("context"), dict)]
     known = ", ".join(str(c.get("name")) for c in contexts) or "none"
     name = context or doc.get("current-context")
+    if not contexts:
+        raise UsageError(f"kubeconfig {path} has no usable contexts; {_KUBECONFIG_FIX}")
     if not name:
-        if not contexts:
-            raise UsageError(f"kubeconfig {path} has no contexts; {_KUBECONFIG_FIX}")
         raise UsageError(f"kubeconfig {path} has no current context: pick one with --context NAME (known: {known})")
     chosen = next((c for c in contexts if c.get("name") == name), None)
     if chosen is None:
-        raise UsageError(f"context {name!r} is not in {path} (known: {known})")
+        raise UsageError(f"context {name!r} is not in {path}: pick one with --context NAME (known: {known})")
     return chosen
 
 
