@@ -34,16 +34,21 @@ def test_ipcache_cluster_id_placement(tshoot, version, expected):
     assert r.code == 0 and r.out.startswith(expected + " 00")
 
 
-def test_ipcache_wide_cluster_id_from_1_16(tshoot):
-    r = tshoot("key", "ipcache", "10.0.1.110", "--cluster-id", "511", "--cilium-version", "1.16")
+@pytest.mark.parametrize("version", ["1.15", "1.16", "1.19"])
+def test_ipcache_cluster_ids_up_to_511_from_1_15(tshoot, version):
+    """max-connected-clusters=511 (1.15+): the agent writes keys of clusters 256-511."""
+    r = tshoot("key", "ipcache", "10.0.1.110", "--cluster-id", "511", "--cilium-version", version)
     assert r.out.startswith("40 00 00 00 ff 01 00 01")
+    r = tshoot("key", "ipcache", "10.0.1.110", "--cluster-id", "300", "--cilium-version", version)
+    assert r.code == 0 and r.out.startswith("40 00 00 00 2c 01 00 01"), r
 
 
 @pytest.mark.parametrize("version, cluster_id, message", [
     ("1.13", "1", "no cluster_id"),
-    ("1.14", "256", "0 to 255"),
-    ("1.15", "256", "0 to 255"),  # u16 field, but the 1.15 datapath rejects ids above 255
-    ("1.19", "65536", "0 to 65535"),
+    ("1.14", "256", "1 to 255 (max-connected-clusters=511 arrived in 1.15)"),
+    ("1.15", "512", "1 to 255, or up to 511 with max-connected-clusters=511"),
+    ("1.19", "65535", "1 to 255, or up to 511 with max-connected-clusters=511"),
+    ("1.19", "-1", "1 to 255"),
 ])
 def test_cluster_id_the_version_cannot_hold(tshoot, version, cluster_id, message):
     r = tshoot("key", "ipcache", "10.0.1.110", "--cluster-id", cluster_id, "--cilium-version", version)

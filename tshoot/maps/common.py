@@ -41,21 +41,36 @@ def family_address(family: str, text: str) -> bytes:
     return address
 
 
+# Cluster ids a clustermesh can use: 1-255, or 1-511 from 1.15 with --max-connected-clusters=511, the only two
+# values the agent accepts (pkg/clustermesh/types ClusterIDMax, ClusterInfo.InitClusterIDMax; v1.15+).
+CLUSTER_ID_MAX = 255
+CLUSTER_ID_EXT511 = 511
+EXT511_SINCE = (1, 15, 0)
+
+
 def add_cluster_id_argument(parser) -> None:
     parser.add_argument("--cluster-id", type=int, default=0, metavar="N",
-                        help="clustermesh cluster id (0 = the local cluster; 1.14+)")
+                        help="clustermesh cluster id: 0 = the local cluster; 1-255 (1.14+), up to 511 from 1.15 "
+                             "with max-connected-clusters=511")
 
 
 def check_cluster_id(layout: Layout, cluster_id: int, version: Version, since: str = "1.14") -> None:
-    """Refuse a cluster id the version's key cannot hold (or its datapath would reject)."""
+    """Refuse a cluster id the version's key cannot hold, or no cluster of that version can have.
+
+    From 1.15 the key fields are u16 and the agent writes the keys of clusters up to 511 when the mesh runs with
+    max-connected-clusters=511 (1.15.7's datapath still refuses ids above 255 in its own cluster-aware lookups,
+    bpf/lib/eps.h ipcache_lookup4(), but the entries exist: tshoot builds the keys that are in the map)."""
     if not cluster_id:
         return
     field = layout.by_name.get("cluster_id")
     if field is None:
         raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need {since}+): "
                          f"drop --cluster-id or pass --cilium-version {since} or newer")
-    limit = (1 << (8 * field.size)) - 1
-    if version[:2] == (1, 15):
-        limit = 255  # the field is u16 but the 1.15 datapath rejects ids above UINT8_MAX
-    if not 0 < cluster_id <= limit:
-        raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} holds cluster ids 0 to {limit}")
+    if version >= EXT511_SINCE:
+        if not 0 < cluster_id <= CLUSTER_ID_EXT511:
+            raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} cluster ids are 1 to "
+                             f"{CLUSTER_ID_MAX}, or up to {CLUSTER_ID_EXT511} with max-connected-clusters="
+                             f"{CLUSTER_ID_EXT511}")
+    elif not 0 < cluster_id <= min(CLUSTER_ID_MAX, (1 << (8 * field.size)) - 1):
+        raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} cluster ids are 1 to {CLUSTER_ID_MAX} "
+                         f"(max-connected-clusters={CLUSTER_ID_EXT511} arrived in 1.15)")
