@@ -12,6 +12,7 @@ import ipaddress
 from hypothesis import strategies as st
 
 from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, policy, tunnel
+from tshoot.core.layout import flag_names, flag_value
 from tshoot.core.version import Range
 
 u8, u16, u32, u64 = (st.integers(0, (1 << b) - 1) for b in (8, 16, 32, 64))
@@ -90,21 +91,31 @@ def lb_service_key(family):
 
 
 def lb_service_value(cmap):
-    def value(layout):
-        flags2 = cmap._flags2(layout)
+    """A frontend's or a backend slot's value (`role`, else either), each with its own union member."""
+    def value(layout, role=None):
+        def build(role, word, port, algorithm, timeout, flags, flags2_bits, rest):
+            flags_value = flag_value(flags, lbservices.FLAGS)
+            table = cmap.flags2_names(layout, role, flags_value)
+            fields = {"role": role}
+            if role == lbservices.BACKEND:
+                fields["backend_id"] = word
+            elif "l7_lb_proxy_port" in layout.by_name and flags2_bits & lbservices.L7_LOADBALANCER:
+                fields["l7_lb_proxy_port"] = port
+            elif layout is cmap.value_1_17:
+                fields["lb_algorithm"] = algorithm
+                fields["affinity_timeout"] = timeout & lbservices.AFFINITY_TIMEOUT_MASK
+            else:
+                fields["affinity_timeout"] = timeout
+            fields.update(count=rest[0], rev_nat_index=rest[1], flags=flags,
+                          flags2=flag_names(flags2_bits & max(table) * 2 - 1, table))
+            if "qcount" in layout.by_name:
+                fields["qcount"] = rest[2]
+            return fields
 
-        def finish(d):
-            if "l7_loadbalancer" in d["flags2"]:
-                # the union holds the proxy port as Go writes it: uint32(HostToNetwork16(port))
-                d["l7_lb_proxy_port"] = d["backend_id"] & 0xFFFF
-                d["backend_id"] = int.from_bytes(d["l7_lb_proxy_port"].to_bytes(2, "big"), "little")
-            return d
-
-        fields = {"backend_id": u32, "count": u16, "rev_nat_index": u16, "flags": flag_subset(lbservices.FLAGS),
-                  "flags2": flag_subset(flags2)}
-        if "qcount" in layout.by_name:
-            fields["qcount"] = u16
-        return st.fixed_dictionaries(fields).map(finish)
+        roles = st.sampled_from(lbservices.ROLES) if role is None else st.just(role)
+        return st.builds(build, roles, u32, u16,
+                         st.sampled_from(list(lbservices.LB_ALGORITHMS.values())), u32,
+                         flag_subset(lbservices.FLAGS), u8, st.tuples(u16, u16, u16))
     return value
 
 
@@ -140,12 +151,15 @@ def ct_key(family):
     return key
 
 
-def ct_value(layout):
+def ct_value(layout, role=None):
+    """A conntrack value; `role` ct.SERVICE: a service entry's, whose backend id is in rx_bytes' bytes up to 1.15."""
     names = [f.name for f in ct.flag_members(layout)]
     fields = {name: u64 for name in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "packets", "bytes")
               if name in layout.by_name}
     if "packets" in layout.by_name:
         fields["backend_id"] = u64
+    elif role == ct.SERVICE:
+        fields["backend_id"] = fields.pop("rx_bytes")
     fields["flags"] = st.lists(st.sampled_from(names), unique=True).map(lambda xs: sorted(xs, key=names.index))
     for name in ("lifetime", "src_sec_id", "last_tx_report", "last_rx_report"):
         fields[name] = u32

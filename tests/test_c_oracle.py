@@ -28,6 +28,7 @@ from tests.strategies import STRATEGIES
 from tshoot.core.btf import describe, parse_types
 from tshoot.core.layout import BE, U
 from tshoot.maps import MAPS
+from tshoot.maps.lbservices import AFFINITY_TIMEOUT_MASK, LB_ALGORITHM_SHIFT, LB_ALGORITHMS
 from tshoot.core.version import Version
 
 ORACLE = BPF_DIR / "oracle" / "cilium_maps.bpf.c"
@@ -194,8 +195,11 @@ def check_members(layout, data: bytes, formatted, where: str) -> dict:
 
 
 # Decoded fields whose C member holds more than the value: the L7 proxy port is the u32 union member's
-# low two bytes in network order (Go: uint32(HostToNetwork16(port)); reference §1, gotcha 2).
-DERIVED = {"l7_lb_proxy_port": lambda member: int.from_bytes(member.to_bytes(4, "little")[:2], "big")}
+# low two bytes in network order (Go: uint32(HostToNetwork16(port)); reference §1, gotcha 2); from 1.17 a
+# frontend's affinity_timeout member keeps the LB algorithm in its top byte (bpf/lib/lb.h LB_ALGORITHM_SHIFT).
+DERIVED = {"l7_lb_proxy_port": lambda member, fields: int.from_bytes(member.to_bytes(4, "little")[:2], "big"),
+           "affinity_timeout": lambda member, fields: member & AFFINITY_TIMEOUT_MASK if "lb_algorithm" in fields
+           else member}
 
 
 def check_semantics(layout, fields: dict, seen: dict, where: str) -> None:
@@ -208,8 +212,11 @@ def check_semantics(layout, fields: dict, seen: dict, where: str) -> None:
         if f.kind == BE:
             number = int.from_bytes(number.to_bytes(f.size, "little"), "big")
         if f.name in DERIVED:
-            number = DERIVED[f.name](number)
+            number = DERIVED[f.name](number, fields)
         assert value == number, f"{where}: {f.name}"
+    if "lb_algorithm" in fields:  # the top byte of the member bpftool reads, by name
+        code = _number(seen["affinity_timeout"]) >> LB_ALGORITHM_SHIFT
+        assert fields["lb_algorithm"] == LB_ALGORITHMS.get(code, str(code)), f"{where}: lb_algorithm"
 
 
 def _batch(commands: list[str]) -> None:
@@ -226,8 +233,12 @@ def test_bpftool_reads_what_tshoot_writes(oracle, cmap, version, data):
     path = maps_dir / var_name(cmap)
     key_layout, value_layout = cmap.layout_for("key", version), cmap.layout_for("value", version)
     strategies = STRATEGIES[cmap.short]
-    drawn = data.draw(st.lists(st.tuples(strategies["key"](key_layout), strategies["value"](value_layout)),
-                               min_size=1, max_size=8))
+    def entry(key_fields):  # a value in the role its key gives it (a Service frontend or backend slot, …)
+        role = cmap.value_role(key_fields)
+        value = strategies["value"](value_layout, **({"role": role} if role else {}))
+        return value.map(lambda value_fields: (key_fields, value_fields))
+
+    drawn = data.draw(st.lists(strategies["key"](key_layout).flatmap(entry), min_size=1, max_size=8))
     expected = {}
     for key_fields, value_fields in drawn:
         key = cmap.encode("key", key_fields, version)
@@ -247,7 +258,7 @@ def test_bpftool_reads_what_tshoot_writes(oracle, cmap, version, data):
             seen_key = check_members(key_layout, key, formatted["key"], f"{where} key")
             seen_value = check_members(value_layout, value, formatted["value"], f"{where} value")
             decoded_key = cmap.decode("key", key, version).fields
-            decoded_value = cmap.decode("value", value, version).fields
+            decoded_value = cmap.decode("value", value, version, role=cmap.value_role(decoded_key)).fields
             assert (decoded_key, decoded_value) == (key_fields, value_fields)
             check_semantics(key_layout, decoded_key, seen_key, f"{where} key")
             check_semantics(value_layout, decoded_value, seen_value, f"{where} value")

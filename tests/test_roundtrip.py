@@ -28,7 +28,7 @@ def test_round_trip(cmap, which, version, data):
     fields = data.draw(STRATEGIES[cmap.short][which](layout))
     raw = cmap.encode(which, fields, version)
     assert len(raw) == layout.size
-    decoded = cmap.decode(which, raw, version)
+    decoded = cmap.decode(which, raw, version, role=fields.get("role") if which == "value" else None)
     assert decoded.fields == fields
     # and the bytes are canonical: re-encoding what was decoded gives the same bytes
     assert cmap.encode(which, decoded.fields, version) == raw
@@ -55,3 +55,42 @@ def test_ipcache_dump_reads_each_entry_as_one_entry_is_read_whatever_the_padding
     convert = ipcache.MAP.key_fields if which == "key" else ipcache.MAP.value_fields
     one_by_one = [convert(layout.unpack(entry), layout) for entry in entries]
     assert ipcache.MAP.fields_many(which, layout, b"".join(entries)) == one_by_one
+
+
+@pytest.mark.parametrize("version", [(1, 9, 0), (1, 12, 0), (1, 17, 0), (1, 19, 4)], ids=lambda v: ".".join(map(str, v)))
+def test_service_entries_read_by_role(version):
+    """One value, two roles: slot 0 is the frontend (its first word the affinity timeout, from 1.17 with the LB
+    algorithm in the top byte), a slot above 0 a backend slot whose first word is the backend id."""
+    from tshoot.mapio.decode import decode_entry
+    from tshoot.maps import lbservices
+
+    cmap = lbservices.LB4
+    value = bytes.fromhex("0000000103000007 0000 0000")  # first word 0x01000000: 1.17+'s "random", no timeout
+    frontend = cmap.encode("key", {"address": "10.96.0.10", "port": 53, "proto": "ANY", "slot": 0, "scope": "external"}, version)
+    slot = cmap.encode("key", {"address": "10.96.0.10", "port": 53, "proto": "ANY", "slot": 2, "scope": "external"}, version)
+    as_frontend = decode_entry(cmap, frontend, value, version)[0]["value"]
+    as_backend = decode_entry(cmap, slot, value, version)[0]["value"]
+    assert "backend_id" not in as_frontend and as_frontend["role"] == "frontend"
+    if version >= (1, 17, 0):
+        assert (as_frontend["lb_algorithm"], as_frontend["affinity_timeout"]) == ("random", 0)
+    else:
+        assert as_frontend["affinity_timeout"] == 1 << 24 and "lb_algorithm" not in as_frontend
+    assert as_backend == {**{k: v for k, v in as_frontend.items() if k not in ("lb_algorithm", "affinity_timeout")},
+                          "role": "backend", "backend_id": 1 << 24}
+    assert cmap.encode("value", as_frontend, version) == value == cmap.encode("value", as_backend, version)
+
+
+@pytest.mark.parametrize("version", [(1, 9, 0), (1, 11, 0), (1, 15, 0)], ids=lambda v: ".".join(map(str, v)))
+def test_conntrack_service_entries_read_bytes_8_15_as_the_backend_id(version):
+    """Up to 1.15 a service entry (TUPLE_F_SERVICE) keeps its backend id where a connection counts rx_bytes."""
+    from tshoot.mapio.decode import decode_entry
+    from tshoot.maps import ct
+
+    key = {"src_addr": "10.244.1.5", "src_port": 40000, "dst_addr": "10.96.0.10", "dst_port": 53, "proto": "TCP",
+           "related": False}
+    value = bytes(8) + (11).to_bytes(8, "little") + bytes(40)
+    service = decode_entry(ct.CT4, ct.CT4.encode("key", {**key, "direction": "service"}, version), value, version)[0]
+    egress = decode_entry(ct.CT4, ct.CT4.encode("key", {**key, "direction": "egress"}, version), value, version)[0]
+    assert service["value"]["backend_id"] == 11 and "rx_bytes" not in service["value"]
+    assert egress["value"]["rx_bytes"] == 11 and "backend_id" not in egress["value"]
+    assert ct.CT4.encode("value", service["value"], version) == value

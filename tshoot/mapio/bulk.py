@@ -254,29 +254,41 @@ class BulkDecoder:
         self.value_choice = LayoutChoice(cmap, "value", value_size, version, value_btf)
         self.key_size, self.value_size = key_size, value_size
         self.by_columns = type(cmap).fields_many is not CiliumMap.fields_many
+        self.has_roles = type(cmap).value_role is not CiliumMap.value_role
 
     def keys(self, data: bytes) -> list[dict]:
         """The fields of every key in `data` (concatenated keys)."""
         return self._decode("key", self.key_choice, data, self.key_size)
 
-    def value_list(self, data: bytes) -> list[dict]:
-        """The fields of every value in `data`. Entry by entry, equal values are decoded once and share one
-        (read-only) dict (per call, not per dump: a slice's memo is freed with the slice); a map that reads
-        its values by columns does it faster than equal values could be found."""
+    def value_list(self, data: bytes, keys: list[dict] | None = None) -> list[dict]:
+        """The fields of every value in `data`, each read in the role its key's fields (`keys`) give it in maps
+        with roles (CiliumMap.value_role). Entry by entry, equal values of equal roles are decoded once and
+        share one (read-only) dict (per call, not per dump: a slice's memo is freed with the slice); a map that
+        reads its values by columns does it faster than equal values could be found."""
         size = self.value_size
         if self.by_columns:
             return self._decode("value", self.value_choice, data, size)
         entries = [data[i : i + size] for i in range(0, len(data), size)]
+        if self.has_roles and keys is not None:
+            roles = [self.cmap.value_role(k) for k in keys]
+            by_role: dict = {}
+            for role, value in zip(roles, entries):
+                by_role.setdefault(role, {})[value] = None
+            memo = {}
+            for role, distinct in by_role.items():
+                decoded = self._decode("value", self.value_choice, b"".join(distinct), size, role)
+                memo.update(((role, v), fields) for v, fields in zip(distinct, decoded))
+            return [memo[role, v] for role, v in zip(roles, entries)]
         distinct = list(dict.fromkeys(entries))
         memo = dict(zip(distinct, self._decode("value", self.value_choice, b"".join(distinct), size)))
         return [memo[v] for v in entries]
 
-    def _decode(self, which: str, choice: LayoutChoice, data: bytes, size: int) -> list[dict]:
+    def _decode(self, which: str, choice: LayoutChoice, data: bytes, size: int, role: str | None = None) -> list[dict]:
         if not data:
             return []
         per_entry = choice.layouts(data)
         if isinstance(per_entry, Layout):
-            return self._with_layout(which, per_entry, data)
+            return self._with_layout(which, per_entry, data, role)
         # Entries read with different layouts: decode each layout's entries together, then put them back in order.
         groups: dict[int, tuple[Layout, list[int]]] = {}
         for index, layout in enumerate(per_entry):
@@ -284,14 +296,14 @@ class BulkDecoder:
         out: list = [None] * len(per_entry)
         for layout, indexes in groups.values():
             chunk = b"".join(data[i * size : (i + 1) * size] for i in indexes)
-            for index, fields in zip(indexes, self._with_layout(which, layout, chunk)):
+            for index, fields in zip(indexes, self._with_layout(which, layout, chunk, role)):
                 out[index] = fields
         return out
 
-    def _with_layout(self, which: str, layout: Layout, data: bytes) -> list[dict]:
+    def _with_layout(self, which: str, layout: Layout, data: bytes, role: str | None = None) -> list[dict]:
         fields = self.cmap.fields_many(which, layout, data)
         if fields is None:
-            convert = self.cmap.key_fields if which == "key" else self.cmap.value_fields
+            convert = self.cmap.converter(which, role)
             fields = [convert(raw, layout) for raw in compiled(layout).unpack_all(data)]
         return fields
 

@@ -17,7 +17,8 @@ def decode_entry(cmap: CiliumMap, key: bytes | None, value: bytes | None, versio
     the layouts to those versions'."""
     obj: dict = {"map": cmap.short, "cilium_version": show(version) if version else None}
     dkey = cmap.decode("key", key, version, key_btf, within) if key is not None else None
-    dvalue = cmap.decode("value", value, version, value_btf, within) if value is not None else None
+    role = cmap.value_role(dkey.fields) if dkey else None  # a Service frontend is not a backend slot
+    dvalue = cmap.decode("value", value, version, value_btf, within, role) if value is not None else None
     if dkey:
         obj["key"] = dkey.fields
     if dvalue:

@@ -169,6 +169,22 @@ class CiliumMap(ABC):
         """Union members that do not apply to these bytes (an ip6 member when the family is IPv4)."""
         return set()
 
+    def value_role(self, key_fields: dict) -> str | None:
+        """The role a key gives its value, in maps whose value members mean different things by role (a
+        Service frontend's first word is not a backend id); None in the others. A map with roles takes
+        `role=` in value_fields and unused_members (None there: the role the value's own bytes tell)."""
+        return None
+
+    def _by_role(self, role: str | None) -> dict:
+        return {} if role is None else {"role": role}
+
+    def converter(self, which: str, role: str | None = None):
+        if which == "key":
+            return self.key_fields
+        if role is None:
+            return self.value_fields
+        return lambda raw, layout: self.value_fields(raw, layout, role=role)
+
     def fields_many(self, which: str, layout: Layout, data: bytes) -> list[dict] | None:
         """The fields of every entry in `data` (entries of `layout.size` bytes back to back) in one pass, as
         key_fields/value_fields would give them one by one; None lets tshoot.mapio.bulk do it entry by entry.
@@ -201,9 +217,10 @@ class CiliumMap(ABC):
         return layout.pack(convert(fields, layout))
 
     def decode(self, which: str, data: bytes, version: Version | None = None,
-               btf: BTFStruct | None = None, within: Range | None = None) -> Decoded:
+               btf: BTFStruct | None = None, within: Range | None = None, role: str | None = None) -> Decoded:
         """Decode a key or value; the layout comes from `btf`, else `version`, else the size (module docstring)
-        among the layouts of the versions `within` (those that pin the map under the name given, say)."""
+        among the layouts of the versions `within` (those that pin the map under the name given, say).
+        `role`: the value's role as its key tells it (value_role), for maps that have roles."""
         note = ""
         if btf is not None:
             found = self.layout_from_btf(which, btf)
@@ -211,14 +228,14 @@ class CiliumMap(ABC):
                 layout, versions, reason = found
                 if layout.size != len(data):
                     raise UsageError(f"the map's BTF says {which}s are {layout.size} bytes, got {len(data)}")
-                return self._decoded(which, layout, data, versions, reason)
+                return self._decoded(which, layout, data, versions, reason, role)
             note = f"the map's BTF {which} type {btf.name} ({btf.size} bytes) matches no layout tshoot knows, so "
-        decoded = self._decode_by_version(which, data, version) if version else \
-            self._decode_by_size(which, data, within)
+        decoded = self._decode_by_version(which, data, version, role) if version else \
+            self._decode_by_size(which, data, within, role)
         decoded.reason = note + decoded.reason
         return decoded
 
-    def _decode_by_version(self, which: str, data: bytes, version: Version) -> Decoded:
+    def _decode_by_version(self, which: str, data: bytes, version: Version, role: str | None = None) -> Decoded:
         table = self._table(which)
         layout = self.layout_for(which, version)
         if layout.size != len(data):
@@ -228,14 +245,14 @@ class CiliumMap(ABC):
                 f"({len(data)} bytes fits {fits})"
             )
         versions = [v for v, lay in table if lay is layout]
-        return self._decoded(which, layout, data, versions, f"Cilium {show(version)} uses {layout.c_type}")
+        return self._decoded(which, layout, data, versions, f"Cilium {show(version)} uses {layout.c_type}", role)
 
-    def _decode_by_size(self, which: str, data: bytes, within: Range | None = None) -> Decoded:
+    def _decode_by_size(self, which: str, data: bytes, within: Range | None = None, role: str | None = None) -> Decoded:
         table = self._table(which)
         if within is not None:
             table = [(narrowed, layout) for versions, layout in table
                      if (narrowed := versions.intersect(within)) is not None]
-        convert = self.key_fields if which == "key" else self.value_fields
+        convert = self.converter(which, role)
         fitting = [(v, layout) for v, layout in table if layout.size == len(data)]
         if not fitting:
             sizes = ", ".join(sorted({f"{lay.size}" for _, lay in table}, key=int))
@@ -263,12 +280,13 @@ class CiliumMap(ABC):
             f"no version given; {len(data)}-byte {which}s fit Cilium "
             f"{', '.join(v.label() for v in all_versions)}, and every layout of that size reads these bytes alike"
         )
-        return self._decoded(which, layout, data, all_versions, reason)
+        return self._decoded(which, layout, data, all_versions, reason, role)
 
-    def _decoded(self, which: str, layout: Layout, data: bytes, versions, reason: str) -> Decoded:
-        convert = self.key_fields if which == "key" else self.value_fields
+    def _decoded(self, which: str, layout: Layout, data: bytes, versions, reason: str,
+                 role: str | None = None) -> Decoded:
+        convert = self.converter(which, role)
         raw = layout.unpack(data)
-        unused = self.unused_members(raw, layout)
+        unused = self.unused_members(raw, layout, **self._by_role(role))
         rows = [
             (f.offset, f.size, f.name + (f" (bits {f.bits[0]}-{f.bits[0] + f.bits[1] - 1})" if f.bits else ""),
              f.show(raw[f.name]))

@@ -27,6 +27,7 @@ from tshoot.maps.common import ADDRESS_KIND, ADDRESS_SIZE, FAMILY_LABEL, copy_op
 
 TCP = 6
 TUPLE_F_OUT, TUPLE_F_IN, TUPLE_F_RELATED, TUPLE_F_SERVICE = 0, 1, 2, 4
+SERVICE, CONNECTION = "service", "connection"  # an entry's role, from its key's TUPLE_F_SERVICE
 DIRECTIONS = {"egress": TUPLE_F_OUT, "ingress": TUPLE_F_IN, "service": TUPLE_F_SERVICE}
 # TCP header flags, for tx_flags_seen / rx_flags_seen (union tcp_flags)
 TCP_FLAGS = {1: "fin", 2: "syn", 4: "rst", 8: "psh", 16: "ack", 32: "urg", 64: "ece", 128: "cwr"}
@@ -103,8 +104,11 @@ VALUES = [
     (Range("1.19"), _entry(_COUNTERS_1_19, _BITS_1_16, _NAT_PORT)),
 ]
 
-# What users read, in this order; each layout has some of them. (Like Go's CtEntry, a 1.11-1.15
-# service entry's backend id shows as rx_bytes, and the 1.19 nat_addr is not decoded.)
+# What users read, in this order; each layout has some of them (the 1.19 nat_addr is not decoded). Up to
+# 1.15 bytes 8-15 are a connection's rx_bytes but a service entry's (TUPLE_F_SERVICE) backend id: 1.9/1.10
+# store it there without a member of its own (ct_create4(): `entry.rx_bytes = ct_state->backend_id`), 1.11
+# names the union (bpf/lib/conntrack.h, struct ct_entry). Read by the key's role, not as Go's CtEntry
+# prints it (rx_bytes for both).
 _COUNTER_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "backend_id", "packets", "bytes")
 _PLAIN = ("lifetime", "rev_nat_index", "ifindex", "nat_port", "src_sec_id", "last_tx_report", "last_rx_report")
 
@@ -181,11 +185,15 @@ class Conntrack(CiliumMap):
             raw.update(daddr=src, saddr=dst, dport=fields["dst_port"], sport=fields["src_port"])
         return raw
 
-    def value_fields(self, raw, layout) -> dict:
+    def value_role(self, key_fields: dict) -> str:
+        return SERVICE if key_fields["direction"] == "service" else CONNECTION
+
+    def value_fields(self, raw, layout, role: str | None = None) -> dict:
         fields = {}
+        service = role == SERVICE and "rx_bytes" in raw  # the backend id in rx_bytes' bytes (up to 1.15)
         for name in _COUNTER_NAMES:
             if name in raw and not (name == "backend_id" and "rx_bytes" in raw):
-                fields[name] = raw[name]
+                fields["backend_id" if service and name == "rx_bytes" else name] = raw[name]
         fields["flags"] = [f.name for f in flag_members(layout) if raw[f.name]]
         for name in _PLAIN:
             if name in raw:
@@ -196,6 +204,10 @@ class Conntrack(CiliumMap):
 
     def value_raw(self, fields, layout) -> dict:
         raw = {}
+        if "rx_bytes" in layout.by_name and "backend_id" in fields:  # a service entry up to 1.15
+            if "rx_bytes" in fields:
+                raise UsageError("rx_bytes and backend_id share bytes 8-15 up to Cilium 1.15: give one of them")
+            fields = {**{k: v for k, v in fields.items() if k != "backend_id"}, "rx_bytes": fields["backend_id"]}
         copy_optional(fields, layout, (*_COUNTER_NAMES, *_PLAIN), raw)
         known = {f.name for f in flag_members(layout)}
         for name in fields.get("flags", []):
@@ -206,12 +218,14 @@ class Conntrack(CiliumMap):
         raw["rx_flags_seen"] = flag_value(fields.get("rx_flags_seen", []), TCP_FLAGS)
         return raw
 
-    def unused_members(self, raw, layout) -> set[str]:
+    def unused_members(self, raw, layout, role: str | None = None) -> set[str]:
         # 1.19 overlays a NAT address on bytes 0-15; shown when it holds one (bytes 0-7 are otherwise zero).
         if "nat_addr" in raw and not any(raw["nat_addr"][:8]):
             return {"nat_addr"}
         if "nat_addr" in raw:
             return {"reserved0", "backend_id"}
+        if "rx_bytes" in raw and "backend_id" in raw:  # the 1.11-1.15 union: the member this entry's role uses
+            return {"rx_bytes"} if role == SERVICE else {"backend_id"}
         return set()
 
 

@@ -24,9 +24,15 @@ PROTO_IN_KEY = (1, 17, 0)  # --bpf-lb-proto-diff: the key carries the L4 protoco
 
 SCOPES = {0: "external", 1: "internal"}  # LB_LOOKUP_SCOPE_EXT / _INT
 
+# An entry's role comes from its key: backend_slot 0 is the Service frontend ("master" entry), 1..count+qcount
+# its backend slots (struct lb4_key's comment, bpf/lib/lb.h). The value's first word is a union read by role.
+FRONTEND, BACKEND = "frontend", "backend"
+ROLES = (FRONTEND, BACKEND)
+
 # SVC_FLAG_* of lb{4,6}_service.flags (bpf/lib/lb.h). Bit 2 is SVC_FLAG_LOCAL_SCOPE up to 1.12 and
 # SVC_FLAG_EXT_LOCAL_SCOPE from 1.13: the same externalTrafficPolicy=Local, one name here.
-FLAGS = {1: "external_ip", 2: "nodeport", 4: "ext_local_scope", 8: "hostport", 16: "affinity",
+HOSTPORT = 8
+FLAGS = {1: "external_ip", 2: "nodeport", 4: "ext_local_scope", HOSTPORT: "hostport", 16: "affinity",
          32: "loadbalancer", 64: "routable", 128: "source_range"}
 # SVC_FLAG_* of flags2, per value layout (bits a version did not define read as bitN).
 L7_LOADBALANCER = 4
@@ -35,10 +41,15 @@ _FLAGS2_1_12 = {1: "localredirect", 2: "nat_46x64", L7_LOADBALANCER: "l7_loadbal
 FLAGS2 = {
     "1.9": {1: "localredirect"},
     "1.12": _FLAGS2_1_12,
-    # From 1.17 bit 6 is QUARANTINED on a backend slot and SOURCE_RANGE_DENY on the master entry, and
-    # from 1.18 bit 3 is also L7_DELEGATE: a value alone cannot tell which, so both names are given.
-    "1.17": {**_FLAGS2_1_12, 8: "loopback|l7_delegate", 64: "quarantined|source_range_deny", 128: "fwd_mode_dsr"},
+    "1.17": {**_FLAGS2_1_12, 64: "quarantined", 128: "fwd_mode_dsr"},
 }
+
+# From 1.17 a frontend's first word packs the service's LB algorithm in its top byte and the affinity timeout
+# in the low 24 bits (bpf/lib/lb.h LB_ALGORITHM_SHIFT, AFFINITY_TIMEOUT_MASK, lb4_affinity_timeout(); v1.17).
+# 0 leaves the choice to the agent's --bpf-lb-algorithm (Go loadbalancer.SVCLoadBalancingAlgorithmUndef).
+LB_ALGORITHM_SHIFT = 24
+AFFINITY_TIMEOUT_MASK = (1 << LB_ALGORITHM_SHIFT) - 1
+LB_ALGORITHMS = {0: "default", 1: "random", 2: "maglev"}
 
 
 def _key(family: str) -> Layout:
@@ -56,8 +67,8 @@ def _key(family: str) -> Layout:
 def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
     return Layout("lb4_service" if family == IPV4 else "lb6_service", 12, [
         Field("backend_id", 0, 4),  # a backend slot's backend
-        Field("affinity_timeout", 0, 4),  # master entry: seconds (from 1.17 the top byte is the LB algorithm)
-        *([Field("l7_lb_proxy_port", 0, 4)] if l7_port else []),  # master entry of an L7 LB service
+        Field("affinity_timeout", 0, 4),  # a frontend's: seconds (from 1.17 the top byte is the LB algorithm)
+        *([Field("l7_lb_proxy_port", 0, 4)] if l7_port else []),  # a frontend's, when L7-balanced (1.12+)
         Field("count", 4, 2),
         Field("rev_nat_index", 6, 2, BE),
         Field("flags", 8, 1),
@@ -114,43 +125,99 @@ class Services(CiliumMap):
                 "proto": parse_protocol(fields["proto"]),
                 "scope": int(fields["scope"]) if scope is None else scope}
 
-    def _flags2(self, layout) -> dict[int, str]:
-        return FLAGS2["1.17" if layout is self.value_1_17 else "1.12" if layout is self.value_1_12 else "1.9"]
+    def value_role(self, key_fields: dict) -> str:
+        return FRONTEND if key_fields["slot"] == 0 else BACKEND
 
-    def value_fields(self, raw, layout) -> dict:
-        fields = {"backend_id": raw["backend_id"], "count": raw["count"], "rev_nat_index": raw["rev_nat_index"],
-                  "flags": flag_names(raw["flags"], FLAGS), "flags2": flag_names(raw["flags2"], self._flags2(layout))}
+    def flags2_names(self, layout: Layout, role: str, flags: int) -> dict[int, str]:
+        """flags2's bit names for an entry of this role. From 1.17 bit 6 is SVC_FLAG_QUARANTINED on a backend
+        slot and SVC_FLAG_SOURCE_RANGE_DENY on a frontend; from 1.18 bit 3 is SVC_FLAG_LOOPBACK on a HostPort
+        frontend and SVC_FLAG_L7_DELEGATE otherwise (bpf/lib/lb.h, flags2 enum; v1.17, v1.18)."""
+        if layout is self.value_1_17:
+            table = dict(FLAGS2["1.17"])
+            if role == FRONTEND:
+                table[64] = "source_range_deny"
+            if not flags & HOSTPORT:
+                table[8] = "l7_delegate"
+            return table
+        return FLAGS2["1.12" if layout is self.value_1_12 else "1.9"]
+
+    def role_from_value(self, raw: dict, layout: Layout) -> str:
+        """The role of a value decoded without its key, from what only a frontend holds: backend slots (or
+        qcount slots) to count, an L7 proxy port, an LB algorithm; a zero first word is no backend (backend
+        ids start at 1, pkg/loadbalancer FirstFreeBackendID). Else a backend slot."""
+        word = raw["backend_id"]
+        if raw["count"] or raw.get("qcount") or word == 0:
+            return FRONTEND
+        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
+            return FRONTEND
+        if layout is self.value_1_17 and word >> LB_ALGORITHM_SHIFT:
+            return FRONTEND
+        return BACKEND
+
+    def value_fields(self, raw, layout, role: str | None = None) -> dict:
+        role = role or self.role_from_value(raw, layout)
+        word = raw["backend_id"]
+        fields: dict = {"role": role}
+        if role == BACKEND:
+            fields["backend_id"] = word
+        elif "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
+            fields["l7_lb_proxy_port"] = _l7_port(word)
+        elif layout is self.value_1_17:
+            algorithm = word >> LB_ALGORITHM_SHIFT
+            fields["lb_algorithm"] = LB_ALGORITHMS.get(algorithm, str(algorithm))
+            fields["affinity_timeout"] = word & AFFINITY_TIMEOUT_MASK
+        else:
+            fields["affinity_timeout"] = word
+        fields.update(count=raw["count"], rev_nat_index=raw["rev_nat_index"], flags=flag_names(raw["flags"], FLAGS),
+                      flags2=flag_names(raw["flags2"], self.flags2_names(layout, role, raw["flags"])))
         if "qcount" in raw:
             fields["qcount"] = raw["qcount"]
-        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
-            fields["l7_lb_proxy_port"] = _l7_port(raw["l7_lb_proxy_port"])
         return fields
 
     def value_raw(self, fields, layout) -> dict:
-        raw = {"backend_id": fields.get("backend_id", 0), "count": fields.get("count", 0),
-               "rev_nat_index": fields.get("rev_nat_index", 0), "flags": flag_value(fields.get("flags", []), FLAGS),
-               "flags2": flag_value(fields.get("flags2", []), self._flags2(layout))}
-        port = fields.get("l7_lb_proxy_port")
-        if port is not None:
-            union = _l7_union(port)
-            if "backend_id" in fields and fields["backend_id"] != union:
-                raise UsageError(f"l7_lb_proxy_port {port} and backend_id {fields['backend_id']} share bytes 0-3; "
-                                 f"give one of them")
-            raw["backend_id"] = union
+        flags = flag_value(fields.get("flags", []), FLAGS)
+        given = [name for name in ("backend_id", "affinity_timeout", "lb_algorithm", "l7_lb_proxy_port") if name in fields]
+        role = fields.get("role") or (BACKEND if "backend_id" in fields else FRONTEND)
+        if role not in ROLES:
+            raise UsageError(f"role {role!r}: an entry is a {FRONTEND} (slot 0) or a {BACKEND} (slot 1..count)")
+        mixed = [n for n in given if (n == "backend_id") != (role == BACKEND)] or \
+            (["l7_lb_proxy_port", "affinity_timeout"] if {"l7_lb_proxy_port", "affinity_timeout"} <= set(given) else [])
+        if mixed:
+            raise UsageError(f"{', '.join(mixed)} cannot be given for a {role}: bytes 0-3 hold a backend slot's "
+                             f"backend_id, or a frontend's affinity_timeout (and lb_algorithm from 1.17) or "
+                             f"l7_lb_proxy_port")
+        if role == BACKEND:
+            word = fields.get("backend_id", 0)
+        elif "l7_lb_proxy_port" in fields:
+            word = _l7_union(fields["l7_lb_proxy_port"])
+        else:
+            word = fields.get("affinity_timeout", 0)
+            if layout is self.value_1_17:
+                algorithm = fields.get("lb_algorithm", "default")
+                code = {v: k for k, v in LB_ALGORITHMS.items()}.get(algorithm)
+                code = int(algorithm) if code is None and str(algorithm).isdigit() else code
+                if code is None or not 0 <= code <= 0xFF or not 0 <= word <= AFFINITY_TIMEOUT_MASK:
+                    raise UsageError(f"lb_algorithm {algorithm!r} / affinity_timeout {word}: the algorithm is one of "
+                                     f"{', '.join(LB_ALGORITHMS.values())} (or 0-255), the timeout 0-{AFFINITY_TIMEOUT_MASK} s")
+                word |= code << LB_ALGORITHM_SHIFT
+            elif "lb_algorithm" in fields:
+                raise UsageError("lb_algorithm is stored in the frontend from Cilium 1.17")
+        raw = {"backend_id": word, "count": fields.get("count", 0), "rev_nat_index": fields.get("rev_nat_index", 0),
+               "flags": flags, "flags2": flag_value(fields.get("flags2", []), self.flags2_names(layout, role, flags))}
         copy_optional(fields, layout, ("qcount",), raw)
         return raw
 
-    def unused_members(self, raw, layout) -> set[str]:
+    def unused_members(self, raw, layout, role: str | None = None) -> set[str]:
         if layout is self.key_layout:
             return set()
-        # Show the union member this entry uses: the L7 proxy port, the affinity timeout, or a backend id.
+        # Show the union member this entry's role uses (a value without its key: the role its bytes tell).
         union = {"backend_id", "affinity_timeout", "l7_lb_proxy_port"} & set(raw)
-        if raw["flags2"] & L7_LOADBALANCER and "l7_lb_proxy_port" in raw:
+        role = role or self.role_from_value(raw, layout)
+        if role == BACKEND:
+            return union - {"backend_id"}
+        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
             return union - {"l7_lb_proxy_port"}
-        if raw["flags"] & 16:  # SVC_FLAG_AFFINITY
-            return union - {"affinity_timeout"}
-        return union - {"backend_id"}
-
+        return union - {"affinity_timeout"}
 
 def _l7_port(union: int) -> int:
     """The proxy port Go stores as uint32(HostToNetwork16(port)): network order in bytes 0-1."""

@@ -231,7 +231,9 @@ class Walker:
         value = master.obj["value"]
         count, rev_nat = value["count"], value["rev_nat_index"]
         step.result["frontend"] = {"address": self.destination, "port": self.port, "proto": key["proto"],
-                                   "backends": count, "rev_nat_index": rev_nat, "flags": value.get("flags")}
+                                   "backends": count, "rev_nat_index": rev_nat, "flags": value.get("flags"),
+                                   **{k: value[k] for k in ("lb_algorithm", "affinity_timeout", "l7_lb_proxy_port")
+                                      if k in value}}
         if count == 0:
             raise Stop(f"Service {self.destination}:{self.port} has no backend (master entry count 0): "
                        f"the datapath drops the packet (no service backend)")
@@ -254,7 +256,7 @@ class Walker:
         step.result["chosen"] = chosen["slot"]
         backend = chosen["backend"]
         step.says = (f"{self.destination}:{self.port}/{key['proto']} is a Service with {count} backend slot(s), "
-                     f"rev-NAT index {rev_nat}; the datapath picks one (random or Maglev): following slot "
+                     f"rev-NAT index {rev_nat}; the datapath picks one ({_selection(value)}): following slot "
                      f"{chosen['slot']} -> backend {chosen['backend_id']} = {backend['address']}:{backend['port']} "
                      f"(DNAT; replies are reverse-NATed back to {self.destination}:{self.port})")
         self.destination, self.port = backend["address"], backend["port"]
@@ -489,3 +491,12 @@ def local_walk(bpffs: str, source_ip: str, destination: str, protocol: str | Non
                     f"endpoint {source}", source, name, address, protocol, port, slot)
     return walker.run()
 
+
+def _selection(frontend: dict) -> str:
+    """How the datapath picks a backend slot for this frontend: its own LB algorithm from 1.17 (0: the agent's
+    --bpf-lb-algorithm), else the agent's; session affinity first when the frontend has it."""
+    algorithm = frontend.get("lb_algorithm", "default")
+    how = "random or Maglev, as the agent's --bpf-lb-algorithm says" if algorithm == "default" else algorithm
+    if "affinity" in (frontend.get("flags") or []):
+        how += f"; a client keeps its backend for {frontend.get('affinity_timeout', 0)} s (session affinity)"
+    return how
