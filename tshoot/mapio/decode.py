@@ -23,4 +23,6 @@ def decode_entry(cmap: CiliumMap, key: bytes | None, value: bytes | None, versio
         obj["key"] = dkey.fields
     if dvalue:
         obj["value"] = dvalue.fields
+        if dkey is None and "role" in dvalue.fields:
+            dvalue.reason += f"; read as a {dvalue.fields['role']} from its own bytes (give the key to be sure)"
     return obj, dkey, dvalue
