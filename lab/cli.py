@@ -10,10 +10,10 @@ import typer
 from tshoot.cli.app import app as tshoot_app
 from tshoot.core.command import Context, Kubeconfig, Output, check_output, console, new_app
 
-app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspect it, clean it up.\n\n"
-                          "The guide's sequence (make lab):\n\n"
-                          "  lab up && lab cilium install && lab cilium wait && lab nuke pods && "
-                          "lab nuke kube-proxy && lab cilium wait && lab cilium check")
+app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspect it, clean it up. The guide's "
+                          "sequence, in this order, is what 'make lab' runs.\n\nExamples:\n\n"
+                          "  lab up\n  lab cilium install\n  lab cilium wait\n  lab nuke pods\n"
+                          "  lab nuke kube-proxy\n  lab cilium wait\n  lab cilium check")
 app.add_typer(tshoot_app, name="tshoot", help="The tshoot commands (the same as the 'tshoot' program).")
 cilium_app = new_app("cilium", help="Install Cilium in the lab, wait for it, check it, restart it, unhook it.")
 app.add_typer(cilium_app, name="cilium")

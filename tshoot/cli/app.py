@@ -13,16 +13,17 @@ app = new_app(
     "tshoot",
     help="Inspect Cilium's BPF datapath: build map keys, decode map bytes, read maps on any node.\n\n"
     "Examples:\n\n"
-    "  tshoot key ipcache 10.0.1.110\n\n"
-    "  tshoot decode lxc --value '0b 00 00 00 00 00 d6 07 …'\n\n"
-    "  bpftool map lookup … | tshoot decode ipcache -",
+    "  tshoot key ipcache 10.244.1.5                       # the lab's pods are in 10.244.0.0/16\n"
+    "  tshoot decode ipcache --value 'e3 d1 00 00 ac 12 00 05 00 00 00 00'\n"
+    "  tshoot map lookup ipcache 10.244.1.5 --node k8s-guide-worker\n"
+    "  tshoot walk POD 10.96.0.10:53/udp                   # a pod to the lab's DNS Service",
 )
 
 _FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
 @app.command(context_settings=_FORWARD, add_help_option=False,
-             help="Build a map key as bpftool takes it: tshoot key ipcache 10.0.1.110 [--bpftool]. "
+             help="Build a map key as bpftool takes it: tshoot key ipcache 10.244.1.5 [--bpftool]. "
                   "See 'tshoot key MAP --help'.")
 def key(ctx: typer.Context) -> None:
     from tshoot.cli.offline import run as offline

@@ -16,14 +16,14 @@ from tshoot.core.errors import UsageError
 from tshoot.cli.parsing import Parser
 
 LOOKUP_EPILOG = """examples:
-  tshoot map lookup ipcache 10.0.1.110                          # every node of the cluster (or this one)
+  tshoot map lookup ipcache 10.244.1.5                          # every node of the cluster (or this one)
   tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker  # the guide's lookup, in one command
-  tshoot map lookup lxc 10.0.1.110 --node k8s-guide-control-plane -o json
-  tshoot map lookup ipcache 10.0.0.0/8 --exact                  # that CIDR entry itself, not the longest match
+  tshoot map lookup lxc 10.244.1.5 --node k8s-guide-control-plane -o json
+  tshoot map lookup ipcache 10.96.0.0/16 --exact                # that CIDR entry itself, not the longest match
+  tshoot map lookup lb4-services 10.96.0.10:53/udp              # the lab's DNS Service frontend
   tshoot map lookup policy --endpoint 2006 --identity 53731 --proto tcp --port 80 --node k8s-guide-worker
-                                                                # the rule that decides: that identity's, else any's
-  sudo tshoot map lookup ipcache 10.0.1.110 --backend local     # on a node: its pinned maps
-  tshoot map lookup ipcache 10.0.1.110 --node k8s-guide-worker --show-commands   # the kubectl/bpftool way
+  sudo tshoot map lookup ipcache 10.244.1.5 --backend local     # on a node: its pinned maps
+  tshoot map lookup ipcache 10.244.1.5 --node k8s-guide-worker --show-commands   # the kubectl/bpftool way
 """
 
 DUMP_EPILOG = """filters (--filter EXPR, repeatable; comma-separated terms must all hold):
@@ -32,7 +32,8 @@ DUMP_EPILOG = """filters (--filter EXPR, repeatable; comma-separated terms must 
 
 examples:
   tshoot map dump ipcache --filter identity=53731
-  tshoot map dump ipcache --filter prefix~10.0. --limit 20 --node k8s-guide-worker
+  tshoot map dump ipcache --filter prefix~10.244. --limit 20 --node k8s-guide-worker
+  tshoot map dump lb4-services --filter role=frontend --filter flags~nodeport
   tshoot map dump lxc --all-nodes -o json
   sudo tshoot map dump ipcache --backend local -o json > ipcache.json
 """
@@ -84,8 +85,9 @@ def _parser(command: str, epilog: str, description: str) -> Parser:
     return Parser(prog=f"tshoot map {command}", epilog=epilog, description=description)
 
 
-def _map_parser(command: str, argv: list[str], epilog: str, description: str):
-    """The map comes first (its module adds its key arguments), as in `tshoot key`."""
+def _map_parser(command: str, argv: list[str], epilog: str, description: str, options=None):
+    """The map comes first (its module adds its key arguments), as in `tshoot key`; `options(parser)` adds the
+    command's own, listed by `--help` with or without a map."""
     from tshoot.maps import MAPS, find
 
     names = ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
@@ -93,6 +95,8 @@ def _map_parser(command: str, argv: list[str], epilog: str, description: str):
         parser = _parser(command, epilog, f"{description} MAP is one of: {names}, or a pinned name.")
         parser.add_argument("map", metavar="MAP")
         _common(parser)
+        if options:
+            options(parser)
         if not argv:
             parser.error("the map is missing, e.g. ipcache or lxc")
         parser.parse_args(argv)  # --help prints the help; anything else is missing the map
@@ -100,6 +104,8 @@ def _map_parser(command: str, argv: list[str], epilog: str, description: str):
     cmap, params = find(argv[0])
     parser = _parser(f"{command} {argv[0]}", epilog, f"{description} {cmap.short}: {cmap.summary}")
     _common(parser)
+    if options:
+        options(parser)
     return cmap, params, parser
 
 
@@ -120,10 +126,9 @@ def _params(args, params: dict) -> dict:
 def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
 
-    cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.")
+    cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.",
+                                       _lookup_options)
     cmap.add_key_arguments(parser)
-    parser.add_argument("--exact", action="store_true",
-                        help="on an LPM map, the entry for exactly this prefix (default: the longest prefix covering it)")
     args = parser.parse_args(argv[1:])
     for name, value in params.items():
         if getattr(args, name, None) is None:
@@ -154,6 +159,11 @@ def _lookup(argv: list[str]) -> int:
     return _report(results)
 
 
+def _lookup_options(parser: Parser) -> None:
+    parser.add_argument("--exact", action="store_true",
+                        help="on an LPM map, the entry for exactly this prefix (default: the longest prefix covering it)")
+
+
 def _lookup_detail(r, enricher) -> str:
     """One node's lookup as the guide reads it: the bytes, each member, what they mean."""
     from tshoot.cli import render
@@ -181,14 +191,17 @@ def _import_meanwhile(module: str):
     return thread
 
 
+def _dump_options(parser: Parser) -> None:
+    parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
+                        help="keep entries whose fields match, e.g. identity=53731 or prefix~10.244. (see below)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N entries per node")
+
+
 def _dump(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.mapio.filter import Filter
 
-    cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
-    parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
-                        help="keep entries whose fields match, e.g. identity=53731 or prefix~10.0. (see below)")
-    parser.add_argument("--limit", type=int, metavar="N", help="at most N entries per node")
+    cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.", _dump_options)
     if cmap.pins and any("{" in p.name for p in cmap.pins):
         parser.add_argument("--endpoint", type=int, metavar="ID", help="the endpoint whose map to read")
     args = parser.parse_args(argv[1:])

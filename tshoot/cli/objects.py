@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import TshootError, UsageError
 from tshoot.core.command import Context, Kubeconfig, check_output, console, new_app
 
 Namespace = Annotated[Optional[str], typer.Option("-n", "--namespace", metavar="NS",
@@ -53,9 +53,9 @@ NODES_EXAMPLES = """Examples:
 """
 WHOIS_EXAMPLES = """Examples:
 
-  tshoot whois 10.0.1.110      # the pod, its endpoint and identity, its node
+  tshoot whois 10.244.1.5      # a pod of the lab: its endpoint and identity, its node
 
-  tshoot whois 172.18.0.5      # a node
+  tshoot whois 172.18.0.2      # a node (kind's nodes are on docker's 172.18.0.0/16)
 
   tshoot whois 10.96.0.10      # a Service and its backends
 """
@@ -264,13 +264,23 @@ def identity_list(
     from tshoot.cluster import objects
 
     output = check_output(output)
-    rows = objects.list_identities(_api(kubeconfig, context), selector, reserved, _seconds(request_timeout))
+    unreachable = None
+    try:
+        rows = objects.list_identities(_api(kubeconfig, context), selector, reserved, _seconds(request_timeout))
+    except TshootError as exc:  # no cluster: the reserved identities are still known, the failure still said
+        if selector or not reserved:
+            raise
+        rows, unreachable = objects.reserved_identities(), exc
     if output != "table":
         print(_dump(rows, output))
-        return
-    _table(["ID", "NAMESPACE", "LABELS"],
-           [[str(r["id"]), _show(r["namespace"]), "\n".join(r["labels"])] for r in rows],
-           "No identities match.")
+    else:
+        _table(["ID", "NAMESPACE", "LABELS"],
+               [[str(r["id"]), _show(r["namespace"]), "\n".join(r["labels"])] for r in rows],
+               "No identities match.")
+    if unreachable is not None:
+        sys.stdout.flush()
+        print(f"tshoot: only the reserved identities: {unreachable}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 # --- nodes -----------------------------------------------------------------------------------------

@@ -15,17 +15,23 @@ from tshoot.cli.parsing import Parser
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
 
+# Addresses: the lab's pods are in 10.244.0.0/16 and its Services in 10.96.0.0/16 (DNS 10.96.0.10); the
+# guide's (10.0.x.x pods, 172.18.0.x nodes) are said to be the guide's.
 KEY_EPILOG = """examples:
-  tshoot key ipcache 10.0.1.110                # the guide's lookup key
-  tshoot key ipcache 10.0.0.0/8                # a CIDR entry as the agent stores it
-  tshoot key lxc 10.0.1.110 --cilium-version 1.9.1
-  tshoot key ipcache 10.0.1.110 --bpftool      # the whole command to paste into the agent
+  tshoot key ipcache 10.244.1.5                             # a pod of the lab
+  tshoot key ipcache 10.0.1.110 --cilium-version 1.9.1      # the guide's lookup key, in its Cilium
+  tshoot key ipcache 10.96.0.0/16                           # a CIDR entry as the agent stores it
+  tshoot key lxc 10.244.1.5
+  tshoot key lb4-services 10.96.0.10:53/udp --slot 1        # the lab's DNS Service, its first backend slot
+  tshoot key ipcache 10.244.1.5 --bpftool                   # the whole command to run in the agent
 """
 
 DECODE_EPILOG = """examples:
-  tshoot decode ipcache --value 'e3 d1 00 00 ac 12 00 05 00 00 00 00'
-  tshoot decode lxc --key 0a00016e000000000000000000000000 01000000 --cilium-version 1.9
-  bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache key hex 40 00 … | tshoot decode ipcache -
+  tshoot decode ipcache --value 'e3 d1 00 00 ac 12 00 05 00 00 00 00'   # the guide's pod, behind node 172.18.0.5
+  tshoot decode lxc --key '0a f4 01 05 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00'
+  tshoot decode lb4-services --key '0a 60 00 0a 00 35 00 00 11 00 00 00' --value '00 00 00 00 02 00 00 07 40 00 00 00'
+  tshoot decode lb4-services --value '0b 00 00 00 00 00 00 07 00 00 00 00' -o json
+  kubectl -n cilium exec POD -- bpftool map dump pinned /sys/fs/bpf/tc/globals/cilium_ipcache_v2 | tshoot decode ipcache -
 """
 
 
@@ -86,7 +92,8 @@ def _name_params(args) -> dict:
 
 def _decode(argv: list[str]) -> int:
     cmap, _, parser = _map_and_rest("decode", argv, DECODE_EPILOG)
-    parser.add_argument("stdin", nargs="?", choices=["-"], help="read bpftool's output (text or -j) from stdin")
+    parser.add_argument("stdin", nargs="?", choices=["-"], metavar="-",
+                        help="read bpftool's output (text or -j) from stdin")
     parser.add_argument("--key", metavar="HEX", help="key bytes, e.g. '40 00 00 00 …'")
     parser.add_argument("--value", metavar="HEX", help="value bytes")
     parser.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")

@@ -38,7 +38,23 @@ class Parser:
         try:
             return self._plain(argv)
         except _Argparse:
+            self._check_options(argv)
             return SimpleNamespace(**vars(self.argparse().parse_args(argv)))
+
+    def _check_options(self, argv: list[str]) -> None:
+        """Name a mistyped option before argparse does (it would take `--vlaue 00`'s value for a positional
+        and complain about that), with the option it most likely means."""
+        flags = [flag for declared, _, _ in self.declared for flag in declared if flag.startswith("--")] + ["--help"]
+        for token in argv:
+            if token == "--":
+                return
+            name = token.partition("=")[0]
+            if name.startswith("--") and len(name) > 2 and not any(f.startswith(name) for f in flags):
+                import difflib
+
+                close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise UsageError(f"unknown option {name}{hint} (see '{self.kwargs.get('prog', 'tshoot')} --help')")
 
     def error(self, message: str):
         self.argparse().error(message)
@@ -47,12 +63,22 @@ class Parser:
         self.argparse().print_help()
 
     def argparse(self):
-        parser = _argparse_parser(**self.kwargs)
+        parser = _argparse_parser(**{"usage": self._usage(), **self.kwargs})
         groups: dict[tuple, object] = {}
         for flags, kwargs, group in self.declared:
             target = parser if group is None else groups.setdefault(group, parser.add_argument_group(*group))
             target.add_argument(*flags, **kwargs)
         return parser
+
+    def _usage(self) -> str:
+        """`tshoot key ipcache ADDRESS[/PREFIX] [options]`: what a person types, not every option spelled out
+        (they are listed below it)."""
+        words = []
+        for flags, kwargs, _ in self.declared:
+            if not flags[0].startswith("-"):
+                name = kwargs.get("metavar") or flags[0]
+                words.append(f"[{name}]" if kwargs.get("nargs") == "?" else name)
+        return " ".join(["%(prog)s", *words, "[options]"])
 
     # --- the plain case -------------------------------------------------------------------------------
     def _plain(self, argv: list[str]) -> SimpleNamespace:
@@ -142,6 +168,17 @@ def _argparse_parser(**kwargs):
                 except (ValueError, OSError):
                     width = 80
                 super().__init__(prog, width=max(width - 2, 40))
+
+            def _fill_text(self, text, width, indent):
+                """Prose paragraphs wrapped to the terminal; indented ones (examples, tables) as written, one
+                per line, so that an example is never cut in the middle."""
+                import textwrap
+
+                paragraphs = text.split("\n\n")
+                return "\n\n".join(
+                    p if p[:1].isspace() or "\n " in p else textwrap.fill(" ".join(p.split()), width, initial_indent=indent,
+                                                                          subsequent_indent=indent)
+                    for p in paragraphs)
 
         class OneLineParser(argparse.ArgumentParser):
             def __init__(self, **kw):

@@ -10,13 +10,10 @@ from tshoot.core.command import Context, Kubeconfig, Output, check_output, conso
 
 EXAMPLES = """Examples:
 
-  tshoot walk net-tshoot-xbw6q 10.0.1.110            # the guide's pod-to-pod walk across the tunnel
-
+  tshoot walk net-tshoot-xbw6q 10.244.1.5            # pod to pod across the tunnel (the guide's walk)
   tshoot walk net-tshoot-xbw6q net-tshoot-4gmzr      # the destination named as a pod
-
-  tshoot walk client-7d9f8-x2v4q 10.32.0.10:53/udp   # a Service: load balancer, backend, then the pod
-
-  sudo tshoot walk 10.0.2.99 10.0.1.110 --backend local --pod-netns POD_NS   # on a node, no cluster API
+  tshoot walk net-tshoot-xbw6q 10.96.0.10:53/udp     # the lab's DNS Service: load balancer, backend, pod
+  sudo tshoot walk 10.244.2.7 10.244.1.5 --backend local --pod-netns POD_NS   # on a node, no cluster API
 """
 
 

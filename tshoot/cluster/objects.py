@@ -81,9 +81,14 @@ def get_identity(api, number: int, timeout: float = kube.REQUEST_TIMEOUT) -> tup
     return identity_view(obj), obj
 
 
+def reserved_identities() -> list[dict]:
+    """The reserved identities' rows, known without a cluster."""
+    return [reserved_identity(n) for n in RESERVED if n]
+
+
 def list_identities(api, label_selector: str | None = None, reserved: bool = True,
                     timeout: float = kube.REQUEST_TIMEOUT) -> list[dict]:
-    rows = [reserved_identity(n) for n in RESERVED if n] if reserved and not label_selector else []
+    rows = reserved_identities() if reserved and not label_selector else []
     rows += sorted((identity_view(obj) for obj in kube.list_objects(api, kube.CILIUM_IDENTITIES,
                                                                     label_selector=label_selector, timeout=timeout)),
                    key=lambda row: row["id"])

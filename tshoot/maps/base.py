@@ -169,6 +169,11 @@ class CiliumMap(ABC):
         """Union members that do not apply to these bytes (an ip6 member when the family is IPv4)."""
         return set()
 
+    def shown_members(self, raw: dict, layout: Layout) -> dict[str, str]:
+        """How to show members that pack several values (member -> text) in annotated bytes; the rest show
+        their number."""
+        return {}
+
     def value_role(self, key_fields: dict) -> str | None:
         """The role a key gives its value, in maps whose value members mean different things by role (a
         Service frontend's first word is not a backend id); None in the others. A map with roles takes
@@ -287,9 +292,10 @@ class CiliumMap(ABC):
         convert = self.converter(which, role)
         raw = layout.unpack(data)
         unused = self.unused_members(raw, layout, **self._by_role(role))
+        shown = self.shown_members(raw, layout)
         rows = [
             (f.offset, f.size, f.name + (f" (bits {f.bits[0]}-{f.bits[0] + f.bits[1] - 1})" if f.bits else ""),
-             f.show(raw[f.name]))
+             shown.get(f.name) or f.show(raw[f.name]))
             for f in layout.fields
             if f.name not in unused
         ]

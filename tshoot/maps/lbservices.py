@@ -78,6 +78,7 @@ def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
 
 
 class Services(CiliumMap):
+    unset_values = {"lb_algorithm": LB_ALGORITHMS[0]}  # what older layouts' bytes mean: the agent's algorithm
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family
@@ -153,6 +154,14 @@ class Services(CiliumMap):
         if layout is self.value_1_17 and word >> LB_ALGORITHM_SHIFT:
             return FRONTEND
         return BACKEND
+
+    def shown_members(self, raw: dict, layout: Layout) -> dict[str, str]:
+        if layout is not self.value_1_17 or "affinity_timeout" not in raw:
+            return {}
+        word = raw["affinity_timeout"]
+        algorithm = word >> LB_ALGORITHM_SHIFT
+        return {"affinity_timeout": f"{word}: lb_algorithm {LB_ALGORITHMS.get(algorithm, algorithm)} (top byte), "
+                                    f"{word & AFFINITY_TIMEOUT_MASK} s"}
 
     def value_fields(self, raw, layout, role: str | None = None) -> dict:
         role = role or self.role_from_value(raw, layout)
