@@ -64,8 +64,9 @@ tshoot: setup ## a shell in the net-tshoot pod on NODE (NODE=k8s-guide-worker2 m
 test-deps:
 	@scripts/install-test-deps
 
-test: test-deps ## install what the tests need (apt when root, venv, dockerd) and run the whole suite
+test: test-deps ## install what the tests need (apt when root, venv, kubectl 1.34, dockerd) and run the whole suite
 	@scripts/venv $(VENV)
+	@scripts/install-kubectl $(VENV)/bin
 	@$(PY) -m tests.dockerd
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -83,7 +83,7 @@ def test_bpftool_command_names_the_pinned_map(tshoot, version, name):
     ([], "map is missing"),
     (["ipcache", "1.2.3.4", "--cilium-version", "1.8"], "1.9 to 1.19"),
     (["ipcache", "1.2.3.4", "--cilium-version", "banana"], "expected X.Y"),
-    (["ipcache", "1.2.3.4", "--bogus"], "unrecognized arguments"),
+    (["ipcache", "1.2.3.4", "--bogus"], "unknown option --bogus"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tshoot, args, message):
     r = tshoot("key", *args)

@@ -10,10 +10,12 @@ with the maps its agent would have pinned.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 
+from tests.conftest import BIN
 from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
@@ -229,3 +231,53 @@ def test_btf_read_in_the_agent_chooses_the_layout(tshoot, lab, tmp_path):
     obj = json.loads(r.out)
     assert obj["cilium_version"] is None and obj["value"]["flags"] == ["skiptunnel"]
     assert "cannot read Cilium version" in r.err and "the map's BTF describes value type remote_endpoint_info" in r.err
+
+
+# --- what --show-commands prints runs as shown -------------------------------------------------------------
+
+def _kubectl(server):
+    """A shell whose `kubectl` is the one scripts/install-kubectl put in the venv (1.34), pointed at the server."""
+    kubectl = BIN / "kubectl"
+    if not kubectl.exists():
+        pytest.skip("no kubectl in the venv: scripts/install-kubectl installs kubectl 1.34 (make test runs it)")
+    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return lambda command: subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("args", [
+    ("lookup", "lxc", "10.0.1.110", "--node", CP),
+    ("lookup", "ipcache", "10.0.1.110", "--node", W1),   # LPM: the lookup, then the dump that says which entry
+    ("lookup", "ipcache", "10.0.1.110", "--node", CP, "--exact"),
+    ("dump", "ipcache", "--node", W2),
+    ("list", "--node", W1),
+], ids=lambda a: "-".join(a[:2]))
+def test_shown_commands_run_as_shown_with_kubectl_and_return_what_tshoot_decoded(tshoot, lab, args):
+    """Every command --show-commands prints, pasted into a shell with a real kubectl (1.34: exec over the
+    websocket v5 channel protocol, discovery), succeeds, and its answer decodes to what tshoot printed."""
+    shell = _kubectl(lab)
+    node = args[args.index("--node") + 1]
+    r = _map(tshoot, lab, *args, "--show-commands", "-o", "json")
+    assert r.code == 0, r
+    shown = json.loads(r.out)
+    entries = shown if isinstance(shown, list) else [shown]
+    commands = [line[2:] for line in r.err.splitlines() if line.startswith("$ ")]
+    assert commands and all(c.startswith("kubectl ") for c in commands), r.err
+    for command in commands:
+        done = shell(command)
+        assert done.returncode == 0 and done.stderr == "", (command, done)
+        if " get pods " in command:
+            assert done.stdout.split() == [f"pod/{_agent(lab, node)}"], command
+        elif " map list" in command or " map show" in command:
+            names = {e["name"] for e in entries}
+            assert names and all(name in done.stdout for name in names), command
+        else:  # bpftool map lookup/dump: the same bytes, decoded by tshoot from what kubectl printed
+            cmap = args[1]
+            decoded = tshoot("decode", cmap, "-", "-o", "json", "--cilium-version", "1.19.4", input=done.stdout)
+            assert decoded.code == 0, (command, decoded)
+            got = json.loads(decoded.out)
+            got = got if isinstance(got, list) else [got]
+            if " lookup " in command:  # the value the datapath's lookup answers
+                assert [g["value"] for g in got] == [e["value"] for e in entries], command
+            else:  # the dump holds the entry tshoot showed
+                pairs = [(g["key"], g["value"]) for g in got]
+                assert all((e["key"], e["value"]) in pairs for e in entries), command

@@ -250,7 +250,8 @@ class Dump:
     def rows(self, start: int = 0, stop: int | None = None) -> tuple[list[dict], list[dict]]:
         """Key fields and value fields of the entries start..stop that pass the filters."""
         part = self.entries.slice(start, self.total if stop is None else stop)
-        keys, values = self.decoder.keys(part.keys), self.decoder.value_list(part.values, keys)
+        keys = self.decoder.keys(part.keys)
+        values = self.decoder.value_list(part.values, keys)  # read in the role each key gives its value
         if self.filters and keys:
             keep, node = self.filters.bind(keys[0], values[0]), self.node
             pairs = [(k, v) for k, v in zip(keys, values) if keep(k, v, node)]
