@@ -175,13 +175,21 @@ def datapath_lookup(backend: Backend, cmap: CiliumMap, keys: list[dict], version
             missed.append(exc)
             continue
         if missed:  # the lookups that found nothing come first, as the datapath made them
-            found.commands = _merged([*(m.commands for m in missed), found.commands])
+            found.commands = _merged([*(_missed(m.commands) for m in missed), found.commands])
             found.how += f", after no entry for {'; '.join(describe_key(f) for f in keys[:len(missed)])}"
         return found
     if len(missed) == 1:
         raise missed[0]
     raise NoEntry(f"no entry answers any key the datapath asks ({'; then '.join(describe_key(f) for f in keys)}) "
                   f"in {info.name} on {backend.node}", _merged([m.commands for m in missed]))
+
+
+MISSED = "   # no entry (bpftool says Not found, exit 254): the datapath asks the next key"
+
+
+def _missed(commands: list[str]) -> list[str]:
+    """A lookup that found nothing, said so where it is shown: pasted, it fails, and that is the answer."""
+    return [*commands[:-1], commands[-1] + MISSED]
 
 
 def _merged(command_lists: list[list[str]]) -> list[str]:
