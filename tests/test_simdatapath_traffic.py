@@ -96,12 +96,17 @@ def assert_dropped(s, node, netns, address, reason, direction):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_no_policy_entry_drops_at_the_destination(sim, version):
+@pytest.mark.parametrize("direction", ["ingress", "egress"])
+def test_no_policy_entry_drops(sim, version, direction):
     s = sim(dns_scenario(version))
-    target = s.pods[LOCAL_DNS]
-    s.update_map(WORKER, "policy", {"identity": 0, "direction": "ingress", "protocol": "ANY", "port": 0},
-                 endpoint=target.endpoint_id)
-    assert_dropped(s, WORKER, s.pods[CLIENT].netns, target.ip, simtraffic.DROP_POLICY, METRIC_INGRESS)
+    client, target = s.pods[CLIENT], s.pods[LOCAL_DNS]
+    # the destination's ingress allow-all (checked in its policy program) or the source's egress one
+    # (checked in its from-container)
+    owner = target if direction == "ingress" else client
+    s.update_map(WORKER, "policy", {"identity": 0, "direction": direction, "protocol": "ANY", "port": 0},
+                 endpoint=owner.endpoint_id)
+    assert_dropped(s, WORKER, client.netns, target.ip, simtraffic.DROP_POLICY,
+                   METRIC_INGRESS if direction == "ingress" else METRIC_EGRESS)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -36,6 +36,8 @@ volatile const __u32 ENCAP_IFINDEX = 0x6b6c0e01;	/* cilium_vxlan's ifindex */
 volatile const __u32 IPV4_MASK = 0x6b6c0e02;		/* the node's pod CIDR mask, network order */
 
 /* --- Cilium's constants (bpf/lib/common.h, drop_reasons.h from 1.18) ----------------------------- */
+/* Drop reasons are positive here: Cilium defines them negative and stores the absolute value in
+ * cilium_metrics (drop.h); the functions below return them negated, as Cilium's do. */
 #define WORLD_ID		2
 #define HOST_ID			1
 #define ENDPOINT_KEY_IPV4	1
@@ -61,7 +63,6 @@ volatile const __u32 IPV4_MASK = 0x6b6c0e02;		/* the node's pod CIDR mask, netwo
 #define DROP_CSUM_L3		153
 #define DROP_CSUM_L4		154
 #define DROP_NO_SERVICE		158
-#define DROP_NO_TUNNEL_ENDPOINT	160
 #define DROP_POLICY_DENY	181
 #define DROP_EP_NOT_READY	203
 
