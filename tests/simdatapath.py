@@ -200,7 +200,8 @@ class SimDatapath:
     def _load_programs(self, node: SimNodeState, templates: dict[str, Path]) -> None:
         """The node's objects (bpf_host.o, bpf_overlay.o…) with its constants, attached where Cilium
         attaches them; each endpoint's bpf_lxc.o on its lxc device and its policy program in
-        cilium_call_policy. The maps exist already: the programs reuse them by name."""
+        cilium_call_policy. The maps the agent fills exist already and are reused by name; the first load
+        creates cilium_metrics and cilium_call_policy, which the datapath itself fills."""
         from tests import bpfattach
 
         node_dir = self._objects_dir / node.spec.name
@@ -218,7 +219,8 @@ class SimDatapath:
         for pod in node.pods:
             ep_dir = node_dir / f"ep{pod.endpoint_id}"
             ep_dir.mkdir()
-            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode(): pin.name.format(endpoint=pod.endpoint_id).encode()}
+            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode():
+                       pin.name.format(endpoint=pod.endpoint_id).encode()}
             (ep_dir / "bpf_lxc.o").write_bytes(_substitute(endpoint, renamed))
             tc += _tc_attach(pod.lxc_name, ATTACH["lxc"], ep_dir)
         # One tc for the whole node; TC_BPF_MNT makes it pin and reuse maps in the node's bpffs.
@@ -405,8 +407,9 @@ class SimExec(NodeExec):
 
 def _tc_attach(dev: str, hooks, objects_dir: Path) -> list[str]:
     """tc batch lines attaching hooks on dev; tc names a filter after its object's file name (bpf_lxc.o)."""
-    return [f"qdisc add dev {dev} clsact", *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
-                                            for direction, obj, section in hooks)]
+    return [f"qdisc add dev {dev} clsact",
+            *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
+              for direction, obj, section in hooks)]
 
 
 def _max_entries(short: str, version: Version) -> int:
