@@ -14,6 +14,7 @@ from tests.simtraffic import METRIC_EGRESS, METRIC_INGRESS
 from tshoot.maps import find
 
 VERSIONS = ["1.9.1", "1.19.4"]
+ALL_ERAS = ["1.9.1", "1.16.15", "1.18.3", "1.19.4"]  # where a version boundary decides the drop
 WORKER, CONTROL_PLANE = "k8s-guide-worker", "k8s-guide-control-plane"
 CLIENT, LOCAL_DNS, REMOTE_DNS = "client-7d9f8-x2v4q", "coredns-6f6b679f8f-wx7tl", "coredns-6f6b679f8f-qb5dn"
 KUBE_DNS = "10.32.0.10"
@@ -125,7 +126,7 @@ def test_a_service_without_backends_drops(sim, version):
     assert delta(before, after, (simtraffic.DROP_NO_SERVICE, METRIC_EGRESS)) >= 1, (before, after)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_ERAS)
 def test_a_missing_ipcache_entry_is_unroutable(sim, version):
     s = sim(dns_scenario(version))
     client, target = s.pods[CLIENT], s.pods[REMOTE_DNS]
@@ -139,7 +140,7 @@ def test_a_missing_ipcache_entry_is_unroutable(sim, version):
     assert_dropped(s, WORKER, client.netns, target.ip, simtraffic.DROP_UNROUTABLE, METRIC_INGRESS)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_ERAS)
 def test_an_empty_policy_slot_drops(sim, version):
     s = sim(dns_scenario(version))
     reason = simtraffic.DROP_EP_NOT_READY if s.version >= (1, 16, 0) else simtraffic.DROP_MISSED_TAIL_CALL
