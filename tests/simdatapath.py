@@ -182,8 +182,8 @@ class SimDatapath:
         self._ip(ns, "addr", "add", f"{spec.ip}/{prefix}", "dev", "eth0")
         for dev in ("eth0", "cilium_vxlan"):
             self._ip(ns, "link", "set", dev, "up")
-        # The agent turns ARP off on the cilium_host/cilium_net pair (LinkSetARPOff in the loader's base
-        # device setup): routes via cilium_host's own address then resolve without asking anyone.
+        # The agent turns ARP off on the cilium_host/cilium_net pair (pkg/datapath/loader setupBaseDevice(),
+        # LinkSetARPOff): routes via cilium_host's own address then resolve without asking anyone.
         for dev in ("cilium_host", "cilium_net"):
             self._ip(ns, "link", "set", dev, "arp", "off", "up")
         # Cilium's routes: the node's own pod CIDR via cilium_host, other nodes' pod CIDRs too (tunnel mode).

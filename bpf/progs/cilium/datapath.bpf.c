@@ -592,8 +592,10 @@ static __always_inline int ipv4_from_lxc(struct __sk_buff *skb, __u32 *dst_ident
 	src_identity = identity_of(lookup_ipcache(p.ip4.saddr));
 #endif
 
-	/* Service translation before anything looks at the destination (tail_handle_ipv4 with
-	 * ENABLE_PER_PACKET_LB; __per_packet_lb_svc_xlate_4() in 1.19). */
+	/* Service translation before anything looks at the destination: bpf_lxc's per-packet path
+	 * (ENABLE_PER_PACKET_LB; __per_packet_lb_svc_xlate_4() in 1.19). With kube-proxy replacement Cilium
+	 * translates a ClusterIP earlier, at connect() in bpf_sock.c; the simulated pods share the test's
+	 * cgroup, so the same lookups are made here, per packet, with the same maps and the same result. */
 	ret = lb4_xlate(skb, &p, &svc_rev_nat);
 	if (ret < 0)
 		return ret;
