@@ -141,10 +141,10 @@ def test_two_nodes_two_pods_each_up_and_down_in_two_seconds_leaving_nothing(tmp_
         # the node programs on each node, every endpoint's from-container and its policy program in its slot
         node_hooks = sum(len(hooks) for dev, hooks in simdatapath.ATTACH.items() if dev != "lxc")
         assert len(progs) == 2 * node_hooks + 4 * 2
-        owned_started = time.monotonic()
+        inventoried = time.monotonic()
     finally:
         sim.teardown()
-    elapsed = time.monotonic() - started - (owned_started - built)  # the inventory above is not the sim's time
+    elapsed = time.monotonic() - started - (inventoried - built)  # the inventory above is not the sim's time
     assert elapsed <= 2.0, f"build and teardown took {elapsed:.2f}s"
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert not [ns for ns in sim._namespaces if ns in namespaces.split()]
