@@ -43,14 +43,23 @@ def pod_counter(sim, name):
 def test_pod_to_pod_on_a_node_and_across_nodes(sim, version):
     s = sim(dns_scenario(version))
     client = s.pods[CLIENT]
+    forwarded = (simtraffic.REASON_FORWARDED, METRIC_EGRESS), (simtraffic.REASON_FORWARDED, METRIC_INGRESS)
     for name, tag in ((LOCAL_DNS, "local"), (REMOTE_DNS, "remote")):
         target = s.pods[name]
         before = pod_counter(s, name)
+        counted = {node: simtraffic.metrics(s.map_path(node, "cilium_metrics")) for node in (WORKER, CONTROL_PLANE)}
         assert simtraffic.ping(client.netns, target.ip, count=3), name
         with simtraffic.Server(target.netns, "tcp", 8080, tag):
             # no NAT between pods: the server sees the client's own address
             assert simtraffic.exchange(client.netns, "tcp", target.ip, 8080) == f"{tag} {client.ip} hello"
         assert pod_counter(s, name) - before >= 3 + 3  # three echo requests, the TCP handshake and data
+        # Forwards are counted too (trace.h): into an lxc as ingress, out of the client's lxc (to the
+        # overlay) as egress; a local delivery is counted once, on the way in.
+        after = {node: simtraffic.metrics(s.map_path(node, "cilium_metrics")) for node in (WORKER, CONTROL_PLANE)}
+        target_node = target.node
+        assert delta(counted[target_node], after[target_node], forwarded[1]) >= 6
+        if target_node != WORKER:
+            assert delta(counted[WORKER], after[WORKER], forwarded[0]) >= 6
 
 
 @pytest.mark.parametrize("version", VERSIONS)
