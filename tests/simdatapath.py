@@ -6,6 +6,12 @@ maps of the chosen Cilium version, filled as the agent fills them, and tc progra
 attached where Cilium attaches them. Each pod is a network namespace whose eth0 is a veth peered with
 an lxc device on its node, routed through cilium_host like a Cilium pod.
 
+The programs are the project's model of Cilium's datapath decisions (bpf/progs/cilium/datapath.bpf.c),
+compiled for the chosen version's map layouts and loaded so they use the very maps filled here: packets
+really cross the cluster (pod to pod, through VXLAN between nodes, to Services, to a namespace standing
+for the internet behind the node's iptables masquerade) and really drop where Cilium would, counted in
+cilium_metrics.
+
 The cluster's objects (tests/kubeapi/objects.py shapes) are the source of truth: pods, CiliumEndpoints
 (endpoint id, identity), CiliumNodes and Services decide what goes into the maps. The API server's exec
 runs commands inside these namespaces: agent pods in their node (with its bpffs on /sys/fs/bpf), other
@@ -16,18 +22,23 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import shutil
+import json
+import os
+import struct
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.bpfobj import BPF_DIR, compile_bpf
 from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import NodeSpec
 from tshoot.maps import find
 from tshoot.core.version import Version, parse
 
 BRIDGE_CIDR = "172.18.0.0/16"  # kind's docker network
+GATEWAY_IP = "172.18.0.1"  # the docker network's gateway: the way to the internet
+INTERNET_IP = "198.51.100.10"  # an address on the internet (TEST-NET-2), in the internet namespace
 WORLD, HOST, REMOTE_NODE = 2, 1, 6  # reserved identities
 # Which Cilium object file attaches where (the names `bpftool net show` prints in the guide).
 ATTACH = {
@@ -39,6 +50,13 @@ ATTACH = {
 }
 # The sim keeps conntrack small: entry counts do not change a lookup, and LRU maps preallocate.
 CT_MAX_ENTRIES = 4096
+DATAPATH_SOURCE = BPF_DIR / "progs" / "cilium" / "datapath.bpf.c"
+# The maps the datapath reads, by the macro its source names them with and tshoot's short name.
+DATAPATH_MAPS = {"IPCACHE": "ipcache", "LXC": "lxc", "CT4": "ct4", "CT_ANY4": "ct-any4", "LB4_SERVICES": "lb4-services",
+                 "LB4_BACKENDS": "lb4-backends", "LB4_REVNAT": "lb4-revnat", "POLICY": "policy", "TUNNEL": "tunnel"}
+TEMPLATE_ENDPOINT = 65535  # the endpoint id of the policy map name in the compiled bpf_lxc.o
+# Placeholder values of the node constants in the compiled objects (ENCAP_IFINDEX, IPV4_MASK).
+ENCAP_IFINDEX_PLACEHOLDER, IPV4_MASK_PLACEHOLDER = struct.pack("<I", 0x6b6c0e01), struct.pack("<I", 0x6b6c0e02)
 
 
 @dataclass
@@ -75,6 +93,7 @@ class SimNodeState:
     netns: str
     bpffs: Path
     pods: list[SimPod] = field(default_factory=list)
+    ifindex: dict[str, int] = field(default_factory=dict)  # the node's devices, once built
 
     @property
     def globals(self) -> Path:
@@ -101,34 +120,55 @@ class SimDatapath:
         self.pods: dict[str, SimPod] = {}
         self._namespaces: list[str] = []
         self._mounts: list[Path] = []
+        self._pending: dict[str, list[str]] = {}  # `ip` commands per namespace, run by _flush()
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def build(self) -> "SimDatapath":
-        self._objects_dir = self.workdir / "bpf-objects"
-        self._objects_dir.mkdir(parents=True, exist_ok=True)
-        for name in {obj for hooks in ATTACH.values() for _, obj, _ in hooks}:
-            shutil.copy(self.bpf_objects["datapath"], self._objects_dir / name)
+        self._objects_dir = self.workdir / f"bpf-objects-{uuid.uuid4().hex[:6]}"
+        self._objects_dir.mkdir(parents=True)
+        templates = datapath_objects(self.version, self.bpf_objects["datapath"].parent)
         self._add_netns(self.underlay)
         self._ip(self.underlay, "link", "add", "br0", "type", "bridge")
         self._ip(self.underlay, "link", "set", "br0", "up")
+        self._build_internet()
         for index, node in enumerate(self.nodes.values()):
             self._build_node(node, index)
         for pod in self._pod_objects():
             self._build_pod(pod)
+        self._flush()
         for node in self.nodes.values():
+            self._read_ifindexes(node)
+            self._forward_and_masquerade(node)
             self._fill_maps(node)
+            self._load_programs(node, templates)
         return self
 
     def teardown(self) -> None:
-        for mnt in self._mounts:
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
-        for ns in reversed(self._namespaces):
-            subprocess.run(["ip", "netns", "delete", ns], check=False)
+        if self._mounts:
+            subprocess.run(["umount", "-l", *map(str, self._mounts)], check=False, capture_output=True)
+        if self._namespaces:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns delete {ns}\n" for ns in
+                                                                      reversed(self._namespaces)),
+                           text=True, check=False, capture_output=True)
 
     def exec_handler(self, server) -> NodeExec:
         """Agent pods run in their node (bpffs on /sys/fs/bpf); other sim pods in their own namespace."""
         return SimExec(server, {n: SimNode(s.netns, s.bpffs) for n, s in self.nodes.items()},
                        {p.name: SimNode(p.netns, None) for p in self.pods.values()})
+
+    # --- the internet -------------------------------------------------------------------------------
+    def _build_internet(self) -> None:
+        """The docker network's gateway, with an internet address behind it (on its loopback)."""
+        self.internet = f"kl-www-{uuid.uuid4().hex[:6]}"
+        self._add_netns(self.internet)
+        uplink = f"w{uuid.uuid4().hex[:8]}"
+        self._ip(self.underlay, "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", self.internet)
+        self._ip(self.underlay, "link", "set", uplink, "master", "br0", "up")
+        prefix = ipaddress.ip_network(BRIDGE_CIDR).prefixlen
+        self._ip(self.internet, "addr", "add", f"{GATEWAY_IP}/{prefix}", "dev", "eth0")
+        self._ip(self.internet, "addr", "add", f"{INTERNET_IP}/32", "dev", "lo")
+        for dev in ("lo", "eth0"):
+            self._ip(self.internet, "link", "set", dev, "up")
 
     # --- nodes -------------------------------------------------------------------------------------
     def _build_node(self, node: SimNodeState, index: int) -> None:
@@ -148,21 +188,68 @@ class SimDatapath:
         self._ip(self.underlay, "link", "set", uplink, "master", "br0", "up")
         prefix = ipaddress.ip_network(BRIDGE_CIDR).prefixlen
         self._ip(ns, "addr", "add", f"{spec.ip}/{prefix}", "dev", "eth0")
-        for dev in ("eth0", "cilium_host", "cilium_net", "cilium_vxlan"):
+        for dev in ("eth0", "cilium_vxlan"):
             self._ip(ns, "link", "set", dev, "up")
+        # The agent turns ARP off on the cilium_host/cilium_net pair (pkg/datapath/loader setupBaseDevice(),
+        # LinkSetARPOff): routes via cilium_host's own address then resolve without asking anyone.
+        for dev in ("cilium_host", "cilium_net"):
+            self._ip(ns, "link", "set", dev, "arp", "off", "up")
         # Cilium's routes: the node's own pod CIDR via cilium_host, other nodes' pod CIDRs too (tunnel mode).
         for other in self.nodes.values():
             self._ip(ns, "route", "add", other.spec.pod_cidr, "via", spec.router_ip, "dev", "cilium_host",
                      "src", spec.router_ip, "mtu", "1450")
-        for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0"):
-            self._attach(node, dev, ATTACH[dev])
+        self._ip(ns, "route", "add", "default", "via", GATEWAY_IP, "dev", "eth0")
 
-    def _attach(self, node: SimNodeState, dev: str, hooks) -> None:
-        env = {"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        self._run(["ip", "netns", "exec", node.netns, "tc", "qdisc", "add", "dev", dev, "clsact"], env=env)
-        for direction, obj, section in hooks:
-            self._run(["ip", "netns", "exec", node.netns, "tc", "filter", "add", "dev", dev, direction, "bpf", "da",
-                       "obj", obj, "sec", section], env=env, cwd=self._objects_dir)
+    def _forward_and_masquerade(self, node: SimNodeState) -> None:
+        """The guide's lab masquerades pod traffic leaving the node with iptables (Cilium's CILIUM_POST_nat
+        rule, enable-bpf-masquerade off), and the node forwards."""
+        self._run(["ip", "netns", "exec", node.netns, "sh", "-c",
+                   "sysctl -qw net.ipv4.ip_forward=1 && iptables -t nat -A POSTROUTING -s " + node.spec.pod_cidr +
+                   " ! -o cilium_+ -m comment --comment 'cilium masquerade non-cluster' -j MASQUERADE"])
+
+    def _read_ifindexes(self, node: SimNodeState) -> None:
+        """The kernel's ifindexes, read once per node: its devices, its lxcs and (their peers) the pods' eth0."""
+        links = json.loads(subprocess.run(["ip", "-n", node.netns, "-j", "link", "show"], capture_output=True,
+                                          text=True, check=True).stdout)
+        node.ifindex = {link["ifname"]: link["ifindex"] for link in links}
+        peers = {link["ifname"]: link.get("link_index") for link in links}
+        for pod in node.pods:
+            pod.lxc_index, pod.eth0_index = node.ifindex[pod.lxc_name], peers[pod.lxc_name]
+
+    def _load_programs(self, node: SimNodeState, templates: dict[str, Path]) -> None:
+        """The node's objects (bpf_host.o, bpf_overlay.o…) with its constants, attached where Cilium
+        attaches them; each endpoint's bpf_lxc.o on its lxc device and its policy program in
+        cilium_call_policy. The maps the agent fills exist already and are reused by name; the first load
+        creates cilium_metrics and cilium_call_policy, which the datapath itself fills."""
+        from tests import bpfattach
+
+        node_dir = self._objects_dir / node.spec.name
+        node_dir.mkdir()
+        constants = {ENCAP_IFINDEX_PLACEHOLDER: struct.pack("<I", node.ifindex["cilium_vxlan"]),
+                     IPV4_MASK_PLACEHOLDER: ipaddress.ip_network(node.spec.pod_cidr).netmask.packed}
+        host = _substitute(templates["node"].read_bytes(), constants)
+        for name in {obj for dev, hooks in ATTACH.items() if dev != "lxc" for _, obj, _ in hooks}:
+            (node_dir / name).write_bytes(host)
+        tc = [line for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0")
+              for line in _tc_attach(dev, ATTACH[dev], node_dir)]
+        pin = find("policy")[0].pin(self.version)
+        endpoint = _substitute(templates["endpoint"].read_bytes(), constants)
+        policy_prog = "cil_lxc_policy" if self.version >= (1, 18, 0) else "handle_policy"
+        for pod in node.pods:
+            ep_dir = node_dir / f"ep{pod.endpoint_id}"
+            ep_dir.mkdir()
+            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode():
+                       pin.name.format(endpoint=pod.endpoint_id).encode()}
+            (ep_dir / "bpf_lxc.o").write_bytes(_substitute(endpoint, renamed))
+            tc += _tc_attach(pod.lxc_name, ATTACH["lxc"], ep_dir)
+        # One tc for the whole node; TC_BPF_MNT makes it pin and reuse maps in the node's bpffs.
+        script = node_dir / "attach.batch"
+        script.write_text("\n".join(tc) + "\n")
+        self._run(["ip", "netns", "exec", node.netns, "tc", "-batch", str(script)],
+                  env={"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        for pod in node.pods:
+            bpfattach.tail_call(node_dir / f"ep{pod.endpoint_id}" / "bpf_lxc.o", policy_prog, node.globals,
+                                "cilium_call_policy", pod.endpoint_id)
 
     # --- pods --------------------------------------------------------------------------------------
     def _pod_objects(self) -> list[dict]:
@@ -193,10 +280,9 @@ class SimDatapath:
         # Cilium answers the pod's ARP for the gateway with the lxc device's MAC (bpf_lxc's ARP responder).
         self._ip(ns, "neigh", "add", gateway, "lladdr", link.gateway_mac or node_mac, "dev", "eth0", "nud", "permanent")
         self._ip(node.netns, "route", "add", f"{ip}/32", "dev", lxc_name)
-        self._attach(node, lxc_name, ATTACH["lxc"])
         endpoint = self._endpoint(name, namespace)
-        pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, _ifindex(node.netns, lxc_name),
-                     _ifindex(ns, "eth0"), mac, node_mac, endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
+        pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, 0, 0, mac, node_mac,  # ifindexes: later
+                     endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
         node.pods.append(pod)
         self.pods[name] = pod
 
@@ -217,10 +303,10 @@ class SimDatapath:
             pin = cmap.pin(v)
             path = node.globals / pin.name.format(**params)
             key_size, value_size = cmap.layout_for("key", v).size, cmap.layout_for("value", v).size
-            max_entries = min(pin.max_entries, CT_MAX_ENTRIES) if short.startswith("ct") else pin.max_entries
+            max_entries = _max_entries(short, v)
             flags = "1" if pin.map_type == "lpm_trie" else "0"  # LPM tries need BPF_F_NO_PREALLOC
-            _bpftool("map", "create", str(path), "type", pin.map_type, "key", str(key_size), "value", str(value_size),
-                     "entries", str(max_entries), "name", path.name[:15], "flags", flags)
+            batch.append(f"map create {path} type {pin.map_type} key {key_size} value {value_size} "
+                         f"entries {max_entries} name {path.name[:15]} flags {flags}")
             return cmap, path
 
         def put(target: tuple, key: dict, value: dict) -> None:
@@ -300,16 +386,36 @@ class SimDatapath:
     def map_path(self, node: str, name: str) -> Path:
         return self.nodes[node].globals / name
 
+    def update_map(self, node: str, short: str, key: dict, value: dict | None = None, **params) -> None:
+        """Write (or, without a value, delete) one entry of a node's map, encoded as the agent encodes it:
+        how a test takes away what the datapath needs (a policy entry, a backend, an ipcache entry)."""
+        cmap, _ = find(short)
+        path = self.map_path(node, cmap.pin(self.version).name.format(**params))
+        args = ["key", "hex", *cmap.encode("key", key, self.version).hex(" ").split()]
+        if value is None:
+            _bpftool("map", "delete", "pinned", str(path), *args)
+        else:
+            _bpftool("map", "update", "pinned", str(path), *args, "value", "hex",
+                     *cmap.encode("value", value, self.version).hex(" ").split())
+
     def _add_netns(self, name: str) -> None:
-        subprocess.run(["ip", "netns", "add", name], check=True)
         self._namespaces.append(name)
+        self._pending.setdefault("", []).append(f"netns add {name}")
 
     def _ip(self, ns: str, *args: str) -> None:
-        self._run(["ip", "-n", ns, *args])
+        self._pending.setdefault(ns, []).append(" ".join(args))
+
+    def _flush(self) -> None:
+        """The queued `ip` commands: one `ip -batch` for the new namespaces, then one per namespace in the
+        order each was first used (the bridge before the nodes whose uplinks it creates, a node before the
+        pods whose eth0 its lxc veths create)."""
+        for ns, commands in self._pending.items():
+            self._run(["ip", *(["-n", ns] if ns else []), "-batch", "-"], stdin="\n".join(commands) + "\n")
+        self._pending.clear()
 
     @staticmethod
-    def _run(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> None:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+    def _run(argv: list[str], env: dict | None = None, stdin: str | None = None) -> None:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, input=stdin)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
 
@@ -326,15 +432,54 @@ class SimExec(NodeExec):
         return proc.returncode, proc.stdout, proc.stderr
 
 
+def _tc_attach(dev: str, hooks, objects_dir: Path) -> list[str]:
+    """tc batch lines attaching hooks on dev; tc names a filter after its object's file name (bpf_lxc.o)."""
+    return [f"qdisc add dev {dev} clsact",
+            *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
+              for direction, obj, section in hooks)]
+
+
+def _max_entries(short: str, version: Version) -> int:
+    pin = find(short)[0].pin(version)
+    return min(pin.max_entries, CT_MAX_ENTRIES) if short.startswith("ct") else pin.max_entries
+
+
+def datapath_objects(version: Version, out_dir: Path) -> dict[str, Path]:
+    """bpf/progs/cilium/datapath.bpf.c for this version, compiled once per test session: {"endpoint": bpf_lxc
+    template, "node": bpf_host/bpf_overlay template}. Map names and sizes come from tshoot's registry, the
+    same numbers the maps are created with, so libbpf's compatibility check accepts the pinned maps."""
+    text = ".".join(map(str, version))
+    defines = {"CILIUM_VERSION": str(10000 * version[0] + 100 * version[1] + version[2])}
+    for macro, short in DATAPATH_MAPS.items():
+        if short == "tunnel" and version >= (1, 18, 0):
+            continue  # cilium_tunnel_map is gone in 1.18
+        defines[f"{macro}_NAME"] = find(short)[0].pin(version).name.format(endpoint=TEMPLATE_ENDPOINT)
+        defines[f"{macro}_MAX"] = str(_max_entries(short, version))
+    out = {}
+    for kind, extra in (("endpoint", {"ENDPOINT_OBJECT": "1"}), ("node", {})):
+        path = out_dir / f"cilium-{kind}-{text}.o"
+        if not path.exists():
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            compile_bpf(DATAPATH_SOURCE, partial, {**defines, **extra})
+            partial.rename(path)
+        out[kind] = path
+    return out
+
+
+def _substitute(elf: bytes, replacements: dict[bytes, bytes]) -> bytes:
+    """Cilium's loader specialises a compiled template by rewriting it (pkg/datapath/loader/template.go,
+    v1.9): same-length map names and constant values, each found where the template put it."""
+    for old, new in replacements.items():
+        if len(old) != len(new) or old not in elf:
+            raise ValueError(f"cannot substitute {old!r} in the datapath object")
+        elf = elf.replace(old, new)
+    return elf
+
+
 def _bpftool(*args: str) -> None:
     proc = subprocess.run(["bpftool", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bpftool {' '.join(args[:4])}…: {proc.stderr.strip() or proc.stdout.strip()}")
-
-
-def _ifindex(ns: str, dev: str) -> int:
-    return int(subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/ifindex"],
-                              capture_output=True, text=True, check=True).stdout)
 
 
 def _mac(hex12: str) -> str:
