@@ -143,17 +143,15 @@ class Services(CiliumMap):
         return FLAGS2["1.12" if layout is self.value_1_12 else "1.9"]
 
     def role_from_value(self, raw: dict, layout: Layout) -> str:
-        """The role of a value decoded without its key, from what only a frontend holds: backend slots (or
-        qcount slots) to count, an L7 proxy port, an LB algorithm; a zero first word is no backend (backend
-        ids start at 1, pkg/loadbalancer FirstFreeBackendID). Else a backend slot."""
+        """The role of a value decoded without its key, from what only a frontend holds, read alike in every
+        layout (so that the layouts of one size agree on it): backend slots (or quarantined ones) to count, the
+        L7 load-balancer flag, a top byte in the first word (an LB algorithm: backend ids stay far below 2^24,
+        and so does an affinity timeout, which Kubernetes caps at a day); a zero first word is no backend id
+        (they start at 1). Else a backend slot."""
         word = raw["backend_id"]
-        if raw["count"] or raw.get("qcount") or word == 0:
+        if raw["count"] or raw.get("qcount") or word == 0 or word >> LB_ALGORITHM_SHIFT:
             return FRONTEND
-        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
-            return FRONTEND
-        if layout is self.value_1_17 and word >> LB_ALGORITHM_SHIFT:
-            return FRONTEND
-        return BACKEND
+        return FRONTEND if raw["flags2"] & L7_LOADBALANCER else BACKEND
 
     def shown_members(self, raw: dict, layout: Layout) -> dict[str, str]:
         if layout is not self.value_1_17 or "affinity_timeout" not in raw:
