@@ -8,6 +8,9 @@ looks up the same key with backend_slot = s, whose value's backend_id keys the b
 `scope` is 1 only for the second lookup of services with separate internal backends.
 rev_nat_index is a network-order u16 (Go HostToNetwork16); l7_lb_proxy_port is network order in
 bytes 0-1 of the union although the C comment says host order.
+Values are read by the role their key gives them (`role`: frontend for slot 0, backend for the others):
+bytes 0-3 are a backend slot's backend_id but a frontend's affinity timeout (and LB algorithm from 1.17)
+or L7 proxy port, and flags2 bit 6 names differ by role (Services.value_fields, flags2_names).
 Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_key, lb4_service).
 """
 
@@ -79,6 +82,7 @@ def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
 
 class Services(CiliumMap):
     unset_values = {"lb_algorithm": LB_ALGORITHMS[0]}  # what older layouts' bytes mean: the agent's algorithm
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family
