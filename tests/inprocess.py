@@ -3,12 +3,14 @@
 A subprocess per command line costs ~0.2-0.5 s of interpreter and import time; in-process, only the command's
 own work is paid. Standard streams are real text wrappers over bytes (with `.buffer`, as the commands that
 write bytes expect), and the environment and working directory are restored afterwards. The process boundary
-itself (a closed pipe, /dev/full, the launcher) is for subprocess tests (tests.conftest.run_cli).
+itself (a closed pipe, /dev/full, the launcher) is for subprocess tests (tests.conftest.run_cli); so is a process's state a command leaves
+behind on purpose, except the garbage collector, which is turned back on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import sys
@@ -52,6 +54,7 @@ def run_main(main, argv: list[str], stdin: bytes = b"", env: dict[str, str | Non
              cwd: str | None = None) -> Outcome:
     """main(argv) with these streams, environment and directory; what it returned and printed."""
     streams = (sys.stdin, sys.stdout, sys.stderr)
+    collecting = gc.isenabled()  # `tshoot map dump` turns the collector off for the rest of its process
     sys.stdin, sys.stdout, sys.stderr = _stream(stdin), _stream(), _stream()
     out, err = sys.stdout, sys.stderr
     try:
@@ -59,5 +62,7 @@ def run_main(main, argv: list[str], stdin: bytes = b"", env: dict[str, str | Non
             code = main(argv)
     finally:
         sys.stdin, sys.stdout, sys.stderr = streams
+        if collecting:
+            gc.enable()
     return Outcome(code, out.buffer.getvalue().decode("utf-8", "replace"),
                    err.buffer.getvalue().decode("utf-8", "replace"))

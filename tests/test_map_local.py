@@ -337,3 +337,24 @@ def test_policy_lookup_asks_what_the_datapath_asks(tshoot, bpffs, version):
                    "--show-commands")
     assert table.code == 0 and "after no entry for identity=12345 direction=ingress protocol=TCP port=80" in table.out
     assert (table.out + table.err).count("$ bpftool map lookup pinned") == 2  # both lookups the datapath made
+
+
+def test_service_dump_filters_on_either_roles_fields(bpffs):
+    """A dump's filters know the fields of both roles: a backend slot's backend_id, a frontend's lb_algorithm."""
+    from tshoot.mapio.filter import Filter
+    from tshoot.maps import lbservices
+
+    version = parse("1.19.4")
+    cmap = lbservices.LB4
+    path = create_for(bpffs, cmap, version)
+    key = {"address": "10.96.0.10", "port": 53, "proto": "UDP", "scope": "external"}
+    frontend = {"role": "frontend", "lb_algorithm": "maglev", "affinity_timeout": 0, "count": 1, "rev_nat_index": 7,
+                "flags": [], "flags2": [], "qcount": 0}
+    slot = {"role": "backend", "backend_id": 11, "count": 0, "rev_nat_index": 7, "flags": [], "flags2": [],
+            "qcount": 0}
+    fill(path, [(cmap.encode("key", {**key, "slot": 0}, version), cmap.encode("value", frontend, version)),
+                (cmap.encode("key", {**key, "slot": 1}, version), cmap.encode("value", slot, version))])
+    backend = LocalBackend(str(bpffs))
+    for expression, expected in (("backend_id=11", slot), ("lb_algorithm=maglev", frontend), ("role=backend", slot)):
+        dumped = mapread.dump(backend, cmap, {}, version, Filter([expression]), None).decode()
+        assert dumped.values == [expected], expression

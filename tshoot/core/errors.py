@@ -74,6 +74,13 @@ def _report(prog: str, exc: BaseException) -> int:
         if isinstance(exc, typer.Abort):
             _say(prog, "aborted")
             return EXIT_FAILURE
+        clicks = sys.modules.get("typer._click.exceptions")
+        if clicks is not None and isinstance(exc, clicks.NoArgsIsHelpError):  # a group without its command
+            try:
+                print(exc.format_message(), flush=True)  # its help, on stdout like any help; exit 2: nothing done
+            except OSError:
+                _silence_stdout()
+            return exc.exit_code
         if isinstance(exc, typer.TyperException):  # its (vendored) click's usage errors: exit_code 2
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""

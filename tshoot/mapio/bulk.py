@@ -187,21 +187,21 @@ class LayoutChoice:
                 return True
         return False
 
-    def layouts(self, data: bytes) -> Layout | list[Layout]:
+    def layouts(self, data: bytes, role: str | None = None) -> Layout | list[Layout]:
         """The layout reading every entry of `data` (concatenated entries), or one layout per entry when
-        they differ."""
+        they differ; `role`: the entries' role in maps with roles (their keys say it), read in it."""
         if self.fixed is not None:
             return self.fixed
         if data and self._alike(data):  # the usual case: one signature for all, found without an object per entry
-            signature = self.signature.unpack_from(data)
+            signature = (role, *self.signature.unpack_from(data))
             if signature not in self.by_signature:
-                self.by_signature[signature] = self._choose(data[: self.size])
+                self.by_signature[signature] = self._choose(data[: self.size], role)
             return self.by_signature[signature]
-        signatures = list(self.signature.iter_unpack(data))
+        signatures = [(role, *s) for s in self.signature.iter_unpack(data)]
         for signature in dict.fromkeys(signatures):
             if signature not in self.by_signature:
                 at = signatures.index(signature) * self.size
-                self.by_signature[signature] = self._choose(data[at : at + self.size])
+                self.by_signature[signature] = self._choose(data[at : at + self.size], role)
         chosen = {id(self.by_signature[s]): self.by_signature[s] for s in dict.fromkeys(signatures)}
         if len(chosen) <= 1:
             return next(iter(chosen.values()), self.fixed or next(iter(self.by_signature.values()), None))
@@ -217,9 +217,9 @@ class LayoutChoice:
                 return False
         return True
 
-    def _choose(self, entry: bytes) -> Layout:
+    def _choose(self, entry: bytes, role: str | None = None) -> Layout:
         try:
-            decoded = self.cmap.decode(self.which, entry, None)
+            decoded = self.cmap.decode(self.which, entry, None, role=role)
         except UsageError as exc:
             raise TshootError(f"{exc} (entry {entry.hex(' ')})") from None
         self.reasons[id(decoded.layout)] = decoded.reason
@@ -286,7 +286,7 @@ class BulkDecoder:
     def _decode(self, which: str, choice: LayoutChoice, data: bytes, size: int, role: str | None = None) -> list[dict]:
         if not data:
             return []
-        per_entry = choice.layouts(data)
+        per_entry = choice.layouts(data, role)
         if isinstance(per_entry, Layout):
             return self._with_layout(which, per_entry, data, role)
         # Entries read with different layouts: decode each layout's entries together, then put them back in order.

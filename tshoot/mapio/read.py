@@ -261,10 +261,24 @@ class Dump:
         keys = self.decoder.keys(part.keys)
         values = self.decoder.value_list(part.values, keys)  # read in the role each key gives its value
         if self.filters and keys:
-            keep, node = self.filters.bind(keys[0], values[0]), self.node
+            keep, node = self.filters.bind(keys[0], self._value_sample(keys, values)), self.node
             pairs = [(k, v) for k, v in zip(keys, values) if keep(k, v, node)]
             keys, values = [k for k, _ in pairs], [v for _, v in pairs]
         return keys, values
+
+    def _value_sample(self, keys: list[dict], values: list[dict]) -> dict:
+        """Value fields to bind filters to: the first entry's, and in maps with roles those of the first entry
+        of each role (a backend slot's backend_id is a field even when the dump starts with a frontend)."""
+        if not self.decoder.has_roles:
+            return values[0]
+        sample: dict = {}
+        roles = set()
+        for k, v in zip(keys, values):
+            role = self.cmap.value_role(k)
+            if role not in roles:
+                roles.add(role)
+                sample = {**v, **sample}
+        return sample
 
     def _all(self) -> tuple[list[dict], list[dict]]:
         if self._decoded is None:

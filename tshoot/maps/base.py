@@ -184,6 +184,7 @@ class CiliumMap(ABC):
         return {} if role is None else {"role": role}
 
     def converter(self, which: str, role: str | None = None):
+        """raw members -> fields for keys or values (values in `role`, when the map has roles)."""
         if which == "key":
             return self.key_fields
         if role is None:

@@ -8,6 +8,9 @@ looks up the same key with backend_slot = s, whose value's backend_id keys the b
 `scope` is 1 only for the second lookup of services with separate internal backends.
 rev_nat_index is a network-order u16 (Go HostToNetwork16); l7_lb_proxy_port is network order in
 bytes 0-1 of the union although the C comment says host order.
+Values are read by the role their key gives them (`role`: frontend for slot 0, backend for the others):
+bytes 0-3 are a backend slot's backend_id but a frontend's affinity timeout (and LB algorithm from 1.17)
+or L7 proxy port, and flags2 bit 6 names differ by role (Services.value_fields, flags2_names).
 Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_key, lb4_service).
 """
 
@@ -79,6 +82,7 @@ def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
 
 class Services(CiliumMap):
     unset_values = {"lb_algorithm": LB_ALGORITHMS[0]}  # what older layouts' bytes mean: the agent's algorithm
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family
@@ -143,17 +147,15 @@ class Services(CiliumMap):
         return FLAGS2["1.12" if layout is self.value_1_12 else "1.9"]
 
     def role_from_value(self, raw: dict, layout: Layout) -> str:
-        """The role of a value decoded without its key, from what only a frontend holds: backend slots (or
-        qcount slots) to count, an L7 proxy port, an LB algorithm; a zero first word is no backend (backend
-        ids start at 1, pkg/loadbalancer FirstFreeBackendID). Else a backend slot."""
+        """The role of a value decoded without its key, from what only a frontend holds, read alike in every
+        layout (so that the layouts of one size agree on it): backend slots (or quarantined ones) to count, the
+        L7 load-balancer flag, a top byte in the first word (an LB algorithm: backend ids stay far below 2^24,
+        and so does an affinity timeout, which Kubernetes caps at a day); a zero first word is no backend id
+        (they start at 1). Else a backend slot."""
         word = raw["backend_id"]
-        if raw["count"] or raw.get("qcount") or word == 0:
+        if raw["count"] or raw.get("qcount") or word == 0 or word >> LB_ALGORITHM_SHIFT:
             return FRONTEND
-        if "l7_lb_proxy_port" in raw and raw["flags2"] & L7_LOADBALANCER:
-            return FRONTEND
-        if layout is self.value_1_17 and word >> LB_ALGORITHM_SHIFT:
-            return FRONTEND
-        return BACKEND
+        return FRONTEND if raw["flags2"] & L7_LOADBALANCER else BACKEND
 
     def shown_members(self, raw: dict, layout: Layout) -> dict[str, str]:
         if layout is not self.value_1_17 or "affinity_timeout" not in raw:

@@ -6,7 +6,7 @@
 struct lb4_service {
 	union {
 		__u32 backend_id;
-		__u32 affinity_timeout;	/* top 8 bits: the LB algorithm */
+		__u32 affinity_timeout;	/* a frontend (slot 0): top 8 bits the LB algorithm, low 24 the timeout (s) */
 		__u32 l7_lb_proxy_port;
 	};
 	__u16 count;
