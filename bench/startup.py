@@ -2,7 +2,7 @@
 """Start-up cost of an offline command, as a ratio to a bare interpreter, measured in one run.
 
 Alternates `tshoot key ipcache 10.0.1.110` with `python3 -c pass` (the same venv interpreter, so
-site-packages start-up is on both sides) and prints the median ratio. Target (issue A): <= 2.5.
+site-packages start-up is on both sides) and prints the median ratio. Target: <= 2.5.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def doctor(name: Name = "k8s-guide", cilium_version: CiliumVersion = None, pod_s
     raise typer.Exit(1 if any(c.status == FAIL for c in checks) else 0)
 
 
-# --- clean-up (issue 6): lab nuke kube-proxy | pods, lab cilium unhook -----------------------------------
+# --- clean-up: lab nuke kube-proxy | pods, lab cilium unhook -----------------------------------
 # Every command proves it targets the lab (lab/guard.py) before anything else; the work is in lab/cleanup.py.
 
 nuke_app = new_app("nuke", help="Remove what the guide replaces with Cilium: kube-proxy, and every pod's old network.")

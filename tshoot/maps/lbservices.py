@@ -8,7 +8,7 @@ looks up the same key with backend_slot = s, whose value's backend_id keys the b
 `scope` is 1 only for the second lookup of services with separate internal backends.
 rev_nat_index is a network-order u16 (Go HostToNetwork16); l7_lb_proxy_port is network order in
 bytes 0-1 of the union although the C comment says host order.
-Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_key, lb4_service).
+Layouts mirror Cilium's bpf/lib/common.h struct lb4_key, lb4_service (and their lb6_ twins).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import shlex
 
 from tshoot.cluster import cilium, kube
 from tshoot.core.errors import TshootError
-from tshoot.core.version import show
 from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
@@ -39,10 +38,6 @@ class PodBackend(Backend):
 
     def pin_path(self, name: str) -> str:
         return f"{AGENT_PIN_DIR}/{name}"
-
-    def describe(self) -> str:
-        version = show(self.version) if self.version else "version unknown"
-        return f"agent {self.namespace}/{self.pod} on {self.node} (Cilium {version})"
 
     # --- exec ----------------------------------------------------------------------------------------
     def run(self, argv: list[str], what: str) -> tuple[int, str, str]:

@@ -106,6 +106,3 @@ class Backend(ABC):
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""
         return []
-
-    def describe(self) -> str:
-        return f"{self.kind} backend on {self.node}"
