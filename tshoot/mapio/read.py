@@ -7,13 +7,11 @@
 * dump: every entry decoded (tshoot.mapio.bulk), filtered (tshoot.mapio.filter), limited.
 * list: every map pinned under tc/globals with its geometry, entries and the layout tshoot reads it with.
 
-Each function works on one backend (one node); `on_nodes` runs one on many nodes at once, each node's
-failure kept apart from the others' results.
+Each function works on one backend (one node); tshoot.node.fanout runs one on many nodes at once, each
+node's failure kept apart from the others' results.
 """
 
 from __future__ import annotations
-
-
 
 from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
@@ -23,8 +21,6 @@ from tshoot.mapio.filter import Filter
 from tshoot.maps import MAPS
 from tshoot.maps.base import CiliumMap
 from tshoot.core.version import Range, Version
-
-DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
 
 
 # --- which map, which layout ---------------------------------------------------------------------
@@ -352,42 +348,15 @@ def list_maps(backend: Backend, version: Version | None, cilium_only: bool = Tru
     return Listing(backend, maps, version, commands)
 
 
-# --- many nodes ----------------------------------------------------------------------------------
-class NodeFailure:
-    def __init__(self, node: str, message: str):
-        self.node, self.message = node, message
-
-
-def on_nodes(backends: list[Backend], work, workers: int = DEFAULT_WORKERS, progress=None) -> list:
-    """work(backend) on every node at once (at most `workers` at a time), results in node order; a node
-    whose work fails yields a NodeFailure instead of hiding the others' results."""
-
-    def one(backend: Backend):
-        try:
-            return work(backend)
-        except UsageError:
-            raise
-        except TshootError as exc:
-            return NodeFailure(backend.node, str(exc))
-        finally:
-            if progress is not None:
-                progress(backend.node)
-
-    if len(backends) == 1:
-        return [one(backends[0])]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(backends)))) as pool:
-        return list(pool.map(one, backends))
-
-
+# --- many nodes ---------------------------------------------------------------------------------
 def ipcache_entries(api, address: str) -> list[dict]:
     """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
     [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
     This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup)."""
     from tshoot.core.addr import IPV6, parse_ip, show_ip
-    from tshoot.node.agent import agents
     from tshoot.maps import ipcache
+    from tshoot.node.agent import pod_backends
+    from tshoot.node.fanout import NodeFailure, fan_out
 
     family, raw = parse_ip(address)
     prefix = f"{show_ip(raw)}/{128 if family == IPV6 else 32}"
@@ -402,4 +371,4 @@ def ipcache_entries(api, address: str) -> list[dict]:
                 "tunnel_endpoint": value["tunnel_endpoint"]}
 
     return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
-            for r in on_nodes(agents(api), one)]
+            for r in fan_out(pod_backends(api), one)]
