@@ -33,6 +33,7 @@ from tshoot.maps import find
 from tshoot.inspect.netshow import interface_by_ifindex, program_for
 from tshoot.cluster.objects import reserved_identity
 from tshoot.core.version import Version
+from tshoot.node.fanout import DEFAULT_TIMEOUT
 
 
 class Stop(Exception):
@@ -414,7 +415,8 @@ def parse_destination(text: str, protocol: str | None, port: int | None) -> tupl
 
 
 def cluster_walk(kubeconfig: str | None, context: str | None, source: str, namespace: str, destination: str,
-                 protocol: str | None, port: int | None, slot: int | None, version: Version | None) -> dict:
+                 protocol: str | None, port: int | None, slot: int | None, version: Version | None,
+                 timeout: float = DEFAULT_TIMEOUT) -> dict:
     """A walk on a cluster: the source is a pod; each node is reached through its Cilium agent."""
     from tshoot.cluster import kube
     from tshoot.node.agent import pod_backends
@@ -440,12 +442,12 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
         address = target.get("status", {}).get("podIP")
         if not address:
             raise TshootError(f"destination pod {pod_namespace or namespace}/{name} has no IP yet") from None
-    hook_cluster = hooks.connect(kubeconfig, context)
+    hook_cluster = hooks.connect(kubeconfig, context, timeout)
     made: dict[str, Node] = {}
 
     def node(name: str) -> Node:
         if name not in made:
-            [backend] = pod_backends(api, name)
+            [backend] = pod_backends(api, name, timeout=timeout)
             made[name] = Node(name, backend, lambda: hooks.net_show(hook_cluster, name), version or backend.version)
         return made[name]
 
