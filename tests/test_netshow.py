@@ -217,9 +217,9 @@ def test_bpfsys_type_names_agree_with_libbpf():
     """The name tables (needed for types newer than the installed libbpf) match libbpf where it knows them."""
     import ctypes
 
-    from tshoot.node import bpfsys
+    from tshoot.node import bpfsys, libbpf
 
-    lib = bpfsys.libbpf()
+    lib = libbpf.lib()
     for function, table in (("libbpf_bpf_attach_type_str", bpfsys.ATTACH_TYPES),
                             ("libbpf_bpf_prog_type_str", bpfsys.PROG_TYPES),
                             ("libbpf_bpf_map_type_str", bpfsys.MAP_TYPES),

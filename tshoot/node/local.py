@@ -46,7 +46,7 @@ class LocalBackend(Backend):
                 os.close(fd)
                 raise TshootError(f"{path} is pinned but is not a BPF map") from None
             info = MapInfo(
-                name=name, path=path, map_type=libbpf.map_type_name(raw.type), key_size=raw.key_size,
+                name=name, path=path, map_type=libbpf.type_name(libbpf.MAP_TYPES, raw.type), key_size=raw.key_size,
                 value_size=raw.value_size, max_entries=raw.max_entries, flags=raw.map_flags, map_id=raw.id,
                 btf_id=raw.btf_id, btf_key_type_id=raw.btf_key_type_id, btf_value_type_id=raw.btf_value_type_id)
             self._open[name] = (fd, info)
