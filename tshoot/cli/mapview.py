@@ -7,6 +7,7 @@ one entry object per line.
 
 from __future__ import annotations
 
+from tshoot.cli.render import cell
 from tshoot.core.errors import TshootError
 from tshoot.mapio.forkmap import render_slices
 from tshoot.core.version import show
@@ -54,12 +55,6 @@ def _lines(r, enricher, keys: list[dict], values: list[dict]) -> bytes:
     return orjson.dumps(objs)[1:-1].replace(b'},{"map":', b'},\n{"map":')
 
 
-def _cell(value) -> str:
-    if isinstance(value, list):
-        return ",".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
-
-
 def enriched_summary(enriched: dict) -> str:
     """{'identity': {'labels': [...]}, 'tunnel_endpoint': {'node': 'w2'}} -> 'identity k8s:…; tunnel_endpoint w2'."""
     parts = []
@@ -93,7 +88,7 @@ def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool)
     header = (["NODE"] if node_column else []) + [n.upper() for n in key_names] + [n.upper() for n in value_names] + ["ENRICHED"]
     body = []
     for node, k, v in rows:
-        cells = ([node] if node_column else []) + [_cell(k.get(n)) for n in key_names] + [_cell(v.get(n)) for n in value_names]
+        cells = ([node] if node_column else []) + [cell(k.get(n)) for n in key_names] + [cell(v.get(n)) for n in value_names]
         body.append(cells + [enriched_summary(enricher.entry(node, k, v)) or "-"])
     return table(header, body)
 
@@ -106,7 +101,7 @@ def list_rows(listings) -> list[dict]:
     return rows
 
 
-def _layout_cell(layout: dict | None) -> str:
+def _layoutcell(layout: dict | None) -> str:
     if layout is None:
         return "- (not a map tshoot decodes)"
     if layout.get("problem"):
@@ -121,5 +116,5 @@ def list_table(listings, node_column: bool) -> str:
         for info, layout in listing.maps:
             body.append(([listing.node] if node_column else []) + [
                 info.name, info.map_type, str(info.key_size), str(info.value_size),
-                "-" if info.entries is None else str(info.entries), str(info.max_entries), _layout_cell(layout), info.path])
+                "-" if info.entries is None else str(info.entries), str(info.max_entries), _layoutcell(layout), info.path])
     return table(header, body)

@@ -85,8 +85,8 @@ def _report(failed) -> None:
 
 
 def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
+    from tshoot.cli.render import compact_json, dump
     from tshoot.inspect import netshow
-    from tshoot.cli.render import dump
 
     if raw and fmt == "table":
         for show in shows:
@@ -95,18 +95,12 @@ def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
             print(netshow.bpftool_text(show), end="")
     elif raw:
         data = {s.node: netshow.bpftool_json(s) for s in shows} if several else netshow.bpftool_json(shows[0])
-        print(dump(data, fmt) if fmt == "yaml" else _compact_json(data))
+        print(dump(data, fmt) if fmt == "yaml" else compact_json(data))
     elif fmt != "table":
         data = [s.to_dict() for s in shows] if several else shows[0].to_dict() if shows else {}
         print(dump(data, fmt))
     else:
         _net_table(shows, several)
-
-
-def _compact_json(data) -> str:
-    import json
-
-    return json.dumps(data, separators=(",", ":"))
 
 
 def _net_table(shows, several: bool) -> None:
