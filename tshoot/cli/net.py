@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.command import (NODE_TIMEOUT_DEFAULT, PARALLEL_DEFAULT, AllNodes, Backend, Context, Kubeconfig, Node,
-                                 NodeTimeout, Output, Parallel, Verbose, check_output, console, new_app)
+from tshoot.cli.options import (NODE_TIMEOUT_DEFAULT, PARALLEL_DEFAULT, AllNodes, Backend, Node, NodeTimeout,
+                                Parallel)
+from tshoot.core.command import Context, Kubeconfig, Output, Verbose, check_output, console, new_app
 from tshoot.core.duration import parse_duration
 from tshoot.core.errors import UsageError
 from tshoot.node.choice import choose_backend

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.command import (NODE_TIMEOUT_DEFAULT, Backend, Context, Kubeconfig, NodeTimeout, Output, check_output,
-                                 console)
+from tshoot.cli.options import NODE_TIMEOUT_DEFAULT, Backend, NodeTimeout
+from tshoot.core.command import Context, Kubeconfig, Output, check_output, console
 
 EXAMPLES = """Examples:
 

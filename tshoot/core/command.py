@@ -9,10 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.duration import show_duration
 from tshoot.core.errors import TshootError
-from tshoot.node.choice import BACKEND_HELP
-from tshoot.node.fanout import DEFAULT_PARALLEL, DEFAULT_TIMEOUT, PARALLEL_HELP, TIMEOUT_HELP
 
 Kubeconfig = Annotated[Optional[str], typer.Option(
     "--kubeconfig", envvar="KUBECONFIG", metavar="PATH",
@@ -21,16 +18,6 @@ Context = Annotated[Optional[str], typer.Option("--context", metavar="NAME", hel
 Output = Annotated[str, typer.Option("-o", "--output", metavar="table|json|yaml",
                                      help="output format", case_sensitive=False)]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="explain choices (layouts, backends, nodes)")]
-# How commands that read BPF state reach nodes (tshoot.node.choice, tshoot.node.fanout): the same flags,
-# defaults and help everywhere.
-Backend = Annotated[str, typer.Option("--backend", metavar="auto|local|pod", case_sensitive=False, help=BACKEND_HELP)]
-Node = Annotated[Optional[str], typer.Option("--node", metavar="NAME",
-                                             help="a cluster node: ask its Cilium agent (pod backend)")]
-AllNodes = Annotated[bool, typer.Option("--all-nodes", help="every node of the cluster (pod backend)")]
-NodeTimeout = Annotated[str, typer.Option("--timeout", metavar="DURATION", help=TIMEOUT_HELP, show_default=False)]
-Parallel = Annotated[int, typer.Option("--parallel", metavar="N", min=1, help=PARALLEL_HELP, show_default=False)]
-NODE_TIMEOUT_DEFAULT = show_duration(DEFAULT_TIMEOUT)
-PARALLEL_DEFAULT = DEFAULT_PARALLEL
 
 OUTPUTS = ("table", "json", "yaml")
 
