@@ -130,6 +130,9 @@ class PodBackend(Backend):
 
     # --- maps ----------------------------------------------------------------------------------------
     def info(self, name: str) -> MapInfo:
+        return self.once(("info", name), lambda: self._info(name))
+
+    def _info(self, name: str) -> MapInfo:
         path = self.pin_path(name)
         try:
             shown = self.agent.bpftool("map", "show", "pinned", path)
@@ -178,10 +181,13 @@ class PodBackend(Backend):
     def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
         from tshoot.core.btf import parse_types
 
-        # `btf dump map` names the key and value types (one when both are the same), `btf dump id` has them all.
-        top = (self.agent.bpftool("btf", "dump", "map", "pinned", info.path) or {}).get("types") or [{}]
-        _, text = self.agent.bpftool_text("btf", "dump", "id", str(info.btf_id))
-        return parse_types(text), top[0].get("id", 0), top[-1].get("id", 0)
+        # `btf dump map` names the key and value types (one when both are the same), `btf dump id` has them all
+        # (maps of one object share it: read once per BTF id).
+        top = self.once(("btf map", info.path), lambda: (
+            self.agent.bpftool("btf", "dump", "map", "pinned", info.path) or {}).get("types") or [{}])
+        types = self.once(("btf", info.btf_id), lambda: parse_types(
+            self.agent.bpftool_text("btf", "dump", "id", str(info.btf_id))[1]))
+        return types, top[0].get("id", 0), top[-1].get("id", 0)
 
     def interfaces(self) -> dict[int, str]:
         return {link["ifindex"]: link["ifname"] for link in json.loads(self.agent.run(["ip", "-j", "link", "show"],

@@ -103,6 +103,21 @@ class Backend(ABC):
     def interfaces(self) -> dict[int, str]:
         """The node's network interfaces, {ifindex: name} (for enrichment)."""
 
+    def once(self, key, read):
+        """read() the first time `key` is asked on this backend, its answer (or its NotPinned) after that: a
+        backend lives for one command, so a map's info and BTF cross the wire once per node per command
+        however many lookups a walk or a policy lookup makes."""
+        memo = self.__dict__.setdefault("_once", {})
+        if key not in memo:
+            try:
+                memo[key] = read()
+            except NotPinned as exc:
+                memo[key] = exc
+        found = memo[key]
+        if isinstance(found, NotPinned):
+            raise NotPinned(str(found))
+        return found
+
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""
         return []

@@ -116,16 +116,21 @@ class LocalBackend(Backend):
     def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
         """BTF through bpftool: describing types is tshoot.core.btf's job, and it reads bpftool's JSON (libbpf
         gives the ids; the one subprocess is for the types, once per map, only for maps with BTF)."""
+        return self.once(("btf", info.btf_id), lambda: self._btf(info.btf_id)), info.btf_key_type_id, \
+            info.btf_value_type_id
+
+    @staticmethod
+    def _btf(btf_id: int) -> dict:
         from tshoot.core.btf import parse_types
 
         try:
-            proc = subprocess.run(["bpftool", "-j", "btf", "dump", "id", str(info.btf_id)], capture_output=True,
+            proc = subprocess.run(["bpftool", "-j", "btf", "dump", "id", str(btf_id)], capture_output=True,
                                   text=True, timeout=30)
         except FileNotFoundError:
             raise TshootError("bpftool is not installed: the map's BTF cannot be read") from None
         if proc.returncode != 0:
-            raise TshootError(f"bpftool btf dump id {info.btf_id}: {proc.stderr.strip() or proc.stdout.strip()}")
-        return parse_types(proc.stdout), info.btf_key_type_id, info.btf_value_type_id
+            raise TshootError(f"bpftool btf dump id {btf_id}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return parse_types(proc.stdout)
 
     def interfaces(self) -> dict[int, str]:
         return dict(socket.if_nameindex())
