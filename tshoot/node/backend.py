@@ -16,6 +16,25 @@ DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
 
 
+def lpm_prefix(key: bytes) -> tuple[int, int, int]:
+    """An LPM trie key -> (prefixlen, data as a big number, data bits). The trie compares data bits from the
+    first byte's most significant bit; prefixlen (host order) counts them (kernel/bpf/lpm_trie.c)."""
+    return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big"), 8 * (len(key) - 4)
+
+
+def lpm_key(key: bytes, prefixlen: int) -> bytes:
+    """The LPM trie key of `key`'s first `prefixlen` data bits (the others zero)."""
+    _, data, bits = lpm_prefix(key)
+    kept = data >> (bits - prefixlen) << (bits - prefixlen) if prefixlen else 0
+    return prefixlen.to_bytes(4, "little") + kept.to_bytes(len(key) - 4, "big")
+
+
+def lpm_same(a: bytes, b: bytes) -> bool:
+    """Whether two LPM keys name the same trie node: the same prefixlen and the same bits under it."""
+    (pa, da, bits), (pb, db, _) = lpm_prefix(a), lpm_prefix(b)
+    return pa == pb and da >> (bits - pa) == db >> (bits - pb)
+
+
 class NotPinned(TshootError):
     """The map is not pinned on that node (another name may be: maps were renamed across versions)."""
 
@@ -85,6 +104,12 @@ class Backend(ABC):
     @abstractmethod
     def dump(self, info: MapInfo) -> Entries:
         """Every entry of the map."""
+
+    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
+        """The index of the first of `keys` that is itself an entry of an LPM trie (that very prefix, not
+        the longest one covering it), None when none is. Here from a dump; the backends ask the kernel."""
+        entries = [k for k, _ in self.dump(info).pairs()]
+        return next((i for i, key in enumerate(keys) if any(lpm_same(key, e) for e in entries)), None)
 
     @abstractmethod
     def list_maps(self) -> list[MapInfo]:

@@ -174,6 +174,17 @@ def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     return value.raw
 
 
+def next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
+    """BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key for None), None past the last one. On an LPM
+    trie a key that is not an entry restarts from the first key (kernel/bpf/lpm_trie.c trie_get_next_key)."""
+    following = ct.create_string_buffer(key_size)
+    ret = lib().bpf_map_get_next_key(fd, key, following)
+    if ret == -2:  # ENOENT
+        return None
+    check(ret, "bpf_map_get_next_key")
+    return following.raw
+
+
 def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[bytes]] | None:
     """Every entry with BPF_MAP_LOOKUP_BATCH, as (key chunks, value chunks) of concatenated bytes;
     None when the kernel has no batch operation for this map type (then iterate key by key)."""

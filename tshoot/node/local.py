@@ -113,6 +113,17 @@ class LocalBackend(Backend):
             infos.append(info)
         return infos
 
+    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
+        """On an LPM trie, get_next_key from a key that is an entry continues after it; from any other key
+        it restarts at the first key: a prefix is an entry exactly when its next key is not the first one
+        (the last entry has no next key, which is not the first either)."""
+        fd, _ = self._fd(info.name)
+        try:
+            first = libbpf.next_key(fd, None, info.key_size)
+            return next((i for i, key in enumerate(keys) if libbpf.next_key(fd, key, info.key_size) != first), None)
+        except OSError as exc:
+            raise TshootError(f"get_next_key in {info.path}: {exc.strerror}") from None
+
     def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
         """BTF through bpftool: describing types is tshoot.core.btf's job, and it reads bpftool's JSON (libbpf
         gives the ids; the one subprocess is for the types, once per map, only for maps with BTF)."""
