@@ -29,12 +29,6 @@ def lpm_key(key: bytes, prefixlen: int) -> bytes:
     return prefixlen.to_bytes(4, "little") + kept.to_bytes(len(key) - 4, "big")
 
 
-def lpm_same(a: bytes, b: bytes) -> bool:
-    """Whether two LPM keys name the same trie node: the same prefixlen and the same bits under it."""
-    (pa, da, bits), (pb, db, _) = lpm_prefix(a), lpm_prefix(b)
-    return pa == pb and da >> (bits - pa) == db >> (bits - pb)
-
-
 class NotPinned(TshootError):
     """The map is not pinned on that node (another name may be: maps were renamed across versions)."""
 
@@ -105,11 +99,10 @@ class Backend(ABC):
     def dump(self, info: MapInfo) -> Entries:
         """Every entry of the map."""
 
+    @abstractmethod
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
-        """The index of the first of `keys` that is itself an entry of an LPM trie (that very prefix, not
-        the longest one covering it), None when none is. Here from a dump; the backends ask the kernel."""
-        entries = [k for k, _ in self.dump(info).pairs()]
-        return next((i for i, key in enumerate(keys) if any(lpm_same(key, e) for e in entries)), None)
+        """The index of the first of `keys` that is itself an entry of an LPM trie (that very prefix, not the
+        longest one covering it), None when none is: asked of the kernel, without reading the map."""
 
     @abstractmethod
     def list_maps(self) -> list[MapInfo]:

@@ -166,23 +166,23 @@ def possible_cpus() -> int:
 
 def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     """The kernel's answer for `key` (for an LPM trie: the longest prefix covering it), None when it has none."""
-    value = ct.create_string_buffer(value_size)
-    ret = lib().bpf_map_lookup_elem(fd, key, value)
-    if ret == -2:  # ENOENT
-        return None
-    check(ret, "bpf_map_lookup_elem")
-    return value.raw
+    return _filled(value_size, lambda out: lib().bpf_map_lookup_elem(fd, key, out), "bpf_map_lookup_elem")
 
 
 def next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     """BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key for None), None past the last one. On an LPM
     trie a key that is not an entry restarts from the first key (kernel/bpf/lpm_trie.c trie_get_next_key)."""
-    following = ct.create_string_buffer(key_size)
-    ret = lib().bpf_map_get_next_key(fd, key, following)
+    return _filled(key_size, lambda out: lib().bpf_map_get_next_key(fd, key, out), "bpf_map_get_next_key")
+
+
+def _filled(size: int, call, what: str) -> bytes | None:
+    """The buffer call(buffer) filled, None when it answered ENOENT (no such entry, no next key)."""
+    out = ct.create_string_buffer(size)
+    ret = call(out)
     if ret == -2:  # ENOENT
         return None
-    check(ret, "bpf_map_get_next_key")
-    return following.raw
+    check(ret, what)
+    return out.raw
 
 
 def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[bytes]] | None:
