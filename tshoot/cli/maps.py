@@ -68,8 +68,9 @@ def _common(parser: Parser) -> None:
     where.add_argument("--backend", choices=list(BACKENDS), default="auto", help=BACKEND_HELP)
     where.add_argument("--node", metavar="NAME", help="the node to read (pod backend)")
     where.add_argument("--all-nodes", action="store_true", help="every node at once (the default on a cluster)")
-    where.add_argument("--bpffs", metavar="DIR", default=DEFAULT_BPFFS,
-                       help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS})")
+    where.add_argument("--bpffs", metavar="DIR",
+                       help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS}; given, auto "
+                            f"means local)")
     where.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ./kubeconfig, ~/.kube/config)")
     where.add_argument("--context", metavar="NAME", help="kubeconfig context")
     where.add_argument("-n", "--namespace", metavar="NS", help="the Cilium agents' namespace (default: found: cilium or kube-system)")

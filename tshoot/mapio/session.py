@@ -12,18 +12,20 @@ import socket
 
 from tshoot.cluster.enrich import Cluster, Enricher
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import PIN_DIR, Backend
+from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend
 from tshoot.node.choice import choose_backend, kubeconfig_reachable
 from tshoot.node.fanout import DEFAULT_PARALLEL, DEFAULT_TIMEOUT, NodeFailure, fan_out
 
 
 class Session:
-    def __init__(self, backend: str = "auto", bpffs: str = "/sys/fs/bpf", node: str | None = None,
+    def __init__(self, backend: str = "auto", bpffs: str | None = None, node: str | None = None,
                  all_nodes: bool = False, kubeconfig: str | None = None, context: str | None = None,
                  namespace: str | None = None, parallel: int = DEFAULT_PARALLEL, timeout: float = DEFAULT_TIMEOUT,
                  verbose: bool = False, note=None):
-        self.kind = choose_backend(backend, node, all_nodes, kubeconfig, hostname=socket.gethostname())
-        self.bpffs, self.node, self.all_nodes, self.explicit = bpffs, node, all_nodes, backend != "auto"
+        self.kind = choose_backend(backend, node, all_nodes, kubeconfig, local_only="--bpffs" if bpffs else None,
+                                   hostname=socket.gethostname())
+        self.bpffs, self.node, self.all_nodes = bpffs or DEFAULT_BPFFS, node, all_nodes
+        self.explicit = backend != "auto" or bpffs is not None
         self.kubeconfig, self.context, self.namespace = kubeconfig, context, namespace
         self.parallel, self.timeout = parallel, timeout
         self.verbose, self.note = verbose, note or (lambda text: None)
