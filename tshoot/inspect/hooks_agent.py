@@ -1,5 +1,5 @@
 """The pod backend: ask the node's Cilium agent, as the guide does (`kubectl -n cilium exec $cilium --
-bpftool net show`), through the Kubernetes API's exec, and read the answers into the same models the
+bpftool net show`), through the Kubernetes API's exec (tshoot.node.agent.Agent), and read the answers into the same models the
 local backend fills: `bpftool -j net show`, `prog show`, `-f link show`, `map show`, `cgroup show|tree`,
 and `ip -j -d link show` / `ip -j route show default` for what each interface is. Pods behind lxc
 interfaces come from the cluster's CiliumEndpoints.
