@@ -7,7 +7,7 @@ one entry object per line.
 
 from __future__ import annotations
 
-from tshoot.cli.render import cell
+from tshoot.cli.render import cell, table
 from tshoot.core.errors import TshootError
 from tshoot.mapio.forkmap import render_slices
 from tshoot.core.version import show
@@ -71,14 +71,6 @@ def enriched_summary(enriched: dict) -> str:
 
 def enriched_lines(enriched: dict) -> list[str]:
     return [f"  {field}: {enriched_summary({field: said}).split(': ', 1)[1]}" for field, said in enriched.items()]
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned columns (a 100k-row dump must print in a blink; rich tables do not)."""
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
 
 
 def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool) -> str:

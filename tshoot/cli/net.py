@@ -105,13 +105,11 @@ def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
 
 
 def _net_table(shows, several: bool) -> None:
-    from rich.table import Table
+    from tshoot.cli.render import print_table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
     columns = (["NODE"] if several else []) + ["IFINDEX", "INTERFACE", "SERVES", "HOOK", "PROG ID", "PROGRAM",
                                                "SECTION", "TAG", "LINK"]
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("IFINDEX", "PROG ID", "LINK") else "left")
+    rows = []
     for show in shows:
         for interface in show.shown():
             first = ([show.node or ""] if several else []) + [str(interface.ifindex), interface.name,
@@ -119,28 +117,20 @@ def _net_table(shows, several: bool) -> None:
             blank = [""] * len(first)
             if not interface.hooks:
                 none = "no BPF hook" if show.tcx_visible else "no tc/XDP hook (tcx: see note)"
-                table.add_row(*first, f"[dim]{none}[/dim]", "", "", "", "", "")
+                rows.append([*first, none, "", "", "", "", ""])
             for n, hook in enumerate(interface.hooks):
                 where = f"{hook.hook} {hook.direction or hook.attach}"
-                table.add_row(*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
-                              hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-")
+                rows.append([*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
+                             hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-"])
         if show.flow_dissector:
             hook = show.flow_dissector
-            table.add_row(*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
-                          str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-")
-    _print_table(table)
+            rows.append([*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
+                         str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-"])
+    print_table(columns, rows, right=("IFINDEX", "PROG ID", "LINK"))
     err = console(stderr=True)
     for show in shows:
         for note in show.notes:
             err.print(f"note{f' ({show.node})' if several else ''}: {note}", style="dim")
-
-
-def _print_table(table) -> None:
-    """Tables keep whole values: a terminal wraps them, a pipe gets them on one line (like kubectl)."""
-    out = console()
-    if not out.is_terminal:
-        out.width = 100_000  # a table is only as wide as its widest row
-    out.print(table)
 
 
 # --- prog show ------------------------------------------------------------------------------------------
@@ -191,13 +181,11 @@ def prog_show(
         facts.add_row(f"[bold]{label}[/bold]", value)
     out.print(facts)
     if program.maps:
-        maps = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
-        for column in ("MAP ID", "NAME", "TYPE"):
-            maps.add_column(column, justify="right" if column == "MAP ID" else "left")
-        for ref in program.maps:
-            maps.add_row(str(ref.id), ref.name or "?", ref.type or "?")
+        from tshoot.cli.render import print_table
+
         out.print()
-        _print_table(maps)
+        print_table(["MAP ID", "NAME", "TYPE"], [[str(ref.id), ref.name or "?", ref.type or "?"] for ref in program.maps],
+                    right=("MAP ID",))
 
 
 # --- cgroup show ----------------------------------------------------------------------------------------
@@ -241,18 +229,15 @@ def cgroup_show(
 
         print(dump(show.to_dict(), fmt))
         return
-    from rich.table import Table
+    from tshoot.cli.render import print_table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("CGROUP", "ATTACH TYPE", "PROG ID", "PROGRAM", "FLAGS", "LINK", "PINNED"):
-        table.add_column(column, justify="right" if column in ("PROG ID", "LINK") else "left")
-    for cgroup in show.cgroups:
-        for n, attachment in enumerate(cgroup.attachments):
-            table.add_row(cgroup.path if n == 0 else "", attachment.attach_type, str(attachment.prog_id),
-                          attachment.prog_name or "?", attachment.flags or "-",
-                          str(attachment.link_id) if attachment.link_id else "-", ", ".join(attachment.pinned) or "-")
-    if any(c.attachments for c in show.cgroups):
-        _print_table(table)
+    rows = [[cgroup.path if n == 0 else "", attachment.attach_type, str(attachment.prog_id), attachment.prog_name or "?",
+             attachment.flags or "-", str(attachment.link_id) if attachment.link_id else "-",
+             ", ".join(attachment.pinned) or "-"]
+            for cgroup in show.cgroups for n, attachment in enumerate(cgroup.attachments)]
+    if rows:
+        print_table(["CGROUP", "ATTACH TYPE", "PROG ID", "PROGRAM", "FLAGS", "LINK", "PINNED"], rows,
+                    right=("PROG ID", "LINK"))
     else:
         console().print(f"no BPF programs attached to {root}" + (" or below" if tree else ""))
     for note in show.notes:

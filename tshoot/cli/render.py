@@ -86,6 +86,30 @@ def cell(value) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[str, ...] = ()) -> str:
+    """Aligned columns, as kubectl prints them: never wrapped (a pipe gets whole values), a multi-line cell
+    continuing on the lines below, the columns named in `right` (numbers) right-aligned. Plain text: rich's
+    table layout takes seconds for the thousands of rows of a big cluster or map."""
+    cells = [[str(c).split("\n") for c in row] for row in rows]
+    widths = [max([len(h)] + [len(line) for row in cells for line in row[i]]) for i, h in enumerate(headers)]
+    aligned = [str.rjust if h in right else str.ljust for h in headers]
+
+    def line(parts: list[str]) -> str:
+        return (" " * gap).join(align(p, w) for align, p, w in zip(aligned, parts, widths)).rstrip()
+
+    out = [line(headers)]
+    for row in cells:
+        for index in range(max((len(cell) for cell in row), default=1)):
+            out.append(line([cell[index] if index < len(cell) else "" for cell in row]))
+    return "\n".join(out)
+
+
+def print_table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[str, ...] = ()) -> None:
+    """table() on stdout, its header bold on a terminal."""
+    head, _, body = table(headers, rows, gap, right).partition("\n")
+    sys.stdout.write((f"\x1b[1m{head}\x1b[0m" if use_color() else head) + "\n" + (body + "\n" if body else ""))
+
+
 def use_color(stream=None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     import os
