@@ -6,7 +6,7 @@ Cilium agent per node, every exec delayed by 50 ms (a remote API server and a bu
 running the real bpftool on a real ipcache in a private bpffs. Alternates
     tshoot map lookup ipcache 10.0.1.110 --node node-01
     tshoot map lookup ipcache 10.0.1.110 --all-nodes
-and prints the median ratio. Target (issue C): <= 2 (the nodes are read at once, not one after another).
+and prints the median ratio. Target: <= 2 (the nodes are read at once, not one after another).
 Needs root (a bpffs mount).
 """
 

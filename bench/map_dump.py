@@ -7,7 +7,7 @@ with entries shaped like a large cluster's: pod addresses spread over ~900 nodes
 alternates
     bpftool -j map dump pinned …/cilium_ipcache                       (reference: raw hex, no decoding)
     tshoot map dump ipcache -o json --backend local --bpffs …          (decoded fields, one object per entry)
-and prints the median ratio. Target (issue C): <= 0.8. Needs root (a bpffs mount).
+and prints the median ratio. Target: <= 0.8. Needs root (a bpffs mount).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ round. One side runs the guide's recipe, node after node:
 (without -it: it needs a TTY); the other runs what `lab nuke kube-proxy` does on the nodes: find them by
 their kind labels, then lab.kubeproxy.clean_nodes (every backend and family, verified afterwards), all nodes
 at once. The API part (deleting the DaemonSet and ConfigMap) is left out on both sides: the guide's kubectl
-calls are not in its loop either. Rounds alternate which side goes first. Target (issue 6): median <= 0.5.
+calls are not in its loop either. Rounds alternate which side goes first. Target: median <= 0.5.
 Needs root and the Docker engine (started when it is not running).
 """
 

@@ -76,11 +76,3 @@ def apply(api, obj: dict) -> dict:
 
     return kube.request(api, "PATCH", path_of(obj), [("fieldManager", FIELD_MANAGER), ("force", "true")], body=obj,
                         content_type="application/apply-patch+yaml", what=f"apply {describe(obj)}")
-
-
-def apply_all(api, objects: list[dict], on_applied=lambda obj: None) -> list[dict]:
-    live = []
-    for obj in ordered(objects):
-        live.append(apply(api, obj))
-        on_applied(obj)
-    return live

@@ -7,7 +7,6 @@ wait and check only read."""
 from __future__ import annotations
 
 import datetime
-from concurrent.futures import ThreadPoolExecutor
 
 from tshoot.cluster import kube
 from tshoot.core.errors import TshootError
@@ -17,8 +16,6 @@ from .check import AgentStatus, parse_status, status_command
 from .manifests import AGENT_LABEL, CILIUM_NAMESPACE, Target, documents, render_cilium, render_tshoot
 
 OPERATOR_LABEL = "io.cilium/app=operator"
-EXEC_TIMEOUT = 60  # `cilium-dbg status` answers in about a second; a stuck agent must not hang the check
-PARALLEL = 8
 
 
 def read_api(kubeconfig: str | None, context: str | None):
@@ -96,7 +93,9 @@ def restart(cluster: str, kubeconfig: str | None, context: str | None, timeout: 
 
 def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
     """`cilium-dbg status` in every agent, in parallel; one AgentStatus per agent (failures included)."""
-    from tshoot.cluster.cilium import AGENT_CONTAINER, agent_pods, agent_version
+    from tshoot.cluster.cilium import agent_pods, agent_version
+    from tshoot.node.agent import Agent
+    from tshoot.node.fanout import fan_out
 
     api = read_api(kubeconfig, context)
     pods = [p for p in agent_pods(api) if not p["metadata"].get("deletionTimestamp")]
@@ -105,8 +104,7 @@ def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
         name, node = pod["metadata"]["name"], pod["spec"].get("nodeName") or "(unscheduled)"
         try:
             argv = status_command(agent_version(pod) >= (1, 15, 0))
-            code, out, err = kube.exec_in_pod(api, pod["metadata"]["namespace"], name, AGENT_CONTAINER, argv,
-                                              timeout=EXEC_TIMEOUT)
+            code, out, err = Agent(api, pod, instead="is it a Cilium agent image?").exec(argv, "the status check")
         except TshootError as exc:
             return AgentStatus(node=node, pod=name, error=str(exc))
         status = parse_status(out, node, name)
@@ -115,5 +113,4 @@ def check(kubeconfig: str | None, context: str | None) -> list[AgentStatus]:
             status.error = f"{' '.join(argv)} exited with {code}: {last}"
         return status
 
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        return list(pool.map(one, pods))
+    return fan_out(pods, one, node_of=lambda pod: pod["spec"].get("nodeName") or pod["metadata"]["name"])

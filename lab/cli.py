@@ -9,6 +9,7 @@ import typer
 
 from tshoot.cli.app import app as tshoot_app
 from tshoot.core.command import Context, Kubeconfig, Output, check_output, console, new_app
+from tshoot.core.duration import parse_duration
 
 app = new_app("lab", help="The kind + Cilium networking lab: bring it up, inspect it, clean it up. The guide's "
                           "sequence, in this order, is what 'make lab' runs.\n\nExamples:\n\n"
@@ -34,7 +35,7 @@ NodeImage = Annotated[Optional[str], typer.Option(
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print exactly the actions it would take, take none")]
 Timeout = Annotated[str, typer.Option("--timeout", metavar="DURATION",
                                       help="give up after this long (15m survives slow first image pulls)")]
-Interval = Annotated[float, typer.Option("--interval", metavar="SECONDS", hidden=True, help="seconds between polls")]
+Interval = Annotated[str, typer.Option("--interval", metavar="DURATION", hidden=True, help="time between polls")]
 
 
 def _spec(name, cilium_version, workers=2, kube_proxy_mode="iptables", pod_subnet=None, service_subnet=None,
@@ -180,13 +181,13 @@ def _wait_display():
                                  "scheduled, image pulled, init done, ready.\n\nExamples:\n\n"
                                  "  lab cilium wait\n\n  lab cilium wait --timeout 30m")
 def cilium_wait(kubeconfig: Kubeconfig = None, context: Context = None, timeout: Timeout = "15m",
-                interval: Interval = 2.0) -> None:
+                interval: Interval = "2s") -> None:
     from .cilium import wait_ready
-    from .wait import parse_duration
 
     seconds = parse_duration(timeout)
     with _wait_display() as display:
-        message = wait_ready(kubeconfig, context, seconds, show=display.update, interval=interval)
+        message = wait_ready(kubeconfig, context, seconds, show=display.update,
+                             interval=parse_duration(interval, "--interval"))
     typer.echo(message)
 
 
@@ -217,13 +218,13 @@ def cilium_check(kubeconfig: Kubeconfig = None, context: Context = None, output:
                                     "kubectl rollout restart) and wait for them.\n\nExamples:\n\n"
                                     "  lab cilium restart")
 def cilium_restart(name: Name = "k8s-guide", kubeconfig: Kubeconfig = None, context: Context = None,
-                   timeout: Timeout = "15m", interval: Interval = 2.0) -> None:
+                   timeout: Timeout = "15m", interval: Interval = "2s") -> None:
     from .cilium import restart
-    from .wait import parse_duration
 
     seconds = parse_duration(timeout)
     with _wait_display() as display:
-        message = restart(name, kubeconfig, context, seconds, show=display.update, interval=interval)
+        message = restart(name, kubeconfig, context, seconds, show=display.update,
+                          interval=parse_duration(interval, "--interval"))
     typer.echo(message)
 
 
@@ -264,7 +265,7 @@ def doctor(name: Name = "k8s-guide", cilium_version: CiliumVersion = None, pod_s
     raise typer.Exit(1 if any(c.status == FAIL for c in checks) else 0)
 
 
-# --- clean-up (issue 6): lab nuke kube-proxy | pods, lab cilium unhook -----------------------------------
+# --- clean-up: lab nuke kube-proxy | pods, lab cilium unhook -----------------------------------
 # Every command proves it targets the lab (lab/guard.py) before anything else; the work is in lab/cleanup.py.
 
 nuke_app = new_app("nuke", help="Remove what the guide replaces with Cilium: kube-proxy, and every pod's old network.")
@@ -274,7 +275,8 @@ app.add_typer(nuke_app, name="nuke")
 @nuke_app.command("kube-proxy")
 def nuke_kube_proxy(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
                     dry_run: DryRun = False,
-                    timeout: Annotated[float, typer.Option(help="seconds to wait for kube-proxy pods to go")] = 120):
+                    timeout: Annotated[str, typer.Option(metavar="DURATION", help="how long to wait for kube-proxy pods "
+                                                         "to go (90, 2m, 1m30s)")] = "2m"):
     """Delete kube-proxy (DaemonSet, ConfigMap) and what it left on every node: KUBE-* iptables chains, and more.
 
     IPv4 and IPv6, nft and legacy backends, all nodes at once; only KUBE-* chains and the rules that jump to them go, and kube-proxy's own tables of its nftables mode (ip and ip6 kube-proxy) and interface of its ipvs mode (kube-ipvs0); every other rule stays as it was. Running it again changes nothing.
@@ -287,14 +289,15 @@ def nuke_kube_proxy(kubeconfig: Kubeconfig = None, context: Context = None, name
     """
     from .cleanup import kube_proxy
 
-    raise typer.Exit(kube_proxy(name, kubeconfig, context, dry_run, timeout))
+    raise typer.Exit(kube_proxy(name, kubeconfig, context, dry_run, parse_duration(timeout)))
 
 
 @nuke_app.command("pods")
 def nuke_pods(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",
               dry_run: DryRun = False,
               include_cni: Annotated[bool, typer.Option("--include-cni", help="restart the CNI's agents too")] = False,
-              timeout: Annotated[float, typer.Option(help="seconds to wait for the pods to be back")] = 300):
+              timeout: Annotated[str, typer.Option(metavar="DURATION", help="how long to wait for the pods to be "
+                                                   "back (600, 10m, 1m30s)")] = "5m"):
     """Restart every pod (all namespaces) so it gets its network from the new CNI, and wait until they are back.
 
     The CNI's own agents, finished pods, static pods and pods no controller would recreate are left alone (and listed). Stragglers are named when --timeout runs out (exit 1).
@@ -307,7 +310,7 @@ def nuke_pods(kubeconfig: Kubeconfig = None, context: Context = None, name: Name
     """
     from .cleanup import all_pods
 
-    raise typer.Exit(all_pods(name, kubeconfig, context, dry_run, include_cni, timeout))
+    raise typer.Exit(all_pods(name, kubeconfig, context, dry_run, include_cni, parse_duration(timeout)))
 
 
 def cilium_unhook(kubeconfig: Kubeconfig = None, context: Context = None, name: Name = "k8s-guide",

@@ -18,11 +18,11 @@ that mention KUBE, and needs a TTY. Here:
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tshoot.cluster import kube
 from tshoot.core.errors import TshootError
+from tshoot.node.fanout import NodeFailure, fan_out
 
 from . import ipvskube, iptsave, nftkube
 from .nodeshell import NodeShell
@@ -194,18 +194,14 @@ def proxy_mode(objects: list[ObjectReport]) -> str | None:
     return config.get("mode") or "iptables"  # "" is the default mode, iptables on Linux
 
 
-class NodeFailure(TshootError):
-    pass
-
-
-def _checked(command: str, result) -> str:
+def _checked(node: str, command: str, result) -> str:
     if result.rc != 0:
-        raise NodeFailure(f"{command} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
+        raise NodeFailure(node, f"{command} failed (exit {result.rc}): {_first_line(result.err or result.out)}")
     return result.out
 
 
-def _dump(command: str, result) -> tuple[iptsave.Dump, list[str]]:
-    return iptsave.parse(_checked(command, result)), [line for line in result.err.splitlines() if line.strip()]
+def _dump(node: str, command: str, result) -> tuple[iptsave.Dump, list[str]]:
+    return iptsave.parse(_checked(node, command, result)), [line for line in result.err.splitlines() if line.strip()]
 
 
 def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=None,
@@ -229,17 +225,17 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
         saves, ipvs, listing = reads[:len(BACKENDS)], reads[len(BACKENDS)], reads[len(BACKENDS) + 1:]
         installed = [(b, r) for b, r in zip(BACKENDS, saves) if r.rc != COMMAND_NOT_FOUND]
         if not installed:
-            raise NodeFailure("no iptables-nft-save or iptables-legacy-save in the node")
+            raise NodeFailure(container.name, "no iptables-nft-save or iptables-legacy-save in the node")
         for backend, result in installed:
-            dump, stderr = _dump(f"{backend.name}-save", result)
+            dump, stderr = _dump(container.name, f"{backend.name}-save", result)
             if dump.tables:  # else the backend holds no table on this node
                 report.backends.append(BackendReport(backend, dump, dump.notes + stderr))
         # No nft in the node (kind < 0.23): no Kubernetes of kube-proxy's nftables mode runs there either.
         if listing and listing[0].rc != nftkube.NO_NFT:
-            tables = nftkube.parse(_checked("nft list tables", listing[0]))
+            tables = nftkube.parse(_checked(container.name, "nft list tables", listing[0]))
             if tables:
                 report.backends.append(NftablesReport(tables))
-        addresses = ipvskube.parse(_checked(f"ip address show dev {ipvskube.DEVICE}", ipvs))
+        addresses = ipvskube.parse(_checked(container.name, f"ip address show dev {ipvskube.DEVICE}", ipvs))
         if addresses is not None:
             report.backends.append(IpvsReport(addresses))
         todo = [entry for entry in report.backends if entry.removal]
@@ -255,11 +251,11 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
                 failures.append(f"{command} refused the removal, {entry.name} is unchanged: {_first_line(result.err)}")
                 continue
             entry.applied = True
-            failure = entry.check(_checked(f"re-reading {entry.name}", result))
+            failure = entry.check(_checked(container.name, f"re-reading {entry.name}", result))
             if failure:
                 failures.append(failure)
         if failures:
-            raise NodeFailure("; ".join(failures))
+            raise NodeFailure(container.name, "; ".join(failures))
     except (NodeFailure, iptsave.SaveFormatError, nftkube.ListingError) as exc:
         report.error = str(exc)
     except TshootError as exc:  # the shell went away: the container stopped, the engine is gone
@@ -274,11 +270,9 @@ def clean_node(container, dry_run: bool = False, timeout: float = 60, on_stage=N
 
 def clean_nodes(containers, dry_run: bool = False, timeout: float = 60, on_stage=None,
                 nftables: bool = True) -> list[NodeReport]:
-    """clean_node on every node at once; the reports come back in the nodes' order."""
-    if not containers:
-        return []
-    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-        return list(pool.map(lambda c: clean_node(c, dry_run, timeout, on_stage, nftables), containers))
+    """clean_node on every node at once (tshoot.node.fanout); the reports come back in the nodes' order."""
+    return fan_out(containers, lambda c: clean_node(c, dry_run, timeout, on_stage, nftables),
+                   node_of=lambda c: c.name)
 
 
 def remove_objects(api, dry_run: bool = False) -> list[ObjectReport]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tshoot.cluster import kube
 from tshoot.core.errors import TshootError
@@ -49,14 +49,6 @@ class Straggler:
     expected: int  # replacements it owes
     back: int      # replacements there (ready when the deleted ones were)
     states: list[str]
-
-
-@dataclass
-class PodsReport:
-    deleted: list[PodRef] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (namespace/name, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)   # (namespace/name, error)
-    stragglers: list[Straggler] = field(default_factory=list)
 
 
 def _ready(pod: dict) -> bool:

@@ -83,16 +83,14 @@ class Runner(ABC):
 
 
 class AgentRunner(Runner):
-    def __init__(self, api, namespace: str, pod: str, cgroup: str = DEFAULT_CGROUP_ROOT,
-                 bpffs: str = DEFAULT_BPF_ROOT, timeout: float = 30):
-        self.api, self.namespace, self.pod, self.timeout = api, namespace, pod, timeout
-        self.via, self.cgroup, self.bpffs = f"agent {namespace}/{pod}", cgroup, bpffs
+    """The node's Cilium agent (tshoot.node.agent.Agent: the one way tshoot and lab exec in an agent)."""
+
+    def __init__(self, agent, cgroup: str = DEFAULT_CGROUP_ROOT, bpffs: str = DEFAULT_BPF_ROOT):
+        self.agent = agent
+        self.via, self.cgroup, self.bpffs = f"agent {agent.namespace}/{agent.pod}", cgroup, bpffs
 
     def run(self, argv):
-        from tshoot.cluster.cilium import AGENT_CONTAINER
-        from tshoot.cluster.kube import exec_in_pod
-
-        return exec_in_pod(self.api, self.namespace, self.pod, AGENT_CONTAINER, argv, timeout=self.timeout)
+        return self.agent.exec(argv, " ".join(argv[:3]))
 
 
 class HostRunner(Runner):
@@ -215,7 +213,9 @@ def runner_for(container, api=None, via: str = "auto") -> Runner:
     if via in ("auto", "agent") and api is not None:
         agent = _running_agent(api, container.name)
         if agent is not None:
-            return AgentRunner(api, agent["metadata"]["namespace"], agent["metadata"]["name"],
+            from tshoot.node.agent import Agent
+
+            return AgentRunner(Agent(api, agent, instead="unhook through docker instead (--via docker)"),
                                *_agent_roots(api, agent["metadata"]["namespace"]))
         if via == "agent":
             raise TshootError(f"{container.name}: no running Cilium agent pod on this node (use --via docker)")

@@ -9,26 +9,16 @@ CRASH_RESTARTS times: waiting longer would not fix it.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError
 
 from .podstate import FATAL, PodState, pod_state, terminating
 
 DEFAULT_TIMEOUT = 15 * 60
 POLL_INTERVAL = 2.0
 CRASH_RESTARTS = 3
-
-
-def parse_duration(text: str) -> float:
-    """'15m', '90s', '1h30m', '45' (seconds) -> seconds."""
-    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip())
-    if not text.strip() or not match or not any(match.groups()):
-        raise UsageError(f"--timeout {text!r}: write a duration like 15m, 90s or 1h")
-    hours, minutes, seconds = match.groups()
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Attaching test programs where bpftool 7.1 and iproute2 cannot: tcx (links and plain attachments) and
-cgroup links, through libbpf (the same library tshoot.node.bpfsys reads with). Programs come pinned in the
-test's private bpffs (`bpftool prog loadall`); links are pinned there too, so they outlive this process
-and disappear with the bpffs unmount and the test's network namespaces."""
+cgroup links, through libbpf (tshoot.node.libbpf, the binding tshoot.node.bpfsys reads with). Programs come
+pinned in the test's private bpffs (`bpftool prog loadall`); links are pinned there too, so they outlive this
+process and disappear with the bpffs unmount and the test's network namespaces."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import ctypes
 import os
 import socket
 
-from tshoot.node import bpfsys
+from tshoot.node import bpfsys, libbpf
 from tshoot.inspect.hooks_local import in_netns
 
 
 def _lib():
-    lib = bpfsys.libbpf()
+    lib = libbpf.lib()
     lib.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p]
     lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
     lib.bpf_prog_attach.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_uint32, ctypes.c_uint]

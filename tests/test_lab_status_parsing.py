@@ -6,7 +6,8 @@ import pytest
 
 from lab.check import parse_status, status_command
 from lab.podstate import pod_state
-from lab.wait import Snapshot, done, failure, parse_duration, rollout_done, rows
+from lab.wait import Snapshot, done, failure, rollout_done, rows
+from tshoot.core.duration import parse_duration
 from tests import cilium_status, podfixtures
 
 

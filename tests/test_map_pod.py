@@ -246,7 +246,7 @@ def _kubectl(server):
 
 @pytest.mark.parametrize("args", [
     ("lookup", "lxc", "10.0.1.110", "--node", CP),
-    ("lookup", "ipcache", "10.0.1.110", "--node", W1),   # LPM: the lookup, then the dump that says which entry
+    ("lookup", "ipcache", "10.0.1.110", "--node", W1),   # LPM: the lookup, then the prefixes that say which entry
     ("lookup", "ipcache", "10.0.1.110", "--node", CP, "--exact"),
     ("dump", "ipcache", "--node", W2),
     ("list", "--node", W1),
@@ -281,3 +281,33 @@ def test_shown_commands_run_as_shown_with_kubectl_and_return_what_tshoot_decoded
             else:  # the dump holds the entry tshoot showed
                 pairs = [(g["key"], g["value"]) for g in got]
                 assert all((e["key"], e["value"]) in pairs for e in entries), command
+def test_an_lpm_lookup_moves_kilobytes_not_the_map(tshoot, lab):
+    """On a 100k-entry ipcache the entry that answered is found by asking the kernel about the key's own
+    prefixes, not by dumping the map: exact where nested prefixes hold equal values, and a few KiB per lookup."""
+    from tests.pinned import bpftool
+
+    path = lab.nodes[W1].bpffs / "tc/globals/cilium_ipcache_v2"
+    path.unlink()
+    entries = [_ipcache(f"10.{1 + i // 65536}.{i // 256 % 256}.{i % 256}/32", 256 + i % 3000, NODES[CP].ip)
+               for i in range(100_000)]
+    entries += [_ipcache("10.0.1.110/32", GUIDE_IDENTITY, NODES[CP].ip), _ipcache("0.0.0.0/0", 2, None),
+                _ipcache("172.16.0.0/12", 2, None), _ipcache("172.16.0.0/16", 2, None)]  # nested, equal values
+    fill(create_for(lab.nodes[W1].bpffs, ipcache.MAP, V, max_entries=131072), entries)
+    moved = []
+    inner = lab.exec_handler
+
+    def counting(namespace, pod, container, argv):
+        code, out, err = inner(namespace, pod, container, argv)
+        moved.append(len(out) + len(err))
+        return code, out, err
+
+    lab.exec_handler = counting
+    for address, prefix in (("10.0.1.110", "10.0.1.110/32"), ("172.16.5.5", "172.16.0.0/16"),
+                            ("172.20.0.1", "172.16.0.0/12"), ("8.8.8.8", "0.0.0.0/0")):
+        moved.clear()
+        r = _map(tshoot, lab, "lookup", "ipcache", address, "--node", W1, "-o", "json")
+        assert r.code == 0, r
+        assert json.loads(r.out)["key"]["prefix"] == prefix
+        assert sum(moved) <= 64 * 1024, (address, sum(moved), len(moved))
+    dumped = len(bpftool("-j", "map", "dump", "pinned", str(path)).stdout)
+    assert dumped > 100 * sum(moved)  # what reading the map to find the entry used to move

@@ -207,7 +207,8 @@ def test_the_guides_endpoint_names_the_guides_lxc():
     netshow.attach_pods(show, [netnode.GUIDE_ENDPOINT])
     for interface in show.interfaces:
         netshow.classify(interface, set())
-    assert netshow.interface_for_pod(show, "default", "net-tshoot-l8vwz").ifindex == 24
+    served = [i for i in show.interfaces if i.pod and (i.pod.namespace, i.pod.name) == ("default", "net-tshoot-l8vwz")]
+    assert [i.ifindex for i in served] == [24]
     assert show.interfaces[0].serves == "pod default/net-tshoot-l8vwz (endpoint 92)"
     assert show.interfaces[1].serves == "pod endpoint (unknown pod)"
 
@@ -216,9 +217,9 @@ def test_bpfsys_type_names_agree_with_libbpf():
     """The name tables (needed for types newer than the installed libbpf) match libbpf where it knows them."""
     import ctypes
 
-    from tshoot.node import bpfsys
+    from tshoot.node import bpfsys, libbpf
 
-    lib = bpfsys.libbpf()
+    lib = libbpf.lib()
     for function, table in (("libbpf_bpf_attach_type_str", bpfsys.ATTACH_TYPES),
                             ("libbpf_bpf_prog_type_str", bpfsys.PROG_TYPES),
                             ("libbpf_bpf_map_type_str", bpfsys.MAP_TYPES),

@@ -115,3 +115,25 @@ def test_pod_failures_are_one_line(setup, args, message, cluster, datapath_node,
     result = pod_cli(tshoot, cluster, *args)
     assert (result.code, result.out) == (1, "")
     assert result.err.count("\n") == 1 and message in result.err, result.err
+
+
+def test_a_node_that_does_not_answer_in_time_is_reported_and_does_not_hold_back_the_others(
+        cluster, datapath_node, tshoot):
+    import time
+
+    nodes = NodeExec(cluster, {NODE: SimNode(datapath_node.ns, datapath_node.bpffs),
+                               "k8s-guide-worker": SimNode(datapath_node.ns, datapath_node.bpffs)})
+
+    def handler(namespace, pod, container, argv):
+        if cluster.get("pods", name=pod, namespace=namespace)["spec"]["nodeName"] == "k8s-guide-control-plane":
+            time.sleep(8)  # an agent that hangs
+        return nodes(namespace, pod, container, argv)
+
+    cluster.exec_handler = handler
+    started = time.monotonic()
+    result = pod_cli(tshoot, cluster, "net", "show", "--all-nodes", "--timeout", "1500ms", "-o", "json")
+    took = time.monotonic() - started
+    assert result.code == 1
+    assert [s["node"] for s in json.loads(result.out)] == ["k8s-guide-worker", NODE]
+    assert result.err.count("\n") == 1 and result.err.startswith("tshoot: k8s-guide-control-plane: "), result.err
+    assert "1.5" in result.err and took < 7, (took, result.err)

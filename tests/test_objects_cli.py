@@ -292,7 +292,7 @@ def test_lab_kubeconfig_in_the_working_directory_and_contexts(tshoot, dual_stack
 
 
 def test_whois_takes_ipcache_entries_from_a_map_reader(dual_stack):
-    """The boundary issue C's map readers plug into: entries per node, identities named from the API."""
+    """The boundary the map readers (tshoot.mapio.read.ipcache_entries) plug into: entries per node, identities named from the API."""
     from tshoot.cluster import kube, objects as tshoot_objects
 
     def ipcache(address):

@@ -215,3 +215,19 @@ def assert_query_reaches(s, client: str, backend: str, attempts: int = 24):
             server.close()
     assert wanted in answers, answers
     assert simtraffic.rx_packets(target.netns, "eth0") - before >= 1
+def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
+    """Map info and BTF cross the exec stream once per node per command, however many lookups a walk makes."""
+    import collections
+
+    sim(simdatapath.guide_scenario("1.19.4"))
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert (r.code, result["verdict"]) == (0, "delivered"), result
+    per_node = collections.defaultdict(collections.Counter)
+    for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
+        node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
+        argv = request.query["command"]
+        if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
+            per_node[node][" ".join(argv[2:])] += 1
+    # the source node reads its lxc, ipcache and the endpoint's policy map; the destination its lxc and policy
+    assert {node: sorted(counts.values()) for node, counts in per_node.items()} == {
+        "k8s-guide-worker": [1, 1, 1], "k8s-guide-control-plane": [1, 1]}, per_node

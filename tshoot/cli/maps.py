@@ -61,18 +61,21 @@ def run(argv: list[str]) -> int:
 
 # --- options every map command takes -------------------------------------------------------------------
 def _common(parser: Parser) -> None:
+    from tshoot.node.choice import BACKEND_HELP, BACKENDS
+    from tshoot.node.fanout import DEFAULT_PARALLEL, PARALLEL_HELP, TIMEOUT_HELP
+
     where = parser.add_argument_group("where to read")
-    where.add_argument("--backend", choices=["auto", "local", "pod"], default="auto",
-                       help="local: this machine's pinned maps (root); pod: bpftool in the Cilium agent through the "
-                            "Kubernetes API; auto (default): pod when a kubeconfig is reachable, else local")
+    where.add_argument("--backend", choices=list(BACKENDS), default="auto", help=BACKEND_HELP)
     where.add_argument("--node", metavar="NAME", help="the node to read (pod backend)")
     where.add_argument("--all-nodes", action="store_true", help="every node at once (the default on a cluster)")
-    where.add_argument("--bpffs", metavar="DIR", default=DEFAULT_BPFFS,
-                       help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS})")
+    where.add_argument("--bpffs", metavar="DIR",
+                       help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS}; given, auto "
+                            f"means local)")
     where.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ./kubeconfig, ~/.kube/config)")
     where.add_argument("--context", metavar="NAME", help="kubeconfig context")
     where.add_argument("-n", "--namespace", metavar="NS", help="the Cilium agents' namespace (default: found: cilium or kube-system)")
-    where.add_argument("--parallel", type=int, default=32, metavar="N", help="nodes read at once (default 32)")
+    where.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N", help=PARALLEL_HELP)
+    where.add_argument("--timeout", metavar="DURATION", help=TIMEOUT_HELP)
     parser.add_argument("--cilium-version", metavar="X.Y[.Z]",
                         help="the agents' Cilium version (default: from the agent's image tag; unknown for local)")
     parser.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
@@ -125,6 +128,7 @@ def _params(args, params: dict) -> dict:
 # --- lookup ---------------------------------------------------------------------------------------------
 def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
+    from tshoot.node.fanout import succeeded
 
     cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.",
                                        _lookup_options)
@@ -136,7 +140,7 @@ def _lookup(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact))
-    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    found = succeeded(results)
     enricher = session.enricher(found)
     _show_commands(args, found)
     if args.verbose:
@@ -200,6 +204,7 @@ def _dump_options(parser: Parser) -> None:
 def _dump(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.mapio.filter import Filter
+    from tshoot.node.fanout import NodeFailure, succeeded
 
     cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.", _dump_options)
     if cmap.pins and any("{" in p.name for p in cmap.pins):
@@ -225,18 +230,18 @@ def _dump(argv: list[str]) -> int:
     results = session.run(work)
     if encoder is not None:
         encoder.join()
-    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    found = succeeded(results)
     enricher = session.enricher(found)
     _show_commands(args, found)
     from tshoot.cli.mapview import dump_json, entry_table
 
     if args.output == "json":
         def report(node: str, message: str) -> None:
-            results[[getattr(r, "node", None) for r in results].index(node)] = mapread.NodeFailure(node, message)
+            results[[getattr(r, "node", None) for r in results].index(node)] = NodeFailure(node, message)
 
         sys.stdout.flush()
         sys.stdout.buffer.writelines(dump_json(found, enricher, report))
-        found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+        found = succeeded(results)
     elif args.output == "yaml":
         from tshoot.cli import render
 
@@ -262,6 +267,7 @@ def _dump(argv: list[str]) -> int:
 # --- list -----------------------------------------------------------------------------------------------
 def _list(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
+    from tshoot.node.fanout import succeeded
 
     parser = _parser("list", LIST_EPILOG, "The Cilium maps pinned on a node: type, sizes, entries, layout tshoot reads them with.")
     _common(parser)
@@ -270,7 +276,7 @@ def _list(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     results = session.run(lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
-    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    found = succeeded(results)
     _show_commands(args, found)
     from tshoot.cli.mapview import list_rows, list_table
 
@@ -287,11 +293,15 @@ def _list(argv: list[str]) -> int:
 def _session(args):
     from tshoot.mapio.session import Session
 
+    from tshoot.core.duration import parse_duration
+    from tshoot.node.fanout import DEFAULT_TIMEOUT
+
     if args.parallel < 1:
         raise UsageError("--parallel must be 1 or more")
+    timeout = parse_duration(args.timeout) if args.timeout is not None else DEFAULT_TIMEOUT
     return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
                    kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
-                   workers=args.parallel, verbose=args.verbose, note=_note)
+                   parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note)
 
 
 def _note(text: str) -> None:
@@ -309,11 +319,11 @@ def _show_commands(args, results) -> None:
 
 def _report(results) -> int:
     """Each failed node on its own line; exit 1 when any failed (the others were printed)."""
-    from tshoot.mapio.read import NodeFailure
+    from tshoot.node.fanout import failures as failed
 
-    failures = [r for r in results if isinstance(r, NodeFailure)]
+    failures = failed(results)
     for f in failures:
-        _note(f"{f.node}: {f.message}" if len(results) > 1 else f.message)
+        _note(f.line() if len(results) > 1 else f.message)
     if failures:
         sys.stdout.flush()
     return 1 if failures else 0

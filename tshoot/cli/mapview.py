@@ -7,6 +7,7 @@ one entry object per line.
 
 from __future__ import annotations
 
+from tshoot.cli.render import cell, table
 from tshoot.core.errors import TshootError
 from tshoot.mapio.forkmap import render_slices
 from tshoot.core.version import show
@@ -54,12 +55,6 @@ def _lines(r, enricher, keys: list[dict], values: list[dict]) -> bytes:
     return orjson.dumps(objs)[1:-1].replace(b'},{"map":', b'},\n{"map":')
 
 
-def _cell(value) -> str:
-    if isinstance(value, list):
-        return ",".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
-
-
 def enriched_summary(enriched: dict) -> str:
     """{'identity': {'labels': [...]}, 'tunnel_endpoint': {'node': 'w2'}} -> 'identity k8s:…; tunnel_endpoint w2'."""
     parts = []
@@ -78,14 +73,6 @@ def enriched_lines(enriched: dict) -> list[str]:
     return [f"  {field}: {enriched_summary({field: said}).split(': ', 1)[1]}" for field, said in enriched.items()]
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned columns (a 100k-row dump must print in a blink; rich tables do not)."""
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
 def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool) -> str:
     """rows of (node, key fields, value fields) -> one table; key columns, value columns, what they are."""
     key_names = list(dict.fromkeys(name for _, k, _ in rows for name in k))
@@ -93,7 +80,7 @@ def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool)
     header = (["NODE"] if node_column else []) + [n.upper() for n in key_names] + [n.upper() for n in value_names] + ["ENRICHED"]
     body = []
     for node, k, v in rows:
-        cells = ([node] if node_column else []) + [_cell(k.get(n)) for n in key_names] + [_cell(v.get(n)) for n in value_names]
+        cells = ([node] if node_column else []) + [cell(k.get(n)) for n in key_names] + [cell(v.get(n)) for n in value_names]
         body.append(cells + [enriched_summary(enricher.entry(node, k, v)) or "-"])
     return table(header, body)
 
@@ -106,7 +93,7 @@ def list_rows(listings) -> list[dict]:
     return rows
 
 
-def _layout_cell(layout: dict | None) -> str:
+def _layoutcell(layout: dict | None) -> str:
     if layout is None:
         return "- (not a map tshoot decodes)"
     if layout.get("problem"):
@@ -121,5 +108,5 @@ def list_table(listings, node_column: bool) -> str:
         for info, layout in listing.maps:
             body.append(([listing.node] if node_column else []) + [
                 info.name, info.map_type, str(info.key_size), str(info.value_size),
-                "-" if info.entries is None else str(info.entries), str(info.max_entries), _layout_cell(layout), info.path])
+                "-" if info.entries is None else str(info.entries), str(info.max_entries), _layoutcell(layout), info.path])
     return table(header, body)

@@ -1,5 +1,6 @@
-"""`tshoot net show`, `tshoot prog show`, `tshoot cgroup show`: parse, pick the backend, print.
-The work is in tshoot.inspect.hooks (backends), tshoot.inspect.netshow and tshoot.inspect.programs (models, bpftool layouts)."""
+"""`tshoot net show`, `tshoot prog show`, `tshoot cgroup show`: parse, pick the backend (tshoot.node.choice),
+ask the nodes (tshoot.node.fanout), print. The work is in tshoot.inspect.hooks_local and hooks_agent (the two
+backends), tshoot.inspect.netshow and tshoot.inspect.programs (models, bpftool layouts)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.errors import TshootError, UsageError
-from tshoot.inspect.hooks import choose_backend
+from tshoot.cli.options import (NODE_TIMEOUT_DEFAULT, PARALLEL_DEFAULT, AllNodes, Backend, Node, NodeTimeout,
+                                Parallel)
 from tshoot.core.command import Context, Kubeconfig, Output, Verbose, check_output, console, new_app
-
-Node = Annotated[Optional[str], typer.Option("--node", metavar="NAME",
-                                             help="a cluster node: ask its Cilium agent (pod backend)")]
-AllNodes = Annotated[bool, typer.Option("--all-nodes", help="every node of the cluster (pod backend)")]
-Backend = Annotated[str, typer.Option("--backend", metavar="auto|local|pod", case_sensitive=False,
-                                      help="local: this machine (root); pod: bpftool in the node's Cilium agent; "
-                                           "auto: pod with --node/--all-nodes, else local")]
+from tshoot.core.duration import parse_duration
+from tshoot.core.errors import UsageError
+from tshoot.node.choice import choose_backend
 Bpffs = Annotated[Optional[str], typer.Option("--bpffs", metavar="DIR",
                                               help="bpffs to find pinned links in (local; default /sys/fs/bpf "
                                                    "when it is one)")]
@@ -46,37 +43,51 @@ def net_show(
     = False,
     backend: Backend = "auto", bpffs: Bpffs = None, output: Output = "table",
     kubeconfig: Kubeconfig = None, context: Context = None, verbose: Verbose = False,
+    timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT, parallel: Parallel = PARALLEL_DEFAULT,
 ) -> None:
     """Every XDP, tcx and tc program on every interface, and what each interface serves (pod, cilium_host,
-    overlay, uplink)."""
+    overlay, uplink). With a cluster: every node's (or --node's)."""
+    from tshoot.node.fanout import fan_out, failures, succeeded
+
     fmt = check_output(output)
-    chosen = choose_backend(backend, node, all_nodes, netns)
+    seconds = parse_duration(timeout)
+    local_only = "--netns" if netns else "--bpffs" if bpffs else None
+    chosen = choose_backend(backend, node, all_nodes, kubeconfig, local_only)
     if chosen == "local":
         from tshoot.inspect import hooks_local as local
 
-        results = [(None, local.net_show(netns, bpffs))]
+        results = [local.net_show(netns, bpffs)]
+        several = False
     else:
         from tshoot.inspect import hooks_agent as pod
 
-        results = pod.for_nodes(pod.net_show, kubeconfig, context, node, all_nodes)
-    failed = [(name, error) for name, error in results if isinstance(error, TshootError)]
-    if failed and not all_nodes:
-        raise failed[0][1]
-    shows = [show for _node, show in results if not isinstance(show, TshootError)]
+        cluster = pod.connect(kubeconfig, context, seconds)
+        names = pod.nodes(cluster, node)
+        results = fan_out(names, lambda name: pod.net_show(cluster, name), parallel)
+        several = not node
+    failed = failures(results)
+    if failed and not several:
+        raise failed[0]
+    shows = succeeded(results)
     if verbose:
         console(stderr=True).print(f"backend: {chosen}" + (f", nodes: {', '.join(s.node or '' for s in shows)}"
                                                             if chosen == "pod" else ""), style="dim")
     if shows:
-        _print_shows(shows, fmt, raw, several=all_nodes)
+        _print_shows(shows, fmt, raw, several=several)
+    _report(failed)
+
+
+def _report(failed) -> None:
+    """Each node that failed on its own line (tshoot.node.fanout.NodeFailure.line); exit 1 when any did."""
     err = console(stderr=True)
-    for name, error in failed:
-        err.print(f"tshoot: node {name}: {error}", markup=False, highlight=False)
+    for failure in failed:
+        err.print(f"tshoot: {failure.line()}", markup=False, highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 
 def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
+    from tshoot.cli.render import compact_json, dump
     from tshoot.inspect import netshow
-    from tshoot.cli.render import dump
 
     if raw and fmt == "table":
         for show in shows:
@@ -85,7 +96,7 @@ def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
             print(netshow.bpftool_text(show), end="")
     elif raw:
         data = {s.node: netshow.bpftool_json(s) for s in shows} if several else netshow.bpftool_json(shows[0])
-        print(dump(data, fmt) if fmt == "yaml" else _compact_json(data))
+        print(dump(data, fmt) if fmt == "yaml" else compact_json(data))
     elif fmt != "table":
         data = [s.to_dict() for s in shows] if several else shows[0].to_dict() if shows else {}
         print(dump(data, fmt))
@@ -93,20 +104,12 @@ def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
         _net_table(shows, several)
 
 
-def _compact_json(data) -> str:
-    import json
-
-    return json.dumps(data, separators=(",", ":"))
-
-
 def _net_table(shows, several: bool) -> None:
-    from rich.table import Table
+    from tshoot.cli.render import print_table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
     columns = (["NODE"] if several else []) + ["IFINDEX", "INTERFACE", "SERVES", "HOOK", "PROG ID", "PROGRAM",
                                                "SECTION", "TAG", "LINK"]
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("IFINDEX", "PROG ID", "LINK") else "left")
+    rows = []
     for show in shows:
         for interface in show.shown():
             first = ([show.node or ""] if several else []) + [str(interface.ifindex), interface.name,
@@ -114,28 +117,20 @@ def _net_table(shows, several: bool) -> None:
             blank = [""] * len(first)
             if not interface.hooks:
                 none = "no BPF hook" if show.tcx_visible else "no tc/XDP hook (tcx: see note)"
-                table.add_row(*first, f"[dim]{none}[/dim]", "", "", "", "", "")
+                rows.append([*first, none, "", "", "", "", ""])
             for n, hook in enumerate(interface.hooks):
                 where = f"{hook.hook} {hook.direction or hook.attach}"
-                table.add_row(*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
-                              hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-")
+                rows.append([*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
+                             hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-"])
         if show.flow_dissector:
             hook = show.flow_dissector
-            table.add_row(*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
-                          str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-")
-    _print_table(table)
+            rows.append([*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
+                         str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-"])
+    print_table(columns, rows, right=("IFINDEX", "PROG ID", "LINK"))
     err = console(stderr=True)
     for show in shows:
         for note in show.notes:
             err.print(f"note{f' ({show.node})' if several else ''}: {note}", style="dim")
-
-
-def _print_table(table) -> None:
-    """Tables keep whole values: a terminal wraps them, a pipe gets them on one line (like kubectl)."""
-    out = console()
-    if not out.is_terminal:
-        out.width = 100_000  # a table is only as wide as its widest row
-    out.print(table)
 
 
 # --- prog show ------------------------------------------------------------------------------------------
@@ -152,18 +147,20 @@ PROG_EPILOG = """Examples:
 def prog_show(
     prog_id: Annotated[int, typer.Argument(metavar="ID", help="program id (bpftool net show prints it)", min=1)],
     node: Node = None, backend: Backend = "auto", output: Output = "table",
-    kubeconfig: Kubeconfig = None, context: Context = None,
+    kubeconfig: Kubeconfig = None, context: Context = None, timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT,
 ) -> None:
-    """A program's type, tag, load time, sizes and maps (by name)."""
+    """A program's type, tag, load time, sizes and maps (by name). Program ids are per node: with a
+    cluster, give --node."""
     fmt = check_output(output)
-    if choose_backend(backend, node, False, None) == "local":
+    seconds = parse_duration(timeout)
+    if choose_backend(backend, node, kubeconfig=kubeconfig, one_node=True) == "local":
         from tshoot.inspect import hooks_local as local
 
         program = local.prog_show(prog_id)
     else:
         from tshoot.inspect import hooks_agent as pod
 
-        program = pod.prog_show(kubeconfig, context, node, prog_id)
+        program = pod.prog_show(pod.connect(kubeconfig, context, seconds), node, prog_id)
     if fmt != "table":
         from tshoot.cli.render import dump
 
@@ -184,13 +181,11 @@ def prog_show(
         facts.add_row(f"[bold]{label}[/bold]", value)
     out.print(facts)
     if program.maps:
-        maps = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
-        for column in ("MAP ID", "NAME", "TYPE"):
-            maps.add_column(column, justify="right" if column == "MAP ID" else "left")
-        for ref in program.maps:
-            maps.add_row(str(ref.id), ref.name or "?", ref.type or "?")
+        from tshoot.cli.render import print_table
+
         out.print()
-        _print_table(maps)
+        print_table(["MAP ID", "NAME", "TYPE"], [[str(ref.id), ref.name or "?", ref.type or "?"] for ref in program.maps],
+                    right=("MAP ID",))
 
 
 # --- cgroup show ----------------------------------------------------------------------------------------
@@ -210,14 +205,16 @@ def cgroup_show(
     tree: Annotated[bool, typer.Option("--tree", help="every cgroup below PATH that has programs")] = False,
     effective: Annotated[bool, typer.Option("--effective", help="programs in effect (inherited ones too)")] = False,
     node: Node = None, backend: Backend = "auto", bpffs: Bpffs = None, output: Output = "table",
-    kubeconfig: Kubeconfig = None, context: Context = None,
+    kubeconfig: Kubeconfig = None, context: Context = None, timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT,
 ) -> None:
-    """Attach type, program, flags and link (with its pinned path) of every program on a cgroup."""
+    """Attach type, program, flags and link (with its pinned path) of every program on a cgroup. Cgroups
+    are per node: with a cluster, give --node."""
     from tshoot.inspect.programs import CILIUM_CGROUP_ROOT
 
     fmt = check_output(output)
+    seconds = parse_duration(timeout)
     root = path or CILIUM_CGROUP_ROOT
-    if choose_backend(backend, node, False, None) == "local":
+    if choose_backend(backend, node, kubeconfig=kubeconfig, one_node=True) == "local":
         from tshoot.inspect import hooks_local as local
 
         show = local.cgroup_show(root, effective=effective, tree=tree, bpffs=bpffs)
@@ -226,24 +223,21 @@ def cgroup_show(
             raise UsageError("--bpffs is for the local backend (the agent's bpftool finds pins itself)")
         from tshoot.inspect import hooks_agent as pod
 
-        show = pod.cgroup_show(kubeconfig, context, node, root, effective=effective, tree=tree)
+        show = pod.cgroup_show(pod.connect(kubeconfig, context, seconds), node, root, effective=effective, tree=tree)
     if fmt != "table":
         from tshoot.cli.render import dump
 
         print(dump(show.to_dict(), fmt))
         return
-    from rich.table import Table
+    from tshoot.cli.render import print_table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("CGROUP", "ATTACH TYPE", "PROG ID", "PROGRAM", "FLAGS", "LINK", "PINNED"):
-        table.add_column(column, justify="right" if column in ("PROG ID", "LINK") else "left")
-    for cgroup in show.cgroups:
-        for n, attachment in enumerate(cgroup.attachments):
-            table.add_row(cgroup.path if n == 0 else "", attachment.attach_type, str(attachment.prog_id),
-                          attachment.prog_name or "?", attachment.flags or "-",
-                          str(attachment.link_id) if attachment.link_id else "-", ", ".join(attachment.pinned) or "-")
-    if any(c.attachments for c in show.cgroups):
-        _print_table(table)
+    rows = [[cgroup.path if n == 0 else "", attachment.attach_type, str(attachment.prog_id), attachment.prog_name or "?",
+             attachment.flags or "-", str(attachment.link_id) if attachment.link_id else "-",
+             ", ".join(attachment.pinned) or "-"]
+            for cgroup in show.cgroups for n, attachment in enumerate(cgroup.attachments)]
+    if rows:
+        print_table(["CGROUP", "ATTACH TYPE", "PROG ID", "PROGRAM", "FLAGS", "LINK", "PINNED"], rows,
+                    right=("PROG ID", "LINK"))
     else:
         console().print(f"no BPF programs attached to {root}" + (" or below" if tree else ""))
     for note in show.notes:

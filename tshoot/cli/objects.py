@@ -13,8 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.cli.render import cell, dump, print_table
+from tshoot.core.duration import parse_duration
 from tshoot.core.command import Context, Kubeconfig, check_output, console, new_app
+from tshoot.core.errors import TshootError, UsageError
 
 Namespace = Annotated[Optional[str], typer.Option("-n", "--namespace", metavar="NS",
                                                   help="namespace (default: the context's, else default)")]
@@ -67,19 +69,6 @@ def _api(kubeconfig: str | None, context: str | None):
     return kube.api_client(kubeconfig, context)
 
 
-def _seconds(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    number = text.rstrip("smh") if not text.endswith("ms") else text[:-2]
-    unit = text[len(number):] or "s"
-    try:
-        value = float(number) * units[unit]
-    except (ValueError, KeyError):
-        value = 0
-    if value <= 0:
-        raise UsageError(f"--request-timeout {text!r}: expected a duration such as 20s, 1m or 500ms")
-    return value
-
-
 def _namespace(namespace: str | None, all_namespaces: bool, kubeconfig: str | None, context: str | None):
     from tshoot.cluster import kube
 
@@ -92,16 +81,6 @@ def _namespace(namespace: str | None, all_namespaces: bool, kubeconfig: str | No
 
 # --- printing --------------------------------------------------------------------------------------
 
-def _dump(obj, fmt: str) -> str:
-    import json
-
-    if fmt == "json":
-        return json.dumps(obj, indent=4, ensure_ascii=False)
-    import yaml
-
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16).rstrip()
-
-
 def _served(obj: dict) -> dict:
     """An object as kubectl prints it: managedFields left out."""
     return {**obj, "metadata": {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}}
@@ -112,24 +91,11 @@ def _listed(objs: list[dict]) -> dict:
 
 
 def _table(headers: list[str], rows: list[list[str]], empty: str) -> None:
-    """A kubectl-style table: upper-case headers (bold on a terminal), columns three spaces apart, never
-    wrapped, multi-line cells (label lists) on continuation lines. Formatted here rather than with
-    rich.table.Table, which takes about 4 s to lay out the 5,000 rows of a large cluster."""
+    """A kubectl-style table (tshoot.cli.render.table, columns three spaces apart), or `empty` on stderr."""
     if not rows:
         console(stderr=True).print(empty, markup=False)
         return
-    cells = [[cell.split("\n") for cell in row] for row in rows]
-    widths = [max([len(header)] + [len(line) for row in cells for line in row[i]]) for i, header in enumerate(headers)]
-
-    def line(parts: list[str]) -> str:
-        return "   ".join(part.ljust(width) for part, width in zip(parts, widths)).rstrip()
-
-    console().print(line(headers), style="bold", markup=False, highlight=False, soft_wrap=True)
-    out = []
-    for row in cells:
-        for index in range(max(len(cell) for cell in row)):
-            out.append(line([cell[index] if index < len(cell) else "" for cell in row]))
-    sys.stdout.write("\n".join(out) + "\n")
+    print_table(headers, rows, gap=3)
 
 
 def _details(pairs: list[tuple[str, str]]) -> None:
@@ -140,12 +106,6 @@ def _details(pairs: list[tuple[str, str]]) -> None:
         print(f"{key + ':':<{width}}{first}")
         for more in rest:
             print(" " * width + more)
-
-
-def _show(values) -> str:
-    if isinstance(values, (list, tuple)):
-        return ",".join(map(str, values)) or "-"
-    return "-" if values in (None, "") else str(values)
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -164,11 +124,11 @@ def endpoints(
     from tshoot.cluster import objects
 
     output = check_output(output, ("table", "wide", "json", "yaml"))
-    timeout = _seconds(request_timeout)
+    timeout = parse_duration(request_timeout, "--request-timeout")
     ns = _namespace(namespace, all_namespaces, kubeconfig, context)
     objs, rows = objects.list_endpoints(_api(kubeconfig, context), ns, node, timeout)
     if output in ("json", "yaml"):
-        print(_dump(_listed(objs), output))
+        print(dump(_listed(objs), output, api_objects=True))
         return
     headers = (["NAMESPACE"] if ns is None else []) + ["NAME", "ENDPOINT ID", "IDENTITY", "IPV4", "IPV6", "NODE",
                                                        "STATE"]
@@ -177,10 +137,10 @@ def endpoints(
     table = []
     for row in rows:
         cells = ([row["namespace"]] if ns is None else []) + [
-            row["name"], _show(row["endpoint_id"]), _show(row["identity"]), _show(row["ipv4"]), _show(row["ipv6"]),
-            _show(row["node"]), _show(row["state"])]
+            row["name"], cell(row["endpoint_id"]), cell(row["identity"]), cell(row["ipv4"]), cell(row["ipv6"]),
+            cell(row["node"]), cell(row["state"])]
         if output == "wide":
-            cells += [_show(row["node_ip"]), _show(row["pod"]), _show(row["identity_labels"])]
+            cells += [cell(row["node_ip"]), cell(row["pod"]), cell(row["identity_labels"])]
         table.append(cells)
     where = "in any namespace" if ns is None else f"in namespace {ns}"
     _table(headers, table, f"No CiliumEndpoints {where}{' on node ' + node if node else ''}.")
@@ -200,16 +160,16 @@ def endpoint_get(
 
     output = check_output(output)
     ns = _namespace(namespace, False, kubeconfig, context)
-    obj, row = objects.get_endpoint(_api(kubeconfig, context), name, ns, _seconds(request_timeout))
+    obj, row = objects.get_endpoint(_api(kubeconfig, context), name, ns, parse_duration(request_timeout, "--request-timeout"))
     if output != "table":
-        print(_dump(_served(obj), output))
+        print(dump(_served(obj), output, api_objects=True))
         return
     node = row["node"] + (f" ({row['node_ip']})" if row["node_ip"] and row["node_ip"] != row["node"] else "")
-    _details([("Name", row["name"]), ("Namespace", row["namespace"]), ("Endpoint ID", _show(row["endpoint_id"])),
-              ("Identity", "\n".join([_show(row["identity"]), *row["identity_labels"]])),
-              ("IPv4", _show(row["ipv4"])), ("IPv6", _show(row["ipv6"])), ("Node", _show(node)),
-              ("State", _show(row["state"])), ("Pod", _show(row["pod"])),
-              ("Container ID", _show(row["container_id"]))])
+    _details([("Name", row["name"]), ("Namespace", row["namespace"]), ("Endpoint ID", cell(row["endpoint_id"])),
+              ("Identity", "\n".join([cell(row["identity"]), *row["identity_labels"]])),
+              ("IPv4", cell(row["ipv4"])), ("IPv6", cell(row["ipv6"])), ("Node", cell(node)),
+              ("State", cell(row["state"])), ("Pod", cell(row["pod"])),
+              ("Container ID", cell(row["container_id"]))])
 
 
 # --- identities ------------------------------------------------------------------------------------
@@ -235,9 +195,9 @@ def identity_get(
     if objects.reserved_identity(number):  # known without a kubeconfig or a cluster
         row, obj = objects.reserved_identity(number), None
     else:
-        row, obj = objects.get_identity(_api(kubeconfig, context), number, _seconds(request_timeout))
+        row, obj = objects.get_identity(_api(kubeconfig, context), number, parse_duration(request_timeout, "--request-timeout"))
     if output != "table":
-        print(_dump(_served(obj) if obj else row, output))
+        print(dump(_served(obj), output, api_objects=True) if obj else dump(row, output))
         return
     _table(["ID", "LABELS"], [[str(row["id"]), "\n".join(row["labels"])]], "")
     if row["reserved"]:
@@ -266,16 +226,17 @@ def identity_list(
     output = check_output(output)
     unreachable = None
     try:
-        rows = objects.list_identities(_api(kubeconfig, context), selector, reserved, _seconds(request_timeout))
+        rows = objects.list_identities(_api(kubeconfig, context), selector, reserved,
+                                       parse_duration(request_timeout, "--request-timeout"))
     except TshootError as exc:  # no cluster: the reserved identities are still known, the failure still said
         if selector or not reserved:
             raise
         rows, unreachable = objects.reserved_identities(), exc
     if output != "table":
-        print(_dump(rows, output))
+        print(dump(rows, output))
     else:
         _table(["ID", "NAMESPACE", "LABELS"],
-               [[str(r["id"]), _show(r["namespace"]), "\n".join(r["labels"])] for r in rows],
+               [[str(r["id"]), cell(r["namespace"]), "\n".join(r["labels"])] for r in rows],
                "No identities match.")
     if unreachable is not None:
         sys.stdout.flush()
@@ -296,9 +257,9 @@ def nodes(
     from tshoot.cluster import objects
 
     output = check_output(output, ("table", "wide", "json", "yaml"))
-    rows = objects.nodes_view(_api(kubeconfig, context), _seconds(request_timeout))
+    rows = objects.nodes_view(_api(kubeconfig, context), parse_duration(request_timeout, "--request-timeout"))
     if output in ("json", "yaml"):
-        print(_dump(rows, output))
+        print(dump(rows, output))
         return
     headers = ["NAME", "READY", "INTERNAL-IP", "POD CIDRS", "CILIUM-HOST", "HEALTH", "INGRESS"]
     if output == "wide":
@@ -308,10 +269,10 @@ def nodes(
         headers.append("PROBLEMS")
     table = []
     for r in rows:
-        cells = [r["name"], r["ready"], _show(r["internal_ip"]), _show(r["pod_cidrs"]),
-                 _show(r["cilium_internal_ips"]), _show(r["health_ips"]), _show(r["ingress_ips"])]
+        cells = [r["name"], r["ready"], cell(r["internal_ip"]), cell(r["pod_cidrs"]),
+                 cell(r["cilium_internal_ips"]), cell(r["health_ips"]), cell(r["ingress_ips"])]
         if output == "wide":
-            cells += [_show(r["roles"]), _show(r["external_ip"]), _show(r["k8s_pod_cidrs"]), _show(r["kubelet"])]
+            cells += [cell(r["roles"]), cell(r["external_ip"]), cell(r["k8s_pod_cidrs"]), cell(r["kubelet"])]
         if problems:
             cells.append("; ".join(r["problems"]) or "-")
         table.append(cells)
@@ -342,9 +303,9 @@ def whois(
         from tshoot.mapio.read import ipcache_entries
 
         lookup = lambda wanted: ipcache_entries(api, wanted)  # noqa: E731
-    result = objects.whois(api, address, ipcache=lookup, timeout=_seconds(request_timeout))
+    result = objects.whois(api, address, ipcache=lookup, timeout=parse_duration(request_timeout, "--request-timeout"))
     if output != "table":
-        print(_dump(result, output))
+        print(dump(result, output))
         return
     rows = []
     for match in result["matches"]:
@@ -353,10 +314,10 @@ def whois(
             identity = f"{identity} ({labels[0].split(':', 1)[1]})"
         elif labels:
             identity = "\n".join([identity, *labels])
-        rows.append([match["kind"], match["name"], _show(match["node"]), identity, match["detail"]])
+        rows.append([match["kind"], match["name"], cell(match["node"]), identity, match["detail"]])
     _table(["KIND", "NAME", "NODE", "IDENTITY", "DETAIL"], rows, "")
     if "ipcache" in result:
         print()
         _table(["NODE", "IPCACHE ENTRY", "IDENTITY", "TUNNEL ENDPOINT"],
-               [[e["node"], e.get("error") or _show(e["prefix"]), _show(e.get("identity")), _show(e.get("tunnel_endpoint"))]
+               [[e["node"], e.get("error") or cell(e["prefix"]), cell(e.get("identity")), cell(e.get("tunnel_endpoint"))]
                 for e in result["ipcache"]], "")

@@ -1,10 +1,22 @@
-"""Output: annotated hex for one key or value, tables, JSON and YAML. Heavy modules are imported lazily."""
+"""Output: annotated hex for one key or value, table cells, JSON and YAML. Heavy modules are imported lazily.
+
+One convention for `-o json|yaml` in every command of `tshoot` and `lab`:
+* JSON indented by 2, non-ASCII as is; YAML in block style, never wrapped (a label stays on one line);
+* keys in the order the model gives them (a map entry's key before its value, an id before its labels),
+  except API objects, printed as kubectl prints custom resources (keys sorted: what the guide shows);
+* one node answering: its object; several nodes: a list of objects, each with its "node";
+* the same thing has the same name everywhere: "node" is a node's name, "identity" a numeric identity,
+  "labels" its labels.
+A map dump (up to 512k entries) is the same JSON list with one entry per line (tshoot.cli.mapview).
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from tshoot.maps.base import Decoded
+if TYPE_CHECKING:
+    from tshoot.maps.base import Decoded
 
 _TAGS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -64,13 +76,38 @@ def _paint(text: str, index: int, color: bool) -> str:
 
 
 def fields_line(fields: dict) -> str:
-    return "  means: " + ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
+    return "  means: " + ", ".join(f"{k}={cell(v)}" for k, v in fields.items())
 
 
-def _show(value) -> str:
-    if isinstance(value, list):
+def cell(value) -> str:
+    """A value as every table shows it: lists comma-joined, nothing as "-"."""
+    if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
+    return "-" if value is None or value == "" else str(value)
+
+
+def table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[str, ...] = ()) -> str:
+    """Aligned columns, as kubectl prints them: never wrapped (a pipe gets whole values), a multi-line cell
+    continuing on the lines below, the columns named in `right` (numbers) right-aligned. Plain text: rich's
+    table layout takes seconds for the thousands of rows of a big cluster or map."""
+    cells = [[str(c).split("\n") for c in row] for row in rows]
+    widths = [max([len(h)] + [len(line) for row in cells for line in row[i]]) for i, h in enumerate(headers)]
+    aligned = [str.rjust if h in right else str.ljust for h in headers]
+
+    def line(parts: list[str]) -> str:
+        return (" " * gap).join(align(p, w) for align, p, w in zip(aligned, parts, widths)).rstrip()
+
+    out = [line(headers)]
+    for row in cells:
+        for index in range(max((len(cell) for cell in row), default=1)):
+            out.append(line([cell[index] if index < len(cell) else "" for cell in row]))
+    return "\n".join(out)
+
+
+def print_table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[str, ...] = ()) -> None:
+    """table() on stdout, its header bold on a terminal."""
+    head, _, body = table(headers, rows, gap, right).partition("\n")
+    sys.stdout.write((f"\x1b[1m{head}\x1b[0m" if use_color() else head) + "\n" + (body + "\n" if body else ""))
 
 
 def use_color(stream=None) -> bool:
@@ -81,13 +118,22 @@ def use_color(stream=None) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def dump(obj, fmt: str) -> str:
+def dump(obj, fmt: str, api_objects: bool = False) -> str:
+    """obj as JSON or YAML, by the convention above (api_objects: keys sorted, as kubectl prints them)."""
     if fmt == "json":
         import json
 
-        return json.dumps(obj, indent=2)
+        return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=api_objects)
     if fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip()
+        return yaml.safe_dump(obj, sort_keys=api_objects, default_flow_style=False, allow_unicode=True,
+                              width=1 << 16).rstrip()
     raise ValueError(fmt)
+
+
+def compact_json(obj) -> str:
+    """JSON without spaces: bpftool -j's own layout (`--raw -o json`)."""
+    import json
+
+    return json.dumps(obj, separators=(",", ":"))

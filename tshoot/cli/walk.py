@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tshoot.cli.options import NODE_TIMEOUT_DEFAULT, Backend, NodeTimeout
 from tshoot.core.command import Context, Kubeconfig, Output, check_output, console
 
 EXAMPLES = """Examples:
@@ -24,8 +25,9 @@ def walk(
     proto: Annotated[Optional[str], typer.Option("--proto", help="tcp, udp, sctp, icmp (default: any; tcp with a port)")] = None,
     port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="destination port")] = None,
     slot: Annotated[Optional[int], typer.Option("--slot", min=1, help="for a Service: follow this backend slot")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="pod (through the Cilium agents) or local (this node)")] = "pod",
-    bpffs: Annotated[str, typer.Option("--bpffs", help="local backend: the BPF filesystem")] = "/sys/fs/bpf",
+    backend: Backend = "auto",
+    bpffs: Annotated[Optional[str], typer.Option("--bpffs", help="local backend: the BPF filesystem (default "
+                                                 "/sys/fs/bpf)")] = None,
     netns: Annotated[Optional[str], typer.Option("--netns", help="local backend: the node's network namespace")] = None,
     pod_netns: Annotated[Optional[str], typer.Option("--pod-netns", help="local backend: the source pod's netns")] = None,
     cilium_version: Annotated[Optional[str], typer.Option("--cilium-version", metavar="X.Y.Z",
@@ -33,23 +35,29 @@ def walk(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "table",
+    timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT,
 ) -> None:
     """Follow a packet from a pod to its destination, lookup by lookup, as the guide's "day in the life of a
     packet" does by hand. Exit 0 when delivered (or handed to the host stack), 1 when the walk stops."""
     from tshoot.core import version as versions
+    from tshoot.core.duration import parse_duration
+    from tshoot.node.backend import DEFAULT_BPFFS
+    from tshoot.node.choice import choose_backend
     from tshoot.walk import walker as walking
-    from tshoot.core.errors import UsageError
 
     output = check_output(output)
-    if backend not in ("pod", "local"):
-        raise UsageError(f"--backend {backend!r}: expected pod or local")
+    seconds = parse_duration(timeout)
+    local_only = next((flag for flag, given in (("--netns", netns), ("--pod-netns", pod_netns), ("--bpffs", bpffs))
+                       if given), None)
+    backend = choose_backend(backend, kubeconfig=kubeconfig, local_only=local_only)
     version = versions.parse(cilium_version) if cilium_version else None
     if port is not None and proto is None:
         proto = "tcp"
     if backend == "pod":
-        result = walking.cluster_walk(kubeconfig, context, source, namespace, destination, proto, port, slot, version)
+        result = walking.cluster_walk(kubeconfig, context, source, namespace, destination, proto, port, slot, version,
+                                      timeout=seconds)
     else:
-        result = walking.local_walk(bpffs, source, destination, proto, port, slot, version, netns, pod_netns)
+        result = walking.local_walk(bpffs or DEFAULT_BPFFS, source, destination, proto, port, slot, version, netns, pod_netns)
     if output != "table":
         from tshoot.cli.render import dump
 

@@ -190,7 +190,8 @@ def _node_row(name: str, node: dict | None, cilium_node: dict | None) -> dict:
 # --- whois -----------------------------------------------------------------------------------------
 
 IpcacheLookup = Callable[[str], Iterable[dict]]
-"""The ipcache side of whois, supplied by the map readers (issue C): called with the address, it returns
+"""The ipcache side of whois, supplied by the map readers (tshoot.mapio.read.ipcache_entries), so that
+whois needs no map code: called with the address, it returns
 the matching ipcache entry of each node it could read: {"node": NAME, "prefix": "10.0.1.110/32",
 "identity": 53731, "tunnel_endpoint": "172.18.0.5" or None}. whois names the identities and adds the rows."""
 

@@ -1,5 +1,5 @@
 """The pod backend: ask the node's Cilium agent, as the guide does (`kubectl -n cilium exec $cilium --
-bpftool net show`), through the Kubernetes API's exec, and read the answers into the same models the
+bpftool net show`), through the Kubernetes API's exec (tshoot.node.agent.Agent), and read the answers into the same models the
 local backend fills: `bpftool -j net show`, `prog show`, `-f link show`, `map show`, `cgroup show|tree`,
 and `ip -j -d link show` / `ip -j route show default` for what each interface is. Pods behind lxc
 interfaces come from the cluster's CiliumEndpoints.
@@ -9,51 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tshoot.cluster import cilium, kube
-from tshoot.inspect.programs import CgroupShow, ProgramShow, cgroup_from_bpftool, program_from_bpftool
+from tshoot.cluster import kube
 from tshoot.core.errors import TshootError
 from tshoot.inspect.netshow import Hook, NetShow, attach_pods, bpftool_net_json, classify, from_bpftool, section_of
-
-NODE_WORKERS = 8      # nodes asked at once with --all-nodes
-COMMAND_WORKERS = 6   # commands run at once in one agent
-
-
-@dataclass
-class Agent:
-    """The Cilium agent pod of one node, and a way to run commands in it."""
-
-    api: object
-    node: str
-    namespace: str
-    pod: str
-
-    def run(self, argv: list[str]) -> str:
-        code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER, argv)
-        if code != 0:
-            detail = (err.strip().splitlines() or [f"exit code {code}"])[-1]
-            raise TshootError(f"node {self.node}: {' '.join(argv[:3])}: {detail}")
-        return out
-
-    def bpftool(self, *args: str, repair=None):
-        """`bpftool -j ARGS` parsed; bpftool's own {"error": …} answers become one-line errors."""
-        code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER,
-                                          ["bpftool", "-j", *args])
-        text = out.strip()
-        what = f"node {self.node}: bpftool {' '.join(a for a in args if not a.startswith('-'))}"
-        data = None
-        if text:
-            try:
-                data = repair(text) if repair else json.loads(text)
-            except ValueError:
-                raise TshootError(f"{what}: unreadable output {text[:120]!r}") from None
-        if isinstance(data, dict) and "error" in data:
-            raise TshootError(f"{what}: {data['error']}")
-        if code != 0:
-            raise TshootError(f"{what}: {(err.strip().splitlines() or [f'exit code {code}'])[-1]}")
-        return data if data is not None else []
+from tshoot.inspect.programs import CgroupShow, ProgramShow, cgroup_from_bpftool, program_from_bpftool
+from tshoot.node.agent import Agent, NotInImage, find_agent
+from tshoot.node.fanout import DEFAULT_TIMEOUT
 
 
 @dataclass
@@ -61,13 +24,13 @@ class Cluster:
     """One API connection shared by the nodes asked, and what they share (CiliumEndpoints, read once)."""
 
     api: object
+    timeout: float = DEFAULT_TIMEOUT
     _endpoints: list | None = None
     _endpoints_note: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def agent(self, node: str) -> Agent:
-        pod = cilium.agent_pod(self.api, node)
-        return Agent(self.api, node, pod["metadata"]["namespace"], pod["metadata"]["name"])
+        return find_agent(self.api, node, timeout=self.timeout)
 
     def endpoints(self) -> tuple[list, str | None]:
         with self._lock:
@@ -79,42 +42,31 @@ class Cluster:
             return self._endpoints, self._endpoints_note
 
 
-def connect(kubeconfig: str | None, context: str | None) -> Cluster:
-    return Cluster(kube.api_client(kubeconfig, context))
+def connect(kubeconfig: str | None, context: str | None, timeout: float = DEFAULT_TIMEOUT) -> Cluster:
+    return Cluster(kube.api_client(kubeconfig, context), timeout)
 
 
-def for_nodes(show, kubeconfig: str | None, context: str | None, node: str | None, all_nodes: bool):
-    """[(node, show(cluster, node) or the TshootError it raised)] for --node or --all-nodes: the nodes
-    are asked concurrently and one failing does not hide the others."""
-    cluster = connect(kubeconfig, context)
-    nodes = [node] if node else sorted(n["metadata"]["name"] for n in kube.list_objects(cluster.api, kube.NODES))
-    if not nodes:
+def nodes(cluster: Cluster, node: str | None) -> list[str]:
+    """--node, or every node of the cluster (--all-nodes)."""
+    names = [node] if node else sorted(n["metadata"]["name"] for n in kube.list_objects(cluster.api, kube.NODES))
+    if not names:
         raise TshootError("the cluster has no nodes")
-
-    def one(name: str):
-        try:
-            return name, show(cluster, name)
-        except TshootError as exc:
-            return name, exc
-
-    with ThreadPoolExecutor(max_workers=min(NODE_WORKERS, len(nodes))) as pool:
-        return list(pool.map(one, nodes))
+    return names
 
 
 # --- net show --------------------------------------------------------------------------------------------
 
 def net_show(cluster: Cluster, node: str) -> NetShow:
     agent = cluster.agent(node)
-    with ThreadPoolExecutor(max_workers=COMMAND_WORKERS) as pool:
-        net = pool.submit(agent.bpftool, "net", "show", repair=bpftool_net_json)
-        programs = pool.submit(agent.bpftool, "prog", "show")
-        links = pool.submit(agent.bpftool, "-f", "link", "show")
-        devices = pool.submit(_optional_ip, agent, ["ip", "-j", "-d", "link", "show"])
-        routes = [pool.submit(_optional_ip, agent, ["ip", "-j", *family, "route", "show", "default"])
-                  for family in ([], ["-6"])]
-        endpoints = pool.submit(cluster.endpoints)
-        net, programs, links = net.result(), programs.result(), links.result()
-        (devices, note), route_answers = devices.result(), [r.result()[0] for r in routes]
+    net, programs, links, (devices, note), route4, route6, (endpoint_list, endpoints_note) = agent.concurrently(
+        lambda: agent.bpftool("net", "show", repair=bpftool_net_json) or {},
+        lambda: agent.bpftool("prog", "show") or [],
+        lambda: agent.bpftool("-f", "link", "show") or [],
+        lambda: _optional_ip(agent, ["ip", "-j", "-d", "link", "show"]),
+        lambda: _optional_ip(agent, ["ip", "-j", "route", "show", "default"]),
+        lambda: _optional_ip(agent, ["ip", "-j", "-6", "route", "show", "default"]),
+        cluster.endpoints)
+    route_answers = [route4[0], route6[0]]
     show = NetShow(node=node, netns=None, backend="pod")
     by_id = {p["id"]: p for p in programs}
     show.interfaces = from_bpftool(devices, net, by_id, links)
@@ -125,7 +77,6 @@ def net_show(cluster: Cluster, node: str) -> NetShow:
                                    prog_name=program.get("name"), tag=program.get("tag"),
                                    section=section_of(program.get("name")))
     uplinks = {r.get("dev") for answer in route_answers for r in answer}
-    endpoint_list, endpoints_note = endpoints.result()
     attach_pods(show, endpoint_list)
     for interface in show.interfaces:
         classify(interface, uplinks)
@@ -144,31 +95,27 @@ def _optional_ip(agent: Agent, argv: list[str]) -> tuple[list, str | None]:
     """`ip -j …` in the agent; without iproute2 in the image the interfaces are named by name only."""
     try:
         return json.loads(agent.run(argv) or "[]"), None
-    except kube.ExecError as exc:
+    except NotInImage as exc:
         return [], f"no interface details ({exc}): interfaces classified by name only"
 
 
 # --- prog show, cgroup show -------------------------------------------------------------------------------
 
-def prog_show(kubeconfig: str | None, context: str | None, node: str, prog_id: int) -> ProgramShow:
-    agent = connect(kubeconfig, context).agent(node)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        program = pool.submit(agent.bpftool, "prog", "show", "id", str(prog_id))
-        maps = pool.submit(agent.bpftool, "map", "show")
-        program, maps = program.result(), maps.result()
+def prog_show(cluster: Cluster, node: str, prog_id: int) -> ProgramShow:
+    agent = cluster.agent(node)
+    program, maps = agent.concurrently(lambda: agent.bpftool("prog", "show", "id", str(prog_id)),
+                                       lambda: agent.bpftool("map", "show") or [])
     shown = program_from_bpftool(program, {m["id"]: m for m in maps})
     shown.node = node
     return shown
 
 
-def cgroup_show(kubeconfig: str | None, context: str | None, node: str, root: str, effective: bool = False,
-                tree: bool = False) -> CgroupShow:
-    agent = connect(kubeconfig, context).agent(node)
+def cgroup_show(cluster: Cluster, node: str, root: str, effective: bool = False, tree: bool = False) -> CgroupShow:
+    agent = cluster.agent(node)
     extra = ["effective"] if effective else []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        attached = pool.submit(agent.bpftool, "cgroup", "tree" if tree else "show", root, *extra)
-        links = pool.submit(agent.bpftool, "-f", "link", "show")
-        attached, links = attached.result(), links.result()
+    attached, links = agent.concurrently(
+        lambda: agent.bpftool("cgroup", "tree" if tree else "show", root, *extra) or [],
+        lambda: agent.bpftool("-f", "link", "show") or [])
     entries = [(c["cgroup"], c["programs"]) for c in attached] if tree else [(root, attached)]
     ids = _cgroup_ids(agent, [path for path, programs in entries if programs]) if any(
         link.get("type") == "cgroup" for link in links) else {}

@@ -180,13 +180,6 @@ def interface_by_ifindex(show: NetShow, ifindex: int) -> Interface:
                       + (f" (network namespace {show.netns})" if show.netns else ""))
 
 
-def interface_for_pod(show: NetShow, namespace: str, name: str) -> Interface:
-    for interface in show.interfaces:
-        if interface.pod and (interface.pod.namespace, interface.pod.name) == (namespace, name):
-            return interface
-    raise TshootError(f"no lxc interface on node {show.node or 'here'} serves pod {namespace}/{name}")
-
-
 def program_for(interface: Interface, direction: str = "ingress") -> Hook | None:
     """The program that runs first for traffic entering (ingress) or leaving (egress) the interface:
     tcx before tc (the kernel runs tcx first), XDP before both on ingress."""

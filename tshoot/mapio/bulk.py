@@ -9,7 +9,7 @@ Three things make that possible without a line of map-specific code:
   (one identity and tunnel endpoint for every pod of a deployment on a node).
 
 The map modules' own `key_fields`/`value_fields` still turn raw members into the fields users read, so
-a dump reads exactly like `tshoot decode` of each entry (tests/test_bulk.py checks that on every map).
+a dump reads exactly like `tshoot decode` of each entry (tests/test_map_local.py checks that on every map).
 """
 
 from __future__ import annotations
@@ -224,10 +224,6 @@ class LayoutChoice:
             raise TshootError(f"{exc} (entry {entry.hex(' ')})") from None
         self.reasons[id(decoded.layout)] = decoded.reason
         return decoded.layout
-
-
-def _chunks(data: bytes, size: int):
-    return (data[i : i + size] for i in range(0, len(data), size))
 
 
 def size_mismatch(cmap: CiliumMap, which: str, version: Version | None, size: int) -> str:

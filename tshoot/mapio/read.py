@@ -2,20 +2,18 @@
 
 * lookup: the key built exactly as `tshoot key` builds it, looked up as the datapath looks it up. On an
   LPM trie the kernel answers with the value of the longest prefix covering the key but does not say
-  which entry that was; the entry is found in a dump of the map: among the entries whose prefix covers
-  the key, the longest (what the trie itself does). `exact` asks for that very key instead.
+  which entry that was; the entry is the longest prefix of the key that is itself an entry, which the
+  kernel tells without the map being read (Backend.first_entry). `exact` asks for that very key instead.
 * dump: every entry decoded (tshoot.mapio.bulk), filtered (tshoot.mapio.filter), limited.
 * list: every map pinned under tc/globals with its geometry, entries and the layout tshoot reads it with.
 
-Each function works on one backend (one node); `on_nodes` runs one on many nodes at once, each node's
-failure kept apart from the others' results.
+Each function works on one backend (one node); tshoot.node.fanout runs one on many nodes at once, each
+node's failure kept apart from the others' results.
 """
 
 from __future__ import annotations
 
-
-
-from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned, lpm_key, lpm_prefix
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import TshootError, UsageError
@@ -23,8 +21,6 @@ from tshoot.mapio.filter import Filter
 from tshoot.maps import MAPS
 from tshoot.maps.base import Absent, CiliumMap
 from tshoot.core.version import Range, Version
-
-DEFAULT_WORKERS = 32  # nodes read at once with --all-nodes (each is one exec stream, mostly waiting)
 
 
 # --- which map, which layout ---------------------------------------------------------------------
@@ -107,26 +103,6 @@ def map_btf(backend: Backend, info: MapInfo) -> tuple | None:
 
 
 # --- lookups -------------------------------------------------------------------------------------
-def lpm_prefix(key: bytes) -> tuple[int, int, int]:
-    """An LPM trie key -> (prefixlen, data as a big number, data bits). The trie compares data bits from the
-    first byte's most significant bit; prefixlen (host order) counts them."""
-    return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big"), 8 * (len(key) - 4)
-
-
-def lpm_match(entries: Entries, key: bytes, exact: bool = False) -> tuple[bytes, bytes] | None:
-    """The entry a trie lookup of `key` lands on: the longest prefix covering it (or, exact, the very prefix)."""
-    plen, want, bits = lpm_prefix(key)
-    best, best_len = None, -1
-    for entry_key, value in entries.pairs():
-        p, data, _ = lpm_prefix(entry_key)
-        if p > plen or p <= best_len or (exact and p != plen):
-            continue
-        shift = bits - p
-        if data >> shift == want >> shift:
-            best, best_len = (entry_key, value), p
-    return best
-
-
 class NoEntry(TshootError):
     """No entry answers the key (a fact a packet walk reports, not a failure); `commands` show the lookup."""
 
@@ -224,21 +200,35 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         if value is None:
             raise NoEntry(f"no entry for {what}", commands)
         return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
-    dump_cmd = backend.command(["bpftool", "map", "dump", "pinned", info.path])
     if exact:
-        commands.append(dump_cmd + "   # the entry whose prefix is exactly the key")
-        match = lpm_match(backend.dump(info), key, exact=True)
-        if match is None:
+        commands.append(_getnext_command(backend, info, key) + "   # an entry for exactly this prefix? (its next key "
+                                                                 "is not the first key)")
+        if backend.first_entry(info, [key]) is None:
             raise NoEntry(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)", commands)
-        return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "exact prefix")
+        commands.append(lookup_cmd + "   # its value")
+        value = backend.lookup(info, key)  # the longest prefix covering a prefix that is an entry is itself
+        if value is None:
+            raise TshootError(f"no entry for exactly {what} any more (the map changed while it was read)")
+        return Lookup(backend, cmap, info, version, key, key, value, commands, "exact prefix")
     commands.append(lookup_cmd + "   # the datapath's lookup: the value of the longest prefix covering the key")
-    if backend.lookup(info, key) is None:
+    value = backend.lookup(info, key)
+    if value is None:
         raise NoEntry(f"no entry covers {what}", commands)
-    commands.append(dump_cmd + "   # which entry answered: the longest prefix covering the key")
-    match = lpm_match(backend.dump(info), key)
-    if match is None:  # removed between the two reads
+    # Which entry answered: the longest prefix of the key that is itself an entry, asked of the kernel, longest
+    # first (what the trie's own walk finds; kernel/bpf/lpm_trie.c trie_lookup_elem). Exact even where nested
+    # prefixes hold equal values, and without reading the map.
+    candidates = [lpm_key(key, length) for length in range(lpm_prefix(key)[0], -1, -1)]
+    found = backend.first_entry(info, candidates)
+    if found is None:  # removed between the two reads
         raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
-    return Lookup(backend, cmap, info, version, key, match[0], match[1], commands, "longest prefix match")
+    commands.append(_getnext_command(backend, info, candidates[found])
+                    + "   # which entry answered: this prefix is one (its next key is not the first key), "
+                      "no longer one covering the key is")
+    return Lookup(backend, cmap, info, version, key, candidates[found], value, commands, "longest prefix match")
+
+
+def _getnext_command(backend: Backend, info: MapInfo, key: bytes) -> str:
+    return backend.command(["bpftool", "map", "getnext", "pinned", info.path, "key", "hex", *key.hex(" ").split()])
 
 
 # --- dumps ---------------------------------------------------------------------------------------
@@ -373,42 +363,15 @@ def list_maps(backend: Backend, version: Version | None, cilium_only: bool = Tru
     return Listing(backend, maps, version, commands)
 
 
-# --- many nodes ----------------------------------------------------------------------------------
-class NodeFailure:
-    def __init__(self, node: str, message: str):
-        self.node, self.message = node, message
-
-
-def on_nodes(backends: list[Backend], work, workers: int = DEFAULT_WORKERS, progress=None) -> list:
-    """work(backend) on every node at once (at most `workers` at a time), results in node order; a node
-    whose work fails yields a NodeFailure instead of hiding the others' results."""
-
-    def one(backend: Backend):
-        try:
-            return work(backend)
-        except UsageError:
-            raise
-        except TshootError as exc:
-            return NodeFailure(backend.node, str(exc))
-        finally:
-            if progress is not None:
-                progress(backend.node)
-
-    if len(backends) == 1:
-        return [one(backends[0])]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(backends)))) as pool:
-        return list(pool.map(one, backends))
-
-
+# --- many nodes ---------------------------------------------------------------------------------
 def ipcache_entries(api, address: str) -> list[dict]:
     """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
     [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
     This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup)."""
     from tshoot.core.addr import IPV6, parse_ip, show_ip
-    from tshoot.node.agent import agents
     from tshoot.maps import ipcache
+    from tshoot.node.agent import pod_backends
+    from tshoot.node.fanout import NodeFailure, fan_out
 
     family, raw = parse_ip(address)
     prefix = f"{show_ip(raw)}/{128 if family == IPV6 else 32}"
@@ -423,4 +386,4 @@ def ipcache_entries(api, address: str) -> list[dict]:
                 "tunnel_endpoint": value["tunnel_endpoint"]}
 
     return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
-            for r in on_nodes(agents(api), one)]
+            for r in fan_out(pod_backends(api), one)]

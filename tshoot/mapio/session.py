@@ -1,9 +1,8 @@
 """One `tshoot map …` command's connections: which backends (nodes) it reads, the cluster it may ask for
-enrichment, and running the work on every node at once.
+enrichment, and running the work on every node at once (tshoot.node.fanout).
 
-Backend choice (--backend auto): with --node or --all-nodes, the pod backend; otherwise the pod backend on
-every node when a kubeconfig is reachable (each node's maps differ: local endpoints, local ipcache entries),
-else the local backend when this machine has Cilium maps pinned, else a one-line error saying both ways.
+Backend choice: tshoot.node.choice's rule, as for every command; when it falls back to local on a machine
+without a kubeconfig and without Cilium maps pinned, a one-line error says both ways.
 """
 
 from __future__ import annotations
@@ -11,53 +10,44 @@ from __future__ import annotations
 import os
 import socket
 
-from tshoot.node.backend import PIN_DIR, Backend
 from tshoot.cluster.enrich import Cluster, Enricher
-from tshoot.core.errors import TshootError, UsageError
-from tshoot.mapio.read import on_nodes
+from tshoot.core.errors import TshootError
+from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend
+from tshoot.node.choice import choose_backend, kubeconfig_reachable
+from tshoot.node.fanout import DEFAULT_PARALLEL, DEFAULT_TIMEOUT, NodeFailure, fan_out
 
 
 class Session:
-    def __init__(self, backend: str = "auto", bpffs: str = "/sys/fs/bpf", node: str | None = None,
+    def __init__(self, backend: str = "auto", bpffs: str | None = None, node: str | None = None,
                  all_nodes: bool = False, kubeconfig: str | None = None, context: str | None = None,
-                 namespace: str | None = None, workers: int = 32, verbose: bool = False, note=None):
-        if node and all_nodes:
-            raise UsageError("give --node NAME or --all-nodes, not both")
-        self.kind, self.bpffs, self.node, self.all_nodes = backend, bpffs, node, all_nodes
+                 namespace: str | None = None, parallel: int = DEFAULT_PARALLEL, timeout: float = DEFAULT_TIMEOUT,
+                 verbose: bool = False, note=None):
+        self.kind = choose_backend(backend, node, all_nodes, kubeconfig, local_only="--bpffs" if bpffs else None,
+                                   hostname=socket.gethostname())
+        self.bpffs, self.node, self.all_nodes = bpffs or DEFAULT_BPFFS, node, all_nodes
+        self.explicit = backend != "auto" or bpffs is not None
         self.kubeconfig, self.context, self.namespace = kubeconfig, context, namespace
-        self.workers, self.verbose, self.note = workers, verbose, note or (lambda text: None)
+        self.parallel, self.timeout = parallel, timeout
+        self.verbose, self.note = verbose, note or (lambda text: None)
         self._api = None
         self._chosen: dict[str, Backend] = {}
 
     # --- backends ---------------------------------------------------------------------------------------
-    def choose(self) -> str:
-        if self.kind != "auto":
-            return self.kind
-        if self.node or self.all_nodes or _kubeconfig_reachable(self.kubeconfig):
-            return "pod"
-        if os.path.isdir(os.path.join(self.bpffs, PIN_DIR)):
-            return "local"
-        raise TshootError(f"no kubeconfig found and no Cilium maps pinned under {self.bpffs}/{PIN_DIR}: pass "
-                          f"--kubeconfig (or run 'make up'), or run on a node as root with --backend local")
-
-    def backends(self) -> list[Backend]:
-        kind = self.choose()
-        if kind == "local":
+    def backends(self) -> list[Backend | NodeFailure]:
+        if self.kind == "local":
             from tshoot.node.local import LocalBackend
 
-            if self.all_nodes:
-                raise UsageError("--backend local reads this machine only: drop --all-nodes or use --backend pod")
-            if self.node and self.node != socket.gethostname():
-                raise UsageError(f"--backend local reads this machine ({socket.gethostname()}), not {self.node}: "
-                                 f"drop --node or use --backend pod")
-            chosen: list[Backend] = [LocalBackend(self.bpffs)]
+            if not self.explicit and not os.path.isdir(os.path.join(self.bpffs, PIN_DIR)):
+                raise TshootError(f"no kubeconfig found and no Cilium maps pinned under {self.bpffs}/{PIN_DIR}: pass "
+                                  f"--kubeconfig (or run 'make up'), or run on a node as root with --backend local")
+            chosen: list = [LocalBackend(self.bpffs)]
         else:
-            from tshoot.node.agent import agents
+            from tshoot.node.agent import pod_backends
 
-            chosen = agents(self.api(), node=self.node, namespace=self.namespace, note=self.note)
+            chosen = pod_backends(self.api(), self.node, self.namespace, self.timeout, self.note)
         self._chosen = {b.node: b for b in chosen}
         if self.verbose:
-            self.note(f"{kind} backend; nodes: {', '.join(b.node for b in chosen)}")
+            self.note(f"{self.kind} backend; nodes: {', '.join(b.node for b in chosen)}")
         return chosen
 
     def api(self):
@@ -68,14 +58,15 @@ class Session:
         return self._api
 
     def run(self, work) -> list:
-        return on_nodes(self.backends(), work, self.workers)
+        """work(backend) on every node chosen, results in node order (tshoot.node.fanout.fan_out)."""
+        return fan_out(self.backends(), work, self.parallel)
 
     # --- enrichment -------------------------------------------------------------------------------------
     def enricher(self, results) -> Enricher:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
         cluster, problem = None, None
-        if self._api is not None or _kubeconfig_reachable(self.kubeconfig):
+        if self._api is not None or kubeconfig_reachable(self.kubeconfig):
             try:
                 cluster = Cluster.fetch(self.api())
             except TshootError as exc:
@@ -90,9 +81,3 @@ class Session:
 
     def _interfaces(self, node: str) -> dict[int, str]:
         return self._chosen[node].interfaces()
-
-
-def _kubeconfig_reachable(kubeconfig: str | None) -> bool:
-    from tshoot.cluster.kube import kubeconfig_reachable  # tshoot.kube costs ~20 ms to import: not for --backend local
-
-    return kubeconfig_reachable(kubeconfig)

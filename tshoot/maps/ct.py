@@ -13,7 +13,7 @@ CT_EGRESS/CT_INGRESS it then looks up the reverse tuple and stores the forward e
 ICMP echo keeps the identifier as a port (give it as the source port, 0 as the destination port);
 ICMP errors are looked up with TUPLE_F_RELATED (2). The value's layout changed often (counters renamed
 in 1.16, flag bits added 1.12-1.14, the u16 at byte 40 became reserved in 1.18 and nat_port in 1.19).
-Layouts: shared/reference/cilium-map-layouts.md §6, Appendix A (ipv4_ct_tuple, ct_entry).
+Layouts mirror Cilium's bpf/lib/common.h struct ipv4_ct_tuple, ipv6_ct_tuple, ct_entry.
 """
 
 from __future__ import annotations

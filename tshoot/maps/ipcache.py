@@ -3,7 +3,8 @@
 An LPM trie. The datapath looks an address up with the full length (prefixlen 64 for IPv4, 160 for
 IPv6) and gets the most specific entry; the agent stores a CIDR with prefixlen = 32 + CIDR bits,
 because prefixlen also counts the 32 static bits (pad, cluster_id, family) between it and the address.
-Layouts: shared/reference/cilium-map-layouts.md §3 (bpf/lib/maps.h, common.h, eps.h upstream).
+Layouts mirror Cilium's bpf/lib/maps.h struct ipcache_key and bpf/lib/common.h struct remote_endpoint_info;
+the lookup mirrors bpf/lib/eps.h ipcache_lookup4/6.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A hash map keyed by the backend_id a service slot holds (tshoot key lb4-services
 was a u16 up to 1.10 (cilium_lb4_backends) and is a u32 from 1.11 (_v2); the value grew a cluster id
 in 1.13 (_v3), widened it to u16 in 1.15, and added the topology zone in 1.16. The address and port
 are network order; `flags` holds the backend state (BE_STATE_*) from 1.12.
-Layouts: shared/reference/cilium-map-layouts.md §5.1, §5.4, Appendix A (lb4_backend, lb6_backend).
+Layouts mirror Cilium's bpf/lib/common.h struct lb4_backend, lb6_backend.
 """
 
 from __future__ import annotations

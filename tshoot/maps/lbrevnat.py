@@ -3,7 +3,7 @@
 A hash map. A connection to a service keeps the service's rev_nat_index in its conntrack entry; replies
 are rewritten to come from the frontend this map holds. The key is the index as a network-order u16
 (Go RevNat4Key.ToNetwork), the value the frontend address and network-order port. Unchanged 1.9-1.19.
-Layouts: shared/reference/cilium-map-layouts.md §5.4, Appendix A (lb4_reverse_nat, lb6_reverse_nat).
+Layouts mirror Cilium's bpf/lib/common.h struct lb4_reverse_nat, lb6_reverse_nat.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ bytes 0-1 of the union although the C comment says host order.
 Values are read by the role their key gives them (`role`: frontend for slot 0, backend for the others):
 bytes 0-3 are a backend slot's backend_id but a frontend's affinity timeout (and LB algorithm from 1.17)
 or L7 proxy port, and flags2 bit 6 names differ by role (Services.value_fields, flags2_names).
-Layouts: shared/reference/cilium-map-layouts.md §5.2, §5.3, Appendix A (lb4_key, lb4_service).
+Layouts mirror Cilium's bpf/lib/common.h struct lb4_key, lb4_service (and their lb6_ twins).
 """
 
 from __future__ import annotations

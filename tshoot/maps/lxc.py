@@ -3,7 +3,7 @@
 A hash map, one entry per local endpoint address (IPv4 and IPv6 separately), plus the node's own
 addresses flagged `host`. The datapath builds the key as `{.ip4 = daddr, .family = ENDPOINT_KEY_IPV4}`
 with everything else zero (bpf/lib/eps.h __lookup_ip4_endpoint). The name never changed from 1.9 to 1.19.
-Layouts: shared/reference/cilium-map-layouts.md §4.
+Layouts mirror Cilium's bpf/lib/common.h struct endpoint_key, endpoint_info.
 """
 
 from __future__ import annotations

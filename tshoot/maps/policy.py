@@ -13,7 +13,7 @@ cilium_policy_02006 up to 1.16, cilium_policy_v2_02006 from 1.17.
 dport is network order in every version (for ICMP rules it holds the ICMP type, htons(type)).
 The value lost its packet/byte counters in 1.18 (cilium_policystats has them) and gained precedence
 and a cookie in 1.19.
-Layouts: shared/reference/cilium-map-layouts.md §7, Appendix A (policy_key, policy_entry).
+Layouts mirror Cilium's bpf/lib/common.h struct policy_key, policy_entry.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ that up. Until 1.11.13 / 1.12.7 key and value were both `struct endpoint_key` (t
 is the IPsec key); then `tunnel_key` got a clustermesh cluster id (u8 at 17, u16 at 18 from 1.15) and
 `tunnel_value` a node_id, renamed pad in 1.11.20 / 1.12.13 / 1.13.6 / 1.14.1. Removed in 1.18.0: the
 tunnel endpoint lives in the ipcache value since.
-Layouts: shared/reference/cilium-map-layouts.md §8, Appendix A (tunnel_key, tunnel_value).
+Layouts mirror Cilium's bpf/lib/common.h struct tunnel_key, tunnel_value.
 """
 
 from __future__ import annotations

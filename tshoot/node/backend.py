@@ -16,6 +16,19 @@ DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
 
 
+def lpm_prefix(key: bytes) -> tuple[int, int, int]:
+    """An LPM trie key -> (prefixlen, data as a big number, data bits). The trie compares data bits from the
+    first byte's most significant bit; prefixlen (host order) counts them (kernel/bpf/lpm_trie.c)."""
+    return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big"), 8 * (len(key) - 4)
+
+
+def lpm_key(key: bytes, prefixlen: int) -> bytes:
+    """The LPM trie key of `key`'s first `prefixlen` data bits (the others zero)."""
+    _, data, bits = lpm_prefix(key)
+    kept = data >> (bits - prefixlen) << (bits - prefixlen) if prefixlen else 0
+    return prefixlen.to_bytes(4, "little") + kept.to_bytes(len(key) - 4, "big")
+
+
 class NotPinned(TshootError):
     """The map is not pinned on that node (another name may be: maps were renamed across versions)."""
 
@@ -87,6 +100,11 @@ class Backend(ABC):
         """Every entry of the map."""
 
     @abstractmethod
+    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
+        """The index of the first of `keys` that is itself an entry of an LPM trie (that very prefix, not the
+        longest one covering it), None when none is: asked of the kernel, without reading the map."""
+
+    @abstractmethod
     def list_maps(self) -> list[MapInfo]:
         """Every map pinned under tc/globals, entries counted."""
 
@@ -103,9 +121,21 @@ class Backend(ABC):
     def interfaces(self) -> dict[int, str]:
         """The node's network interfaces, {ifindex: name} (for enrichment)."""
 
+    def once(self, key, read):
+        """read() the first time `key` is asked on this backend, its answer (or its NotPinned) after that: a
+        backend lives for one command, so a map's info and BTF cross the wire once per node per command
+        however many lookups a walk or a policy lookup makes."""
+        memo = self.__dict__.setdefault("_once", {})
+        if key not in memo:
+            try:
+                memo[key] = read()
+            except NotPinned as exc:
+                memo[key] = exc
+        found = memo[key]
+        if isinstance(found, NotPinned):
+            raise NotPinned(str(found))
+        return found
+
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""
         return []
-
-    def describe(self) -> str:
-        return f"{self.kind} backend on {self.node}"

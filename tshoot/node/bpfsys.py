@@ -2,8 +2,8 @@
 attachments. What `bpftool prog show`, `cgroup show` and the tcx part of `net show` ask the kernel,
 asked from Python without a subprocess.
 
-Calls go through libbpf (libbpf.so.1, Debian's libbpf1, already installed with bpftool) wherever it
-has them: bpf_prog_get_fd_by_id, bpf_obj_get_info_by_fd, bpf_prog_query_opts, bpf_link_get_next_id,
+Calls go through libbpf (tshoot.node.libbpf, the one binding: its prototypes, structs and errno) wherever
+it has them: bpf_prog_get_fd_by_id, bpf_obj_get_info_by_fd, bpf_prog_query_opts, bpf_link_get_next_id,
 bpf_obj_get and the BTF readers. One call is made with bpf(2) directly: the tcx query, because the
 libbpf this machine has (1.1) predates tcx and its bpf_prog_query_opts cannot ask for link ids (libbcc
 has no query call at all). The info structs are the kernel UAPI's (linux/bpf.h): libbpf leaves their
@@ -16,7 +16,6 @@ them inside `tshoot.inspect.hooks_local.in_netns`.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import platform
@@ -25,43 +24,9 @@ import time
 from dataclasses import dataclass, field
 
 from tshoot.core.errors import TshootError
+from tshoot.node.libbpf import (ATTACH_TYPES, BPF_OBJ_NAME_LEN, LINK_TYPES, MAP_TYPES, PROG_TYPES, MapInfoStruct,
+                                QueryOpts, errno_of, lib, type_name)
 
-# enum bpf_prog_type, bpf_attach_type, bpf_map_type, bpf_link_type (linux/bpf.h, kernel 6.18), spelled as
-# libbpf and bpftool spell them. libbpf_bpf_*_type_str() knows only the types of its own release (1.1 here:
-# no tcx, netkit, netfilter), so the table lives here; tests check it against the installed libbpf.
-PROG_TYPES = (
-    "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp", "perf_event",
-    "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb", "cgroup_device",
-    "sk_msg", "raw_tracepoint", "cgroup_sock_addr", "lwt_seg6local", "lirc_mode2", "sk_reuseport",
-    "flow_dissector", "cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops",
-    "ext", "lsm", "sk_lookup", "syscall", "netfilter",
-)
-ATTACH_TYPES = (
-    "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
-    "sk_skb_stream_parser", "sk_skb_stream_verdict", "cgroup_device", "sk_msg_verdict", "cgroup_inet4_bind",
-    "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_inet4_post_bind",
-    "cgroup_inet6_post_bind", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg", "lirc_mode2", "flow_dissector",
-    "cgroup_sysctl", "cgroup_udp4_recvmsg", "cgroup_udp6_recvmsg", "cgroup_getsockopt", "cgroup_setsockopt",
-    "trace_raw_tp", "trace_fentry", "trace_fexit", "modify_return", "lsm_mac", "trace_iter",
-    "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
-    "cgroup_inet6_getsockname", "xdp_devmap", "cgroup_inet_sock_release", "xdp_cpumap", "sk_lookup", "xdp",
-    "sk_skb_verdict", "sk_reuseport_select", "sk_reuseport_select_or_migrate", "perf_event",
-    "trace_kprobe_multi", "lsm_cgroup", "struct_ops", "netfilter", "tcx_ingress", "tcx_egress",
-    "trace_uprobe_multi", "cgroup_unix_connect", "cgroup_unix_sendmsg", "cgroup_unix_recvmsg",
-    "cgroup_unix_getpeername", "cgroup_unix_getsockname", "netkit_primary", "netkit_peer",
-    "trace_kprobe_session", "trace_uprobe_session",
-)
-MAP_TYPES = (
-    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash", "percpu_array", "stack_trace",
-    "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps", "hash_of_maps", "devmap",
-    "sockmap", "cpumap", "xskmap", "sockhash", "cgroup_storage", "reuseport_sockarray",
-    "percpu_cgroup_storage", "queue", "stack", "sk_storage", "devmap_hash", "struct_ops", "ringbuf",
-    "inode_storage", "task_storage", "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
-)
-LINK_TYPES = (
-    "unspec", "raw_tracepoint", "tracing", "cgroup", "iter", "netns", "xdp", "perf_event", "kprobe_multi",
-    "struct_ops", "netfilter", "tcx", "uprobe_multi", "netkit", "sockmap",
-)
 BPF_FLOW_DISSECTOR = ATTACH_TYPES.index("flow_dissector")
 BPF_TCX_INGRESS = ATTACH_TYPES.index("tcx_ingress")
 BPF_TCX_EGRESS = ATTACH_TYPES.index("tcx_egress")
@@ -73,14 +38,9 @@ CGROUP_ATTACH_TYPES = tuple(i for i, name in enumerate(ATTACH_TYPES) if name.sta
 BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI, BPF_F_REPLACE = 1, 2, 4
 BPF_F_QUERY_EFFECTIVE = 1
 BPF_PROG_QUERY = 16
-BPF_OBJ_NAME_LEN = 16
 BTF_KIND_FUNC = 12
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
 _QUERY_SLOTS = 64  # bpftool asks for 64 programs per tcx hook too
-
-
-def type_name(table: tuple[str, ...], value: int) -> str:
-    return table[value] if 0 <= value < len(table) else f"unknown({value})"
 
 
 def attach_flags_name(flags: int) -> str:
@@ -112,19 +72,6 @@ class _ProgInfo(ctypes.Structure):
     ]
 
 
-class _MapInfo(ctypes.Structure):
-    """struct bpf_map_info (linux/bpf.h)."""
-
-    _fields_ = [
-        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("key_size", ctypes.c_uint32),
-        ("value_size", ctypes.c_uint32), ("max_entries", ctypes.c_uint32), ("map_flags", ctypes.c_uint32),
-        ("name", ctypes.c_char * BPF_OBJ_NAME_LEN), ("ifindex", ctypes.c_uint32),
-        ("btf_vmlinux_value_type_id", ctypes.c_uint32), ("netns_dev", ctypes.c_uint64),
-        ("netns_ino", ctypes.c_uint64), ("btf_id", ctypes.c_uint32), ("btf_key_type_id", ctypes.c_uint32),
-        ("btf_value_type_id", ctypes.c_uint32), ("btf_vmlinux_id", ctypes.c_uint32), ("map_extra", ctypes.c_uint64),
-    ]
-
-
 class _LinkInfo(ctypes.Structure):
     """struct bpf_link_info (linux/bpf.h): the header, then the per-type union read with struct.unpack."""
 
@@ -134,18 +81,6 @@ class _LinkInfo(ctypes.Structure):
 
 class _FuncInfo(ctypes.Structure):
     _fields_ = [("insn_off", ctypes.c_uint32), ("type_id", ctypes.c_uint32)]
-
-
-class _BtfType(ctypes.Structure):
-    _fields_ = [("name_off", ctypes.c_uint32), ("info", ctypes.c_uint32)]
-
-
-class _QueryOpts(ctypes.Structure):
-    """struct bpf_prog_query_opts as libbpf 1.0 defines it (newer libbpf accept this size too)."""
-
-    _fields_ = [("sz", ctypes.c_size_t), ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("prog_ids", ctypes.POINTER(ctypes.c_uint32)), ("prog_cnt", ctypes.c_uint32),
-                ("prog_attach_flags", ctypes.POINTER(ctypes.c_uint32))]
 
 
 class _QueryAttr(ctypes.Structure):
@@ -207,35 +142,6 @@ class Attached:
     link_flags: int = 0
 
 
-# --- libbpf --------------------------------------------------------------------------------------------
-
-_lib = None
-
-
-def libbpf() -> ctypes.CDLL:
-    """libbpf.so.1 with the signatures used here (loaded once)."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    name = ctypes.util.find_library("bpf") or "libbpf.so.1"
-    try:
-        lib = ctypes.CDLL(name, use_errno=True)
-    except OSError:
-        raise TshootError("libbpf is not installed (apt-get install libbpf1, or bpftool which pulls it in)") from None
-    u32, i32, vp = ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
-    for fn, args, res in (
-        ("bpf_prog_get_fd_by_id", [u32], i32), ("bpf_map_get_fd_by_id", [u32], i32),
-        ("bpf_link_get_fd_by_id", [u32], i32), ("bpf_link_get_next_id", [u32, ctypes.POINTER(u32)], i32),
-        ("bpf_obj_get_info_by_fd", [i32, vp, ctypes.POINTER(u32)], i32), ("bpf_obj_get", [ctypes.c_char_p], i32),
-        ("bpf_prog_query_opts", [i32, u32, ctypes.POINTER(_QueryOpts)], i32),
-        ("btf__load_from_kernel_by_id", [u32], vp), ("btf__type_by_id", [vp, u32], ctypes.POINTER(_BtfType)),
-        ("btf__name_by_offset", [vp, u32], ctypes.c_char_p), ("btf__free", [vp], None),
-    ):
-        getattr(lib, fn).argtypes, getattr(lib, fn).restype = args, res
-    _lib = lib
-    return lib
-
-
 class Gone(TshootError):
     """The object with that id does not exist (any more): ids are not reused, reloaded programs get new ones."""
 
@@ -252,18 +158,18 @@ def _failure(what: str, err: int) -> TshootError:
 
 def _check(ret: int, what: str) -> int:
     if ret < 0:
-        raise _failure(what, ctypes.get_errno() or -ret)
+        raise _failure(what, errno_of(ret))
     return ret
 
 
 def _fd_by_id(kind: str, obj_id: int) -> int:
-    getter = getattr(libbpf(), f"bpf_{kind}_get_fd_by_id")
+    getter = getattr(lib(), f"bpf_{kind}_get_fd_by_id")
     return _check(getter(obj_id), f"{'program' if kind == 'prog' else kind} {obj_id}")
 
 
 def _info(fd: int, info, what: str):
     size = ctypes.c_uint32(ctypes.sizeof(info))
-    _check(libbpf().bpf_obj_get_info_by_fd(fd, ctypes.byref(info), ctypes.byref(size)), what)
+    _check(lib().bpf_obj_get_info_by_fd(fd, ctypes.byref(info), ctypes.byref(size)), what)
     return info
 
 
@@ -309,20 +215,20 @@ def _full_name(fd: int, info: _ProgInfo) -> str:
     query = _ProgInfo(nr_func_info=1, func_info_rec_size=min(info.func_info_rec_size, ctypes.sizeof(func)),
                       func_info=ctypes.addressof(func))
     size = ctypes.c_uint32(ctypes.sizeof(query))
-    lib = libbpf()
-    if lib.bpf_obj_get_info_by_fd(fd, ctypes.byref(query), ctypes.byref(size)) < 0:
+    libbpf = lib()
+    if libbpf.bpf_obj_get_info_by_fd(fd, ctypes.byref(query), ctypes.byref(size)) < 0:
         return name
-    btf = lib.btf__load_from_kernel_by_id(query.btf_id)
+    btf = libbpf.btf__load_from_kernel_by_id(query.btf_id)
     if not btf:
         return name
     try:
-        btf_type = lib.btf__type_by_id(btf, func.type_id)
+        btf_type = libbpf.btf__type_by_id(btf, func.type_id)
         if not btf_type or (btf_type.contents.info >> 24) & 0x1F != BTF_KIND_FUNC:
             return name
-        full = lib.btf__name_by_offset(btf, btf_type.contents.name_off)
+        full = libbpf.btf__name_by_offset(btf, btf_type.contents.name_off)
         return full.decode(errors="replace") if full else name
     finally:
-        lib.btf__free(btf)
+        libbpf.btf__free(btf)
 
 
 def _wallclock(boottime_ns: int) -> int:
@@ -334,7 +240,7 @@ def _wallclock(boottime_ns: int) -> int:
 def map_summary(map_id: int) -> MapSummary:
     fd = _fd_by_id("map", map_id)
     try:
-        info = _info(fd, _MapInfo(), f"map {map_id}")
+        info = _info(fd, MapInfoStruct(), f"map {map_id}")
     finally:
         os.close(fd)
     return MapSummary(id=info.id, type=type_name(MAP_TYPES, info.type), name=info.name.decode(errors="replace"),
@@ -345,18 +251,17 @@ def map_summary(map_id: int) -> MapSummary:
 
 def links() -> list[Link]:
     """Every BPF link on the machine (links are global objects; tcx ifindexes are per network namespace)."""
-    lib, found, current = libbpf(), [], ctypes.c_uint32(0)
-    while lib.bpf_link_get_next_id(current.value, ctypes.byref(current)) == 0:
-        fd = lib.bpf_link_get_fd_by_id(current.value)
+    libbpf, found, current = lib(), [], ctypes.c_uint32(0)
+    while (ret := libbpf.bpf_link_get_next_id(current.value, ctypes.byref(current))) == 0:
+        fd = libbpf.bpf_link_get_fd_by_id(current.value)
         if fd < 0:  # released between the two calls
             continue
         try:
             found.append(_link(fd))
         finally:
             os.close(fd)
-    err = ctypes.get_errno()
-    if err not in (0, errno.ENOENT):
-        raise _failure("listing BPF links", err)
+    if errno_of(ret) != errno.ENOENT:  # ENOENT: past the last link
+        raise _failure("listing BPF links", errno_of(ret))
     return found
 
 
@@ -377,11 +282,11 @@ def _link(fd: int) -> Link:
 
 def pinned_ids(bpffs: str) -> dict[tuple[str, int], list[str]]:
     """{("link"|"prog"|"map", id): [pinned paths]} for every object pinned under a bpffs mount."""
-    lib, found = libbpf(), {}
+    libbpf, found = lib(), {}
     for root, _dirs, files in os.walk(bpffs):
         for name in files:
             path = os.path.join(root, name)
-            fd = lib.bpf_obj_get(path.encode())
+            fd = libbpf.bpf_obj_get(path.encode())
             if fd < 0:
                 continue
             try:
@@ -450,11 +355,11 @@ def cgroup(path: str, effective: bool = False) -> list[Attached]:
 
 def _query(target_fd: int, attach_type: int, query_flags: int, what: str, slots: int = 1024) -> list[Attached]:
     prog_ids, prog_flags = (ctypes.c_uint32 * slots)(), (ctypes.c_uint32 * slots)()
-    opts = _QueryOpts(sz=ctypes.sizeof(_QueryOpts), query_flags=query_flags, prog_ids=prog_ids, prog_cnt=slots,
+    opts = QueryOpts(sz=ctypes.sizeof(QueryOpts), query_flags=query_flags, prog_ids=prog_ids, prog_cnt=slots,
                       prog_attach_flags=None if query_flags & BPF_F_QUERY_EFFECTIVE else prog_flags)
-    ret = libbpf().bpf_prog_query_opts(target_fd, attach_type, ctypes.byref(opts))
+    ret = lib().bpf_prog_query_opts(target_fd, attach_type, ctypes.byref(opts))
     if ret < 0:
-        err = ctypes.get_errno() or -ret
+        err = errno_of(ret)
         if err == errno.EINVAL:  # an attach type this kernel does not know, or that does not apply here
             return []
         raise _failure(what, err)

@@ -1,12 +1,15 @@
-"""The few libbpf calls tshoot needs to read pinned BPF maps, through ctypes.
+"""The one libbpf binding of tshoot, through ctypes: the library loaded once (on first use: `tshoot key` and
+`decode` never load it), every prototype tshoot calls in one table, the UAPI and libbpf structs those
+calls fill, the names of the kernel's enums, and one way to read a call's errno.
 
-libbpf.so.1 comes with Debian's python3-bpfcc stack (python3-bpfcc -> libbpfcc -> libbpf1). libbcc's
-own `bpf_obj_get` *is* libbpf's (libbcc.so imports it from libbpf.so.1); going to libbpf directly gives
-the same calls without loading libbcc, whose LLVM relocations cost ~30 ms on every run. Nothing here
-builds a bpf(2) attribute union by hand: every call is a libbpf function. What we declare ourselves is
-`struct bpf_map_info` (kernel UAPI, linux/bpf.h), which libbpf fills.
+libbpf.so.1 is Debian's libbpf1 (bpftool and python3-bpfcc pull it in). libbcc's own `bpf_obj_get` *is*
+libbpf's (libbcc.so imports it from libbpf.so.1); going to libbpf directly gives the same calls without
+loading libbcc, whose LLVM relocations cost ~30 ms on every run. The structs are the kernel UAPI's
+(linux/bpf.h, linux/btf.h) and libbpf's own (bpf_prog_query_opts): libbpf leaves their layout to the caller.
 
-libbpf >= 1.0 returns -errno from these functions (and sets errno); callers get OSError.
+Errors: libbpf >= 1.0 returns -errno from the int-returning calls (and sets errno); `errno_of` reads that,
+falling back to errno for calls that return a pointer. `check` raises OSError; the callers (tshoot.node.local
+for maps, tshoot.node.bpfsys for programs, links and attachments) turn it into advice.
 """
 
 from __future__ import annotations
@@ -15,36 +18,108 @@ import ctypes as ct
 import os
 
 BATCH_CHUNK = 16384  # entries per BPF_MAP_LOOKUP_BATCH call
+BPF_OBJ_NAME_LEN = 16
+MISSING = ("libbpf.so.1 is missing: apt-get install libbpf1 (bpftool and python3-bpfcc pull it in), "
+           "or ask the nodes' Cilium agents with --backend pod")
 
+# enum bpf_prog_type, bpf_attach_type, bpf_map_type, bpf_link_type (linux/bpf.h, kernel 6.18), spelled as
+# libbpf and bpftool spell them. libbpf_bpf_*_type_str() knows only the types of its own release (1.1 here:
+# no tcx, netkit, netfilter), so the table lives here; tests check it against the installed libbpf.
+PROG_TYPES = (
+    "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp", "perf_event",
+    "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb", "cgroup_device",
+    "sk_msg", "raw_tracepoint", "cgroup_sock_addr", "lwt_seg6local", "lirc_mode2", "sk_reuseport",
+    "flow_dissector", "cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops",
+    "ext", "lsm", "sk_lookup", "syscall", "netfilter",
+)
+ATTACH_TYPES = (
+    "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
+    "sk_skb_stream_parser", "sk_skb_stream_verdict", "cgroup_device", "sk_msg_verdict", "cgroup_inet4_bind",
+    "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_inet4_post_bind",
+    "cgroup_inet6_post_bind", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg", "lirc_mode2", "flow_dissector",
+    "cgroup_sysctl", "cgroup_udp4_recvmsg", "cgroup_udp6_recvmsg", "cgroup_getsockopt", "cgroup_setsockopt",
+    "trace_raw_tp", "trace_fentry", "trace_fexit", "modify_return", "lsm_mac", "trace_iter",
+    "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
+    "cgroup_inet6_getsockname", "xdp_devmap", "cgroup_inet_sock_release", "xdp_cpumap", "sk_lookup", "xdp",
+    "sk_skb_verdict", "sk_reuseport_select", "sk_reuseport_select_or_migrate", "perf_event",
+    "trace_kprobe_multi", "lsm_cgroup", "struct_ops", "netfilter", "tcx_ingress", "tcx_egress",
+    "trace_uprobe_multi", "cgroup_unix_connect", "cgroup_unix_sendmsg", "cgroup_unix_recvmsg",
+    "cgroup_unix_getpeername", "cgroup_unix_getsockname", "netkit_primary", "netkit_peer",
+    "trace_kprobe_session", "trace_uprobe_session",
+)
+MAP_TYPES = (
+    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash", "percpu_array", "stack_trace",
+    "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps", "hash_of_maps", "devmap",
+    "sockmap", "cpumap", "xskmap", "sockhash", "cgroup_storage", "reuseport_sockarray",
+    "percpu_cgroup_storage", "queue", "stack", "sk_storage", "devmap_hash", "struct_ops", "ringbuf",
+    "inode_storage", "task_storage", "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+)
+LINK_TYPES = (
+    "unspec", "raw_tracepoint", "tracing", "cgroup", "iter", "netns", "xdp", "perf_event", "kprobe_multi",
+    "struct_ops", "netfilter", "tcx", "uprobe_multi", "netkit", "sockmap",
+)
+
+
+def type_name(table: tuple[str, ...], value: int) -> str:
+    return table[value] if 0 <= value < len(table) else f"unknown({value})"
+
+
+# --- structs -------------------------------------------------------------------------------------------
 
 class MapInfoStruct(ct.Structure):
     """struct bpf_map_info (linux/bpf.h), the members up to map_extra (kernel 5.16+; older kernels copy less)."""
 
     _fields_ = [
-        ("type", ct.c_uint32),
-        ("id", ct.c_uint32),
-        ("key_size", ct.c_uint32),
-        ("value_size", ct.c_uint32),
-        ("max_entries", ct.c_uint32),
-        ("map_flags", ct.c_uint32),
-        ("name", ct.c_char * 16),
-        ("ifindex", ct.c_uint32),
-        ("btf_vmlinux_value_type_id", ct.c_uint32),
-        ("netns_dev", ct.c_uint64),
-        ("netns_ino", ct.c_uint64),
-        ("btf_id", ct.c_uint32),
-        ("btf_key_type_id", ct.c_uint32),
-        ("btf_value_type_id", ct.c_uint32),
-        ("btf_vmlinux_id", ct.c_uint32),
-        ("map_extra", ct.c_uint64),
+        ("type", ct.c_uint32), ("id", ct.c_uint32), ("key_size", ct.c_uint32), ("value_size", ct.c_uint32),
+        ("max_entries", ct.c_uint32), ("map_flags", ct.c_uint32), ("name", ct.c_char * BPF_OBJ_NAME_LEN),
+        ("ifindex", ct.c_uint32), ("btf_vmlinux_value_type_id", ct.c_uint32), ("netns_dev", ct.c_uint64),
+        ("netns_ino", ct.c_uint64), ("btf_id", ct.c_uint32), ("btf_key_type_id", ct.c_uint32),
+        ("btf_value_type_id", ct.c_uint32), ("btf_vmlinux_id", ct.c_uint32), ("map_extra", ct.c_uint64),
     ]
 
+
+class BtfType(ct.Structure):
+    """The head of struct btf_type (linux/btf.h): what btf__type_by_id points at."""
+
+    _fields_ = [("name_off", ct.c_uint32), ("info", ct.c_uint32)]
+
+
+class QueryOpts(ct.Structure):
+    """struct bpf_prog_query_opts as libbpf 1.0 defines it (newer libbpf accept this size too)."""
+
+    _fields_ = [("sz", ct.c_size_t), ("query_flags", ct.c_uint32), ("attach_flags", ct.c_uint32),
+                ("prog_ids", ct.POINTER(ct.c_uint32)), ("prog_cnt", ct.c_uint32),
+                ("prog_attach_flags", ct.POINTER(ct.c_uint32))]
+
+
+
+# --- the library ---------------------------------------------------------------------------------------
+
+_u32, _i32, _vp = ct.c_uint32, ct.c_int, ct.c_void_p
+# (function, result type, argument types): every libbpf call tshoot makes
+PROTOTYPES = [
+    ("bpf_obj_get", _i32, [ct.c_char_p]),
+    ("bpf_obj_get_info_by_fd", _i32, [_i32, _vp, ct.POINTER(_u32)]),
+    ("bpf_prog_get_fd_by_id", _i32, [_u32]),
+    ("bpf_map_get_fd_by_id", _i32, [_u32]),
+    ("bpf_link_get_fd_by_id", _i32, [_u32]),
+    ("bpf_link_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
+    ("bpf_prog_query_opts", _i32, [_i32, _u32, ct.POINTER(QueryOpts)]),
+    ("bpf_map_lookup_elem", _i32, [_i32, _vp, _vp]),
+    ("bpf_map_get_next_key", _i32, [_i32, _vp, _vp]),
+    ("bpf_map_lookup_batch", _i32, [_i32, _vp, _vp, _vp, _vp, ct.POINTER(_u32), _vp]),
+    ("libbpf_num_possible_cpus", _i32, []),
+    ("btf__load_from_kernel_by_id", _vp, [_u32]),
+    ("btf__type_by_id", ct.POINTER(BtfType), [_vp, _u32]),
+    ("btf__name_by_offset", ct.c_char_p, [_vp, _u32]),
+    ("btf__free", None, [_vp]),
+]
 
 _lib = None
 
 
-def lib():
-    """libbpf.so.1 with the prototypes we use (loaded once, on first use: tshoot key/decode never load it)."""
+def lib() -> ct.CDLL:
+    """libbpf.so.1 with PROTOTYPES declared (loaded once); TshootError with the fix when it is missing."""
     global _lib
     if _lib is None:
         try:
@@ -52,58 +127,62 @@ def lib():
         except OSError:
             from tshoot.core.errors import TshootError
 
-            raise TshootError("libbpf.so.1 is missing: install python3-bpfcc (it brings libbpf1), "
-                              "or read the maps through a Cilium agent with --backend pod") from None
-        u32p, vp = ct.POINTER(ct.c_uint32), ct.c_void_p
-        for name, res, args in [
-            ("bpf_obj_get", ct.c_int, [ct.c_char_p]),
-            ("bpf_obj_get_info_by_fd", ct.c_int, [ct.c_int, vp, u32p]),
-            ("bpf_map_lookup_elem", ct.c_int, [ct.c_int, vp, vp]),
-            ("bpf_map_get_next_key", ct.c_int, [ct.c_int, vp, vp]),
-            ("bpf_map_lookup_batch", ct.c_int, [ct.c_int, vp, vp, vp, vp, u32p, vp]),
-            ("libbpf_bpf_map_type_str", ct.c_char_p, [ct.c_int]),
-            ("libbpf_num_possible_cpus", ct.c_int, []),
-        ]:
+            raise TshootError(MISSING) from None
+        for name, res, args in PROTOTYPES:
             fn = getattr(handle, name)
             fn.restype, fn.argtypes = res, args
         _lib = handle
     return _lib
 
 
-def _check(ret: int, what: str) -> int:
+def errno_of(ret: int) -> int:
+    """The errno of a failed call: libbpf >= 1.0 returns -errno; a call returning a pointer sets errno only."""
+    return -ret if ret < 0 else ct.get_errno()
+
+
+def check(ret: int, what: str) -> int:
     if ret < 0:
-        raise OSError(-ret, os.strerror(-ret), what)
+        err = errno_of(ret)
+        raise OSError(err, os.strerror(err), what)
     return ret
 
 
+# --- maps ----------------------------------------------------------------------------------------------
+
 def obj_get(path: str) -> int:
-    return _check(lib().bpf_obj_get(path.encode()), path)
+    return check(lib().bpf_obj_get(path.encode()), path)
 
 
 def map_info(fd: int) -> MapInfoStruct:
     info = MapInfoStruct()
     size = ct.c_uint32(ct.sizeof(info))
-    _check(lib().bpf_obj_get_info_by_fd(fd, ct.byref(info), ct.byref(size)), "bpf_obj_get_info_by_fd")
+    check(lib().bpf_obj_get_info_by_fd(fd, ct.byref(info), ct.byref(size)), "bpf_obj_get_info_by_fd")
     return info
 
 
-def map_type_name(map_type: int) -> str:
-    name = lib().libbpf_bpf_map_type_str(map_type)
-    return name.decode() if name else f"type{map_type}"
-
-
 def possible_cpus() -> int:
-    return _check(lib().libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
+    return check(lib().libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
 
 
 def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     """The kernel's answer for `key` (for an LPM trie: the longest prefix covering it), None when it has none."""
-    value = ct.create_string_buffer(value_size)
-    ret = lib().bpf_map_lookup_elem(fd, key, value)
+    return _filled(value_size, lambda out: lib().bpf_map_lookup_elem(fd, key, out), "bpf_map_lookup_elem")
+
+
+def next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
+    """BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key for None), None past the last one. On an LPM
+    trie a key that is not an entry restarts from the first key (kernel/bpf/lpm_trie.c trie_get_next_key)."""
+    return _filled(key_size, lambda out: lib().bpf_map_get_next_key(fd, key, out), "bpf_map_get_next_key")
+
+
+def _filled(size: int, call, what: str) -> bytes | None:
+    """The buffer call(buffer) filled, None when it answered ENOENT (no such entry, no next key)."""
+    out = ct.create_string_buffer(size)
+    ret = call(out)
     if ret == -2:  # ENOENT
         return None
-    _check(ret, "bpf_map_lookup_elem")
-    return value.raw
+    check(ret, what)
+    return out.raw
 
 
 def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[bytes]] | None:
@@ -123,7 +202,7 @@ def lookup_batch(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], 
         if ret < 0 and -ret in (22, 95, 524) and first:  # EINVAL, EOPNOTSUPP, ENOTSUPP: no batch for this type
             return None
         if ret < 0 and ret != -2:
-            _check(ret, "bpf_map_lookup_batch")
+            check(ret, "bpf_map_lookup_batch")
         n = count.value
         if n:
             key_chunks.append(ct.string_at(keys, n * key_size))
@@ -151,7 +230,7 @@ def iterate(fd: int, key_size: int, value_size: int) -> tuple[list[bytes], list[
         ret = get_next(fd, cur, nxt)
         cur, nxt = nxt, cur
     if ret != -2:
-        _check(ret, "bpf_map_get_next_key")
+        check(ret, "bpf_map_get_next_key")
     return [b"".join(keys)], [b"".join(values)]
 
 
@@ -169,5 +248,5 @@ def count(fd: int, key_size: int, value_size: int) -> int:
         ret = get_next(fd, cur, nxt)
         cur, nxt = nxt, cur
     if ret != -2:
-        _check(ret, "bpf_map_get_next_key")
+        check(ret, "bpf_map_get_next_key")
     return n

@@ -46,7 +46,7 @@ class LocalBackend(Backend):
                 os.close(fd)
                 raise TshootError(f"{path} is pinned but is not a BPF map") from None
             info = MapInfo(
-                name=name, path=path, map_type=libbpf.map_type_name(raw.type), key_size=raw.key_size,
+                name=name, path=path, map_type=libbpf.type_name(libbpf.MAP_TYPES, raw.type), key_size=raw.key_size,
                 value_size=raw.value_size, max_entries=raw.max_entries, flags=raw.map_flags, map_id=raw.id,
                 btf_id=raw.btf_id, btf_key_type_id=raw.btf_key_type_id, btf_value_type_id=raw.btf_value_type_id)
             self._open[name] = (fd, info)
@@ -113,19 +113,35 @@ class LocalBackend(Backend):
             infos.append(info)
         return infos
 
+    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
+        """On an LPM trie, get_next_key from a key that is an entry continues after it; from any other key
+        it restarts at the first key: a prefix is an entry exactly when its next key is not the first one
+        (the last entry has no next key, which is not the first either)."""
+        fd, _ = self._fd(info.name)
+        try:
+            first = libbpf.next_key(fd, None, info.key_size)
+            return next((i for i, key in enumerate(keys) if libbpf.next_key(fd, key, info.key_size) != first), None)
+        except OSError as exc:
+            raise TshootError(f"get_next_key in {info.path}: {exc.strerror}") from None
+
     def btf_types(self, info: MapInfo) -> tuple[dict, int, int]:
         """BTF through bpftool: describing types is tshoot.core.btf's job, and it reads bpftool's JSON (libbpf
         gives the ids; the one subprocess is for the types, once per map, only for maps with BTF)."""
+        return self.once(("btf", info.btf_id), lambda: self._btf(info.btf_id)), info.btf_key_type_id, \
+            info.btf_value_type_id
+
+    @staticmethod
+    def _btf(btf_id: int) -> dict:
         from tshoot.core.btf import parse_types
 
         try:
-            proc = subprocess.run(["bpftool", "-j", "btf", "dump", "id", str(info.btf_id)], capture_output=True,
+            proc = subprocess.run(["bpftool", "-j", "btf", "dump", "id", str(btf_id)], capture_output=True,
                                   text=True, timeout=30)
         except FileNotFoundError:
             raise TshootError("bpftool is not installed: the map's BTF cannot be read") from None
         if proc.returncode != 0:
-            raise TshootError(f"bpftool btf dump id {info.btf_id}: {proc.stderr.strip() or proc.stdout.strip()}")
-        return parse_types(proc.stdout), info.btf_key_type_id, info.btf_value_type_id
+            raise TshootError(f"bpftool btf dump id {btf_id}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return parse_types(proc.stdout)
 
     def interfaces(self) -> dict[int, str]:
         return dict(socket.if_nameindex())

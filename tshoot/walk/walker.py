@@ -19,7 +19,7 @@ in the order Cilium's programs ask (bpf_lxc.c handle_ipv4_from_lxc, bpf_overlay.
 Each step records the commands it ran (what a person would type) and what the bytes mean. Where the path
 cannot be followed (no route, no backend, no entry, a policy deny, a missing map) the walk stops there and
 says why. Nodes are reached through tshoot.mapio.read backends (pod: bpftool in the agent; local: this
-machine's pinned maps) and tshoot.inspect.hooks (net show); cluster objects name identities, nodes and pods.
+machine's pinned maps) and tshoot.inspect.hooks_agent or hooks_local (net show); cluster objects name identities, nodes and pods.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tshoot.maps import find
 from tshoot.inspect.netshow import interface_by_ifindex, program_for
 from tshoot.cluster.objects import reserved_identity
 from tshoot.core.version import Version
+from tshoot.node.fanout import DEFAULT_TIMEOUT
 
 
 class Stop(Exception):
@@ -416,10 +417,11 @@ def parse_destination(text: str, protocol: str | None, port: int | None) -> tupl
 
 
 def cluster_walk(kubeconfig: str | None, context: str | None, source: str, namespace: str, destination: str,
-                 protocol: str | None, port: int | None, slot: int | None, version: Version | None) -> dict:
+                 protocol: str | None, port: int | None, slot: int | None, version: Version | None,
+                 timeout: float = DEFAULT_TIMEOUT) -> dict:
     """A walk on a cluster: the source is a pod; each node is reached through its Cilium agent."""
     from tshoot.cluster import kube
-    from tshoot.node.agent import agents
+    from tshoot.node.agent import pod_backends
     from tshoot.cluster.enrich import Cluster as Objects
     from tshoot.inspect import hooks_agent as hooks
 
@@ -442,12 +444,12 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
         address = target.get("status", {}).get("podIP")
         if not address:
             raise TshootError(f"destination pod {pod_namespace or namespace}/{name} has no IP yet") from None
-    hook_cluster = hooks.connect(kubeconfig, context)
+    hook_cluster = hooks.connect(kubeconfig, context, timeout)
     made: dict[str, Node] = {}
 
     def node(name: str) -> Node:
         if name not in made:
-            [backend] = agents(api, name)
+            [backend] = pod_backends(api, name, timeout=timeout)
             made[name] = Node(name, backend, lambda: hooks.net_show(hook_cluster, name), version or backend.version)
         return made[name]
 
