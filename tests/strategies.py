@@ -11,7 +11,7 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, policy, tunnel
+from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, metrics, policy, tunnel
 from tshoot.core.version import Range
 
 u8, u16, u32, u64 = (st.integers(0, (1 << b) - 1) for b in (8, 16, 32, 64))
@@ -201,6 +201,19 @@ def tunnel_value(layout):
     return st.fixed_dictionaries(fields)
 
 
+def metrics_key(layout):
+    """Any reason byte and direction (and line and file id where the key has them), as the layout's era names
+    them: the names are the module's tables, so what this checks is that they encode back to the same bytes."""
+    raw = {"reason": u8, "dir": st.integers(0, 3)}
+    if "file" in layout.by_name:
+        raw |= {"line": u16, "file": u8}
+    return st.fixed_dictionaries(raw).map(lambda r: metrics.MAP.key_fields(r, layout))
+
+
+def metrics_value(layout):
+    return st.fixed_dictionaries({"packets": u64, "bytes": u64})
+
+
 STRATEGIES = {
     "ipcache": {"key": ipcache_key, "value": ipcache_value},
     "lxc": {"key": lxc_key, "value": lxc_value},
@@ -216,6 +229,7 @@ STRATEGIES = {
     "ct-any6": {"key": ct_key("ipv6"), "value": ct_value},
     "policy": {"key": policy_key, "value": policy_value},
     "tunnel": {"key": tunnel_key, "value": tunnel_value},
+    "metrics": {"key": metrics_key, "value": metrics_value},
 }
 
 

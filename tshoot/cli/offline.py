@@ -110,6 +110,8 @@ def _decode(argv: list[str]) -> int:
                     parse_hex(args.value, "--value") if args.value else None)]
     else:
         raise UsageError("nothing to decode: give --key HEX, --value HEX, or '-' to read bpftool output from stdin")
+    if cmap.per_cpu:  # bpftool prints a per-CPU map's value per CPU: decoded as their sum
+        entries = [(key, cmap.fold_cpus(value) if value is not None else None) for key, value in entries]
     version = versions.parse(args.cilium_version) if args.cilium_version else None
     if version:
         cmap.check_name(argv[0], version)

@@ -7,6 +7,7 @@ One home for this, because bytes reach tshoot this way from three places: the co
 from __future__ import annotations
 
 from tshoot.core.errors import TshootError, UsageError
+from tshoot.node.backend import per_cpu_bytes
 
 
 def parse_hex(text: str, what: str = "bytes") -> bytes:
@@ -50,6 +51,8 @@ def _parse_json(text: str) -> list[tuple[bytes | None, bytes | None]]:
     for item in data:
         key = bytes(int(b, 16) for b in item["key"]) if "key" in item else None
         value = bytes(int(b, 16) for b in item["value"]) if isinstance(item.get("value"), list) else None
+        if isinstance(item.get("values"), list):  # a per-CPU map: [{"cpu": 0, "value": [...]}, …]
+            value = per_cpu_bytes([bytes(int(b, 16) for b in v["value"]) for v in item["values"]])
         entries.append((key, value))
     return entries
 
@@ -59,6 +62,14 @@ def _parse_text(text: str) -> list[tuple[bytes | None, bytes | None]]:
     current: dict[str, bytearray] = {}
     target = None
     for line in text.splitlines():
+        # a per-CPU map prints "value (CPU 00): …" per CPU: one value, each CPU's part rounded up to 8 bytes
+        if line.lstrip().startswith("value (CPU "):
+            if "value" in current:
+                current["value"] += bytes(-len(current["value"]) % 8)
+            else:
+                current["value"] = bytearray()
+            line = line.split("):", 1)[1]
+            target = "value"
         words = line.split()
         if words and words[0] == "Error:":
             raise TshootError("bpftool: " + line.split(":", 1)[1].strip())

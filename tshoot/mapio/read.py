@@ -15,7 +15,7 @@ from __future__ import annotations
 
 
 
-from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import LPM_TRIE, PER_CPU_TYPES, Backend, Entries, MapInfo, NotPinned
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import TshootError, UsageError
@@ -217,6 +217,8 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         value = backend.lookup(info, key)
         if value is None:
             raise NoEntry(f"no entry for {what}", commands)
+        if info.map_type in PER_CPU_TYPES:
+            value = cmap.fold_cpus(value)
         return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
     dump_cmd = backend.command(["bpftool", "map", "dump", "pinned", info.path])
     if exact:
@@ -292,7 +294,15 @@ def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | Non
     version = version or backend.version
     info = resolve_map(backend, cmap, params, version)
     commands = [*backend.preamble(), backend.command(["bpftool", "-j", "map", "dump", "pinned", info.path])]
-    return Dump(backend, cmap, info, version, backend.dump(info), filters, limit, commands)
+    return Dump(backend, cmap, info, version, folded(cmap, info, backend.dump(info)), filters, limit, commands)
+
+
+def folded(cmap: CiliumMap, info: MapInfo, entries: Entries) -> Entries:
+    """A per-CPU map's entries with each value summed over CPUs (CiliumMap.fold_cpus); others as they are."""
+    if info.map_type not in PER_CPU_TYPES:
+        return entries
+    values = b"".join(cmap.fold_cpus(value) for _, value in entries.pairs())
+    return Entries(entries.key_size, info.value_size, entries.keys, values)
 
 
 # --- lists ---------------------------------------------------------------------------------------

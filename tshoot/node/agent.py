@@ -17,7 +17,7 @@ import shlex
 from tshoot.cluster import cilium, kube
 from tshoot.core.errors import TshootError
 from tshoot.core.version import show
-from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned, per_cpu_bytes
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
 EXEC_TIMEOUT = 60  # seconds: dumping a big conntrack map in a busy agent takes a while
@@ -98,18 +98,13 @@ class PodBackend(Backend):
                              f"map lookup in {info.name}", missing_ok=True)
         if found is None:
             return None
-        return _hex(found["value"])
+        return _value(found)
 
     def dump(self, info: MapInfo) -> Entries:
         items = self.bpftool(["map", "dump", "pinned", info.path], f"map dump {info.name}") or []
         keys = b"".join(_hex(item["key"]) for item in items)
-        if items and "values" in items[0]:  # per-CPU: {"values": [{"cpu": 0, "value": [...]}, …]}
-            values = b"".join(b"".join(_hex(v["value"]) for v in item["values"]) for item in items)
-            stride = len(values) // len(items)
-        else:
-            values = b"".join(_hex(item["value"]) for item in items)
-            stride = info.value_size
-        return Entries(info.key_size, stride, keys, values)
+        values = [_value(item) for item in items]
+        return Entries(info.key_size, len(values[0]) if values else info.value_size, keys, b"".join(values))
 
     def list_maps(self) -> list[MapInfo]:
         shown = self.bpftool(["-f", "map", "show"], "map show") or []
@@ -191,6 +186,13 @@ def agents(api, node: str | None = None, namespace: str | None = None, note=None
 def _hex(items: list[str]) -> bytes:
     """bpftool -j bytes ["0x40", "0x00", …] -> bytes."""
     return bytes.fromhex("".join(items).replace("0x", ""))
+
+
+def _value(item: dict) -> bytes:
+    """An entry's value; a per-CPU map's ({"values": [{"cpu": 0, "value": [...]}, …]}) as the kernel lays it out."""
+    if "values" in item:
+        return per_cpu_bytes([_hex(v["value"]) for v in item["values"]])
+    return _hex(item["value"])
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:

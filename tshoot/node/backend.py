@@ -14,6 +14,15 @@ from tshoot.core.version import Version
 PIN_DIR = "tc/globals"  # under the bpffs mount, where Cilium pins its global maps
 DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
+# Map types whose lookups answer one value per possible CPU, each rounded up to 8 bytes (both backends give
+# them so; CiliumMap.fold_cpus sums them).
+PER_CPU_TYPES = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
+
+
+def per_cpu_bytes(values: list[bytes]) -> bytes:
+    """Values printed one per CPU (bpftool's "values" list) laid out as the kernel gives them: each rounded up
+    to 8 bytes."""
+    return b"".join(v + bytes(-len(v) % 8) for v in values)
 
 
 class NotPinned(TshootError):

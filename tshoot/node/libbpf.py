@@ -171,3 +171,31 @@ def count(fd: int, key_size: int, value_size: int) -> int:
     if ret != -2:
         _check(ret, "bpf_map_get_next_key")
     return n
+
+
+# --- writing maps, loading and running programs (tshoot trace) ------------------------------------------
+# A block of its own: the calls above read Cilium's maps; these load kindlab's own programs (bpf/trace/),
+# attach them, fill their configuration maps and read their ring buffers. Declared on first use, on the same
+# library handle.
+_PROGRAM_PROTOTYPES = [
+    ("bpf_map_update_elem", ct.c_int, [ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_uint64]),
+]
+_programs_declared = False
+
+
+def programs_lib():
+    """lib() with the prototypes of this block declared too."""
+    global _programs_declared
+    handle = lib()
+    if not _programs_declared:
+        for name, res, args in _PROGRAM_PROTOTYPES:
+            fn = getattr(handle, name)
+            fn.restype, fn.argtypes = res, args
+        _programs_declared = True
+    return handle
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Insert or replace an entry (BPF_ANY). For a per-CPU map `value` holds every possible CPU's value, each
+    rounded up to 8 bytes, as lookups return them."""
+    _check(programs_lib().bpf_map_update_elem(fd, key, value, 0), "bpf_map_update_elem")

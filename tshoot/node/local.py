@@ -14,10 +14,8 @@ import socket
 import subprocess
 
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import PIN_DIR, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import PER_CPU_TYPES, PIN_DIR, Backend, Entries, MapInfo, NotPinned
 from tshoot.node import libbpf
-
-_PERCPU = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
 
 
 class LocalBackend(Backend):
@@ -69,7 +67,7 @@ class LocalBackend(Backend):
 
     def _value_stride(self, info: MapInfo) -> int:
         """Per-CPU maps return one value per possible CPU, each rounded up to 8 bytes."""
-        if info.map_type in _PERCPU:
+        if info.map_type in PER_CPU_TYPES:
             return (info.value_size + 7) // 8 * 8 * libbpf.possible_cpus()
         return info.value_size
 
