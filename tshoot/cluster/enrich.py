@@ -4,8 +4,7 @@ identity -> its labels (CiliumIdentity; reserved identities by name, without ask
 the node with that InternalIP, ifindex -> the interface on that node, lxc_id -> the CiliumEndpoint and
 its pod, an address -> the pod or node that has it.
 
-The cluster is asked once per command (`Cluster.fetch`: one list per resource, paginated), never per
-entry. What cannot be said is said ("missing": why), never fatal. Enrichment is keyed by the names map
+The cluster (tshoot.cluster.model) is asked once per command (`Cluster.fetch`), never per entry. What cannot be said is said ("missing": why), never fatal. Enrichment is keyed by the names map
 modules give their fields, so every map in tshoot.maps gets it for the fields it shares with the others.
 """
 
@@ -13,69 +12,16 @@ from __future__ import annotations
 
 from operator import methodcaller
 
+from tshoot.cluster.model import Cluster
 from tshoot.core.addr import parse_ip
 from tshoot.core.errors import UsageError
-
-# Cilium's reserved identities (pkg/identity/numericidentity.go); 9 and 10 exist from 1.15 on (dual stack).
-RESERVED = {
-    1: "reserved:host", 2: "reserved:world", 3: "reserved:unmanaged", 4: "reserved:health", 5: "reserved:init",
-    6: "reserved:remote-node", 7: "reserved:kube-apiserver", 8: "reserved:ingress", 9: "reserved:world-ipv4",
-    10: "reserved:world-ipv6",
-}
+from tshoot.core.identity import RESERVED, UNKNOWN, reserved_labels
 
 IDENTITY_FIELDS = ("identity", "sec_id", "sec_identity", "sec_label", "remote_identity")
 NODE_ADDRESS_FIELDS = ("tunnel_endpoint", "node_ip")
 INTERFACE_FIELDS = ("ifindex", "parent_ifindex")
 ENDPOINT_FIELDS = ("lxc_id", "endpoint_id")
 ADDRESS_FIELDS = ("prefix", "ip", "address", "addr", "backend", "daddr", "saddr")
-
-
-class Cluster:
-    """The cluster objects enrichment needs, indexed. Built from API objects as the server returns them."""
-
-    def __init__(self, identities: list[dict], nodes: list[dict], endpoints: list[dict], pods: list[dict]):
-        self.labels: dict[int, list[str]] = {}
-        for identity in identities:
-            name = identity.get("metadata", {}).get("name", "")
-            if name.isdigit():
-                labels = identity.get("security-labels") or {}
-                self.labels[int(name)] = [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
-        self.node_by_ip: dict[str, str] = {}
-        self.node_ips: dict[str, set[str]] = {}
-        for node in nodes:
-            name = node.get("metadata", {}).get("name", "")
-            for address in node.get("status", {}).get("addresses", []) or []:
-                if address.get("type") in ("InternalIP", "ExternalIP"):
-                    self.node_by_ip.setdefault(address.get("address", ""), name)
-                    self.node_ips.setdefault(name, set()).add(address.get("address", ""))
-        # CiliumEndpoint ids are per node; the CEP names its node by IP (status.networking.node).
-        self.endpoints: dict[tuple[str, int], str] = {}
-        for cep in endpoints:
-            status = cep.get("status") or {}
-            meta = cep.get("metadata", {})
-            node_ip = (status.get("networking") or {}).get("node")
-            if isinstance(status.get("id"), int) and node_ip:
-                self.endpoints[(self.node_by_ip.get(node_ip, node_ip), status["id"])] = \
-                    f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        self.pod_by_ip: dict[str, str] = {}
-        for pod in pods:
-            meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-            if spec.get("hostNetwork"):
-                continue  # a host-network pod's address is its node's
-            for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
-                self.pod_by_ip[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-    @classmethod
-    def fetch(cls, api) -> "Cluster":
-        """One paginated list per resource (CiliumIdentity, Node, CiliumEndpoint, Pod), fetched in parallel."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from tshoot.cluster import kube
-
-        kinds = [kube.CILIUM_IDENTITIES, kube.NODES, kube.CILIUM_ENDPOINTS, kube.PODS]
-        with ThreadPoolExecutor(len(kinds)) as pool:
-            lists = list(pool.map(lambda kind: list(kube.list_objects(api, kind)), kinds))
-        return cls(*lists)
 
 
 def _host_address(text) -> str | None:
@@ -170,12 +116,11 @@ class Enricher:
 
     def identity(self, node: str, number) -> dict | None:
         if number in RESERVED:
-            return {"name": RESERVED[number]}
-        if number == 0:
-            return {"name": "any (0: the wildcard in policy keys, unknown elsewhere)"}
+            name = reserved_labels(number)[0]
+            return {"name": name, "meaning": RESERVED[number][1]} if number == UNKNOWN else {"name": name}
         if self.cluster is None:
             return None  # no cluster at all: said once for the command (Session.enricher), not per entry
-        labels = self.cluster.labels.get(number)
+        labels = self.cluster.identity_labels.get(number)
         if labels is None:
             return {"missing": f"no CiliumIdentity {number} in the cluster"}
         return {"labels": labels}
@@ -204,7 +149,7 @@ class Enricher:
     def endpoint(self, node: str, number) -> dict | None:
         if self.cluster is None:
             return None
-        name = self.cluster.endpoints.get((node, number))
+        name = self.cluster.endpoint_pod(node, number)
         if name is None:
             return {"missing": f"no CiliumEndpoint with id {number} on {node}"}
         return {"endpoint": name, "pod": name}

@@ -8,11 +8,10 @@ interfaces come from the cluster's CiliumEndpoints.
 from __future__ import annotations
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tshoot.cluster import cilium, kube
+from tshoot.cluster import cilium, kube, model
 from tshoot.inspect.programs import CgroupShow, ProgramShow, cgroup_from_bpftool, program_from_bpftool
 from tshoot.core.errors import TshootError
 from tshoot.inspect.netshow import Hook, NetShow, attach_pods, bpftool_net_json, classify, from_bpftool, section_of
@@ -56,27 +55,16 @@ class Agent:
         return data if data is not None else []
 
 
-@dataclass
-class Cluster:
-    """One API connection shared by the nodes asked, and what they share (CiliumEndpoints, read once)."""
-
-    api: object
-    _endpoints: list | None = None
-    _endpoints_note: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+class Cluster(model.Cluster):
+    """The cluster model (tshoot.cluster.model: CiliumEndpoints read once, shared by the nodes asked), and
+    the way to each node's agent through its API connection."""
 
     def agent(self, node: str) -> Agent:
         pod = cilium.agent_pod(self.api, node)
         return Agent(self.api, node, pod["metadata"]["namespace"], pod["metadata"]["name"])
 
     def endpoints(self) -> tuple[list, str | None]:
-        with self._lock:
-            if self._endpoints is None:
-                try:
-                    self._endpoints = list(kube.list_objects(self.api, kube.CILIUM_ENDPOINTS))
-                except TshootError as exc:
-                    self._endpoints, self._endpoints_note = [], f"pods not named: {exc}"
-            return self._endpoints, self._endpoints_note
+        return self.endpoint_objects()
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Cluster:

@@ -12,7 +12,8 @@ import os
 import socket
 
 from tshoot.node.backend import PIN_DIR, Backend
-from tshoot.cluster.enrich import Cluster, Enricher
+from tshoot.cluster.enrich import Enricher
+from tshoot.cluster.model import Cluster
 from tshoot.core.errors import TshootError, UsageError
 from tshoot.mapio.read import on_nodes
 

@@ -1,0 +1,53 @@
+"""The cilium_metrics counter the packet a walk follows would increment where the walk ends.
+
+cilium_metrics (a per-CPU hash, every version) is keyed by {reason, direction} and, from 1.16, the
+source file and line (bpf/lib/metrics.h update_metrics(); struct metrics_key in bpf/lib/common.h up to
+1.18, bpf/lib/metrics.h in 1.19). A drop counts its drop code (bpf/lib/drop.h send_drop_notify*: the
+caller passes the direction), a forward REASON_FORWARDED (0) where bpf/lib/trace.h accounts the trace
+point: TO_LXC as INGRESS, TO_STACK/TO_OVERLAY as EGRESS (_update_trace_metrics()).
+
+Reason names are Cilium's symbolic names (bpf/lib/common.h up to 1.18.0-pre.2, bpf/lib/drop_reasons.h
+from 1.18): this module is the walk's one place for them.
+"""
+
+from __future__ import annotations
+
+from tshoot.core.version import Version
+
+REASON_FORWARDED = 0
+DROP_POLICY = 133            # bpf/lib/common.h, every version
+DROP_MISSED_TAIL_CALL = 140  # every version
+DROP_NO_SERVICE = 158        # every version
+DROP_POLICY_DENY = 181       # every version: a deny rule matched
+DROP_HOST_NOT_READY = 202    # by 1.13.14, 1.14.6+ (drop_reasons.h from 1.18)
+DROP_EP_NOT_READY = 203      # by 1.15.7, 1.16+
+
+NAMES = {
+    REASON_FORWARDED: "REASON_FORWARDED", DROP_POLICY: "DROP_POLICY", DROP_MISSED_TAIL_CALL: "DROP_MISSED_TAIL_CALL",
+    DROP_NO_SERVICE: "DROP_NO_SERVICE", DROP_POLICY_DENY: "DROP_POLICY_DENY",
+    DROP_HOST_NOT_READY: "DROP_HOST_NOT_READY", DROP_EP_NOT_READY: "DROP_EP_NOT_READY",
+}
+DIRECTIONS = {1: "INGRESS", 2: "EGRESS"}  # METRIC_INGRESS, METRIC_EGRESS (enum metric_dir from 1.12)
+INGRESS, EGRESS = 1, 2
+FILE_IN_KEY = (1, 16, 0)  # metrics_key gained line and file in 1.16.0
+
+
+def reason_name(code: int) -> str:
+    return NAMES.get(code, str(code))
+
+
+def empty_policy_slot_drop(version: Version | None) -> int:
+    """What local delivery returns when the destination endpoint's cilium_call_policy slot is empty:
+    ipv4_local_delivery() (bpf/lib/l3.h up to 1.17, bpf/lib/local_delivery.h from 1.18) tail-calls the
+    slot through ep_tail_call() and returns DROP_MISSED_TAIL_CALL up to 1.14; tail_call_policy() returns
+    DROP_EP_NOT_READY from the 1.15 cycle (seen in 1.15.7 and every 1.16+)."""
+    return DROP_EP_NOT_READY if version is None or version >= (1, 15, 0) else DROP_MISSED_TAIL_CALL
+
+
+def counter(code: int, direction: int, program: str, version: Version | None) -> dict:
+    """The cilium_metrics key the packet increments, as `tshoot map dump cilium_metrics` would show it."""
+    out = {"map": "cilium_metrics", "reason": reason_name(code), "code": code,
+           "direction": DIRECTIONS[direction], "program": program}
+    if version is None or version >= FILE_IN_KEY:
+        out["file"] = program  # the key's file id names the object's source file (bpf/lib/source_info.h)
+    return out
