@@ -90,8 +90,8 @@ def _print(result: dict) -> None:
     counter = result.get("counter")
     if counter:
         where = f"{counter['direction']}, {counter['program']}"
-        out.print(f"\n[dim]cilium_metrics counts this packet as {counter['reason']} ({counter['code']}, {escape(where)}): "
-                  f"bpftool map dump pinned /sys/fs/bpf/tc/globals/cilium_metrics[/]")
+        out.print(f"\n[dim]cilium_metrics counts this packet as {counter['reason']} ({counter['code']}: "
+                  f"{escape(counter['text'])}; {escape(where)}): tshoot map dump cilium_metrics[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
 
 

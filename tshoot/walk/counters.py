@@ -6,13 +6,14 @@ source file and line (bpf/lib/metrics.h update_metrics(); struct metrics_key in 
 caller passes the direction), a forward REASON_FORWARDED (0) where bpf/lib/trace.h accounts the trace
 point: TO_LXC as INGRESS, TO_STACK/TO_OVERLAY as EGRESS (_update_trace_metrics()).
 
-Reason names are Cilium's symbolic names (bpf/lib/common.h up to 1.18.0-pre.2, bpf/lib/drop_reasons.h
-from 1.18): this module is the walk's one place for them.
+Reason names, texts and directions are tshoot.maps.metrics's (Cilium's names for the node's version);
+this module knows which codes a walk's ends produce.
 """
 
 from __future__ import annotations
 
-from tshoot.core.version import Version
+from tshoot.core.version import NEWEST_KNOWN, Version
+from tshoot.maps import metrics
 
 REASON_FORWARDED = 0
 DROP_POLICY = 133            # bpf/lib/common.h, every version
@@ -22,18 +23,13 @@ DROP_POLICY_DENY = 181       # every version: a deny rule matched
 DROP_HOST_NOT_READY = 202    # by 1.13.14, 1.14.6+ (drop_reasons.h from 1.18)
 DROP_EP_NOT_READY = 203      # by 1.15.7, 1.16+
 
-NAMES = {
-    REASON_FORWARDED: "REASON_FORWARDED", DROP_POLICY: "DROP_POLICY", DROP_MISSED_TAIL_CALL: "DROP_MISSED_TAIL_CALL",
-    DROP_NO_SERVICE: "DROP_NO_SERVICE", DROP_POLICY_DENY: "DROP_POLICY_DENY",
-    DROP_HOST_NOT_READY: "DROP_HOST_NOT_READY", DROP_EP_NOT_READY: "DROP_EP_NOT_READY",
-}
-DIRECTIONS = {1: "INGRESS", 2: "EGRESS"}  # METRIC_INGRESS, METRIC_EGRESS (enum metric_dir from 1.12)
-INGRESS, EGRESS = 1, 2
+INGRESS, EGRESS = 1, 2  # METRIC_INGRESS, METRIC_EGRESS (enum metric_dir from 1.12)
 FILE_IN_KEY = (1, 16, 0)  # metrics_key gained line and file in 1.16.0
 
 
-def reason_name(code: int) -> str:
-    return NAMES.get(code, str(code))
+def reason_name(code: int, version: Version | None = None) -> str:
+    """Cilium's C name for a code as `version` (unknown: the newest) names it."""
+    return metrics.reasons_of(version or NEWEST_KNOWN).get(code, (str(code), None))[0]
 
 
 def empty_policy_slot_drop(version: Version | None) -> int:
@@ -46,8 +42,9 @@ def empty_policy_slot_drop(version: Version | None) -> int:
 
 def counter(code: int, direction: int, program: str, version: Version | None) -> dict:
     """The cilium_metrics key the packet increments, as `tshoot map dump cilium_metrics` would show it."""
-    out = {"map": "cilium_metrics", "reason": reason_name(code), "code": code,
-           "direction": DIRECTIONS[direction], "program": program}
+    out = {"map": "cilium_metrics", "reason": reason_name(code, version), "code": code,
+           "text": metrics.reason_label(code, version or NEWEST_KNOWN),
+           "direction": metrics.DIRECTIONS[direction], "program": program}
     if version is None or version >= FILE_IN_KEY:
         out["file"] = program  # the key's file id names the object's source file (bpf/lib/source_info.h)
     return out

@@ -524,7 +524,7 @@ class Walker:
             code = counters.empty_policy_slot_drop(dst.version)
             direction = counters.EGRESS if delivering == "bpf_lxc.c" else counters.INGRESS
             raise Stop(f"cilium_call_policy[{endpoint}] is empty on {dst.name}: the tail call to endpoint {endpoint}'s "
-                       f"policy program fails and the datapath drops the packet ({counters.reason_name(code)}); "
+                       f"policy program fails and the datapath drops the packet ({counters.reason_name(code, dst.version)}); "
                        f"the endpoint is not ready (being regenerated?)",
                        counters.counter(code, direction, delivering, dst.version))
         step.says = f"cilium_call_policy[{endpoint}] holds program {program}: endpoint {endpoint}'s policy program"
