@@ -3,7 +3,6 @@ in every layout era, lookups that behave like the datapath's, dumps, filters, li
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 
@@ -98,8 +97,9 @@ def _as_read(cmap, value: bytes) -> bytes:
     return cmap.fold_cpus(per_cpu_bytes([value] * libbpf.possible_cpus()))
 
 
-def _ipcache_args(address: str, cluster_id: int = 0) -> argparse.Namespace:
-    return argparse.Namespace(address=address, cluster_id=cluster_id)
+def _ipcache_args(address: str, cluster_id: int = 0) -> dict:
+    """The ipcache key's fields as keyword arguments of ipcache.MAP.key (no argparse namespace)."""
+    return {"address": address, "cluster_id": cluster_id}
 
 
 @pytest.fixture
@@ -347,3 +347,26 @@ def test_policy_lookup_asks_what_the_datapath_asks(tshoot, bpffs, version):
                    "--show-commands")
     assert table.code == 0 and "after no entry for identity=12345 direction=ingress protocol=TCP port=80" in table.out
     assert (table.out + table.err).count("$ bpftool map lookup pinned") == 2  # both lookups the datapath made
+
+
+def test_an_explicit_pinned_name_is_never_renamed_by_the_version(tshoot, bpffs):
+    """cilium_policy_02006 given with --cilium-version 1.17 (which pins cilium_policy_v2_<ep>): the map named
+    is the map asked; the version only chooses the layout (1.16's and 1.17's keys and values have one size)."""
+    from tshoot.maps import policy
+
+    v16 = parse("1.16.15")
+    path = create_for(bpffs, policy.MAP, v16, endpoint=2006)
+    fill(path, [(policy.MAP.encode("key", {"identity": 0, "direction": "ingress", "protocol": "ANY", "port": 0,
+                                           "port_end": 0, "prefix_len": 40}, v16),
+                 policy.MAP.encode("value", {"proxy_port": 0}, v16))])
+    r = tshoot("map", "lookup", "cilium_policy_02006", "--identity", "53731", "--cilium-version", "1.17",
+               "--backend", "local", "--bpffs", str(bpffs), "-o", "json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["key"]["identity"] == 0
+    r = tshoot("map", "dump", "cilium_policy_02006", "--cilium-version", "1.17", "--backend", "local",
+               "--bpffs", str(bpffs), "-o", "json")
+    assert r.code == 0 and len(json.loads(r.out)) == 1, r
+    # a short name still takes the version's own name
+    r = tshoot("map", "lookup", "policy", "--endpoint", "2006", "--identity", "1", "--cilium-version", "1.17",
+               "--backend", "local", "--bpffs", str(bpffs))
+    assert r.code == 1 and "cilium_policy_v2_02006" in r.err

@@ -13,7 +13,7 @@ import sys
 
 from tshoot.core import version as versions
 from tshoot.node.backend import DEFAULT_BPFFS
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import FieldError, TshootError, UsageError
 from tshoot.cli.parsing import Parser
 
 LOOKUP_EPILOG = """examples:
@@ -86,7 +86,8 @@ def _parser(command: str, epilog: str, description: str) -> Parser:
 
 
 def _map_parser(command: str, argv: list[str], epilog: str, description: str):
-    """The map comes first (its module adds its key arguments), as in `tshoot key`."""
+    """The map comes first (its module adds its key arguments), as in `tshoot key`. Returns (map, parameters
+    of a pinned name, the pinned name itself or None for a short name, parser)."""
     from tshoot.maps import MAPS, find
 
     names = ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
@@ -99,9 +100,10 @@ def _map_parser(command: str, argv: list[str], epilog: str, description: str):
         parser.parse_args(argv)  # --help prints the help; anything else is missing the map
         parser.error("the map comes first, e.g. tshoot map " + command + " ipcache …")
     cmap, params = find(argv[0])
+    pinned = argv[0] if cmap.match_pinned(argv[0]) is not None else None
     parser = _parser(f"{command} {argv[0]}", epilog, f"{description} {cmap.short}: {cmap.summary}")
     _common(parser)
-    return cmap, params, parser
+    return cmap, params, pinned, parser
 
 
 def _version(args) -> versions.Version | None:
@@ -121,8 +123,11 @@ def _params(args, params: dict) -> dict:
 def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
 
-    cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.")
+    cmap, params, pinned, parser = _map_parser("lookup", argv, LOOKUP_EPILOG,
+                                               "Look a key up in a Cilium map, as the datapath does.")
+    start = parser.mark()
     cmap.add_key_arguments(parser)
+    key_fields = (start, parser.mark())
     parser.add_argument("--exact", action="store_true",
                         help="on an LPM map, the entry for exactly this prefix (default: the longest prefix covering it)")
     args = parser.parse_args(argv[1:])
@@ -131,7 +136,15 @@ def _lookup(argv: list[str]) -> int:
             setattr(args, name, value)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact))
+    key = parser.values(args, key_fields)
+
+    def work(backend):
+        try:
+            return mapread.lookup(backend, cmap, _params(args, params), key, version, args.exact, pinned)
+        except FieldError as exc:
+            raise parser.field_error(exc) from None
+
+    results = session.run(work)
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
     enricher = session.enricher(found)
     _show_commands(args, found)
@@ -186,7 +199,7 @@ def _dump(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.mapio.filter import Filter
 
-    cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
+    cmap, params, pinned, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
     parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
                         help="keep entries whose fields match, e.g. identity=53731 or prefix~10.0. (see below)")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N entries per node")
@@ -199,7 +212,10 @@ def _dump(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     def work(backend):
-        dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit)
+        try:
+            dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit, pinned)
+        except FieldError as exc:
+            raise parser.field_error(exc) from None
         # JSON decodes while rendering, on every CPU (tshoot.mapio.forkmap); the rest decodes here, so that a
         # node whose entries cannot be read fails alone.
         return dumped if args.output == "json" else dumped.decode()

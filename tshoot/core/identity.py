@@ -8,7 +8,7 @@ in dual-stack clusters (single-stack clusters use world for both).
 
 from __future__ import annotations
 
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError
 
 UNKNOWN, HOST, WORLD, UNMANAGED, HEALTH, INIT, REMOTE_NODE, KUBE_APISERVER, INGRESS = range(9)
 WORLD_IPV4, WORLD_IPV6 = 9, 10
@@ -51,5 +51,4 @@ def parse_identity(text: str, field: str = "identity") -> int:
         return names[name]
     if name.isdigit() and int(name) < 1 << 32:
         return int(name)
-    raise UsageError(f"{field} {text!r}: expected a number (e.g. 53731) or a reserved identity "
-                     f"({', '.join(names)})")
+    raise FieldError(field, repr(text), f"expected a number (e.g. 53731) or a reserved identity ({', '.join(names)})")

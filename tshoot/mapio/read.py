@@ -18,7 +18,7 @@ from __future__ import annotations
 from tshoot.node.backend import LPM_TRIE, PER_CPU_TYPES, Backend, Entries, MapInfo, NotPinned
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import FieldError, TshootError, UsageError
 from tshoot.mapio.filter import Filter
 from tshoot.maps import MAPS
 from tshoot.maps.base import CiliumMap
@@ -37,12 +37,16 @@ def _format_pin(cmap: CiliumMap, template: str, params: dict) -> str:
     try:
         return template.format(**params)
     except KeyError as exc:
-        raise UsageError(f"{cmap.short} maps are per endpoint: give --{exc.args[0]} N or the pinned name, "
+        raise FieldError(exc.args[0], None, f"{cmap.short} maps are per endpoint: give its id or the pinned name, "
                          f"e.g. {template.format(**{exc.args[0]: 2006})}") from None
 
 
-def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None) -> MapInfo:
-    """The pinned map on that node: the name its version uses, or, version unknown, the newest name pinned."""
+def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None,
+                pinned: str | None = None) -> MapInfo:
+    """The pinned map on that node: `pinned` when the user named it (never renamed: a version only chooses
+    the layout), else the name its version uses, or, version unknown, the newest name pinned."""
+    if pinned is not None:
+        return backend.info(pinned)
     if version is not None:
         try:
             names = [_format_pin(cmap, cmap.pin(version).name, params)]
@@ -153,14 +157,15 @@ def describe_key(fields: dict) -> str:
                     if v not in (None, "", []) and (v != 0 or k == "identity")) or "that key"
 
 
-def lookup(backend: Backend, cmap: CiliumMap, params: dict, args,
-           version: Version | None = None, exact: bool = False) -> Lookup:
-    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it), asked
-    as the datapath asks it (a policy map: that identity, then any; CiliumMap.datapath_keys), or exactly."""
+def lookup(backend: Backend, cmap: CiliumMap, params: dict, key: dict,
+           version: Version | None = None, exact: bool = False, pinned: str | None = None) -> Lookup:
+    """`tshoot map lookup`: the key from the map's key fields (`key`: keyword arguments of CiliumMap.key, as
+    `tshoot key` builds it), asked as the datapath asks it (a policy map: that identity, then any;
+    CiliumMap.datapath_keys), or exactly. `pinned`: the map the user named, looked up under that name."""
     version = version or backend.version
-    info = resolve_map(backend, cmap, params, version)
+    info = resolve_map(backend, cmap, params, version, pinned)
     kversion = key_version(cmap, info, version)
-    fields = cmap.key_from_args(args, kversion)
+    fields = cmap.key(kversion, **key)
     return datapath_lookup(backend, cmap, [fields] if exact else cmap.datapath_keys(fields, kversion), version,
                            params, exact, info)
 
@@ -289,10 +294,11 @@ class Dump:
 
 
 def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None = None,
-         filters: Filter | None = None, limit: int | None = None) -> Dump:
-    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows)."""
+         filters: Filter | None = None, limit: int | None = None, pinned: str | None = None) -> Dump:
+    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows); `pinned`:
+    the map the user named, read under that name."""
     version = version or backend.version
-    info = resolve_map(backend, cmap, params, version)
+    info = resolve_map(backend, cmap, params, version, pinned)
     commands = [*backend.preamble(), backend.command(["bpftool", "-j", "map", "dump", "pinned", info.path])]
     return Dump(backend, cmap, info, version, folded(cmap, info, backend.dump(info)), filters, limit, commands)
 

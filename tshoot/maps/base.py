@@ -146,15 +146,16 @@ class CiliumMap(ABC):
                   for f in layout.fields}
         return layout.pack(summed)
 
-    # --- keys from the command line ---------------------------------------------------------
+    # --- keys from what users give -------------------------------------------------------------
     @abstractmethod
     def add_key_arguments(self, parser) -> None:
-        """Add this map's key arguments (an address, a port, --slot …) to `tshoot key <map>`, through
-        argparse's add_argument (tshoot.cli.parsing.Parser takes the same calls)."""
+        """Declare this map's key fields for a command line (`tshoot key <map>`, `map lookup`), through
+        argparse's add_argument; each argument's dest is the name of a keyword argument of `key()`."""
 
     @abstractmethod
-    def key_from_args(self, args, version: Version) -> dict:
-        """Semantic key fields from parsed arguments (validated for `version`)."""
+    def key(self, version: Version, **fields) -> dict:
+        """Semantic key fields from typed keyword arguments (validated for `version`); a wrong value raises
+        tshoot.core.errors.FieldError naming the keyword argument."""
 
     def datapath_keys(self, fields: dict, version: Version | None) -> list[dict]:
         """The keys the datapath asks, in order, for what `fields` describes; the first entry found decides.

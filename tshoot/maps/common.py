@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import IP4, IP6, PAD, Field, Layout
 from tshoot.core.version import Version, show
 
@@ -52,10 +52,10 @@ def check_cluster_id(layout: Layout, cluster_id: int, version: Version, since: s
         return
     field = layout.by_name.get("cluster_id")
     if field is None:
-        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need {since}+): "
-                         f"drop --cluster-id or pass --cilium-version {since} or newer")
+        raise FieldError("cluster_id", cluster_id, f"Cilium {show(version)} keys have no cluster_id (clustermesh ids "
+                         f"need {since}+): leave it 0, or say the node runs {since} or newer")
     limit = (1 << (8 * field.size)) - 1
     if version[:2] == (1, 15):
         limit = 255  # the field is u16 but the 1.15 datapath rejects ids above UINT8_MAX
     if not 0 < cluster_id <= limit:
-        raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} holds cluster ids 0 to {limit}")
+        raise FieldError("cluster_id", cluster_id, f"Cilium {show(version)} holds cluster ids 0 to {limit}")

@@ -10,7 +10,7 @@ Layouts: shared/reference/cilium-map-layouts.md §5.1, §5.4, Appendix A (lb4_ba
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_protocol, show_ip, show_protocol
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, PAD, U, Field, Layout
 from tshoot.core.version import Range, Version, show
 from tshoot.maps.base import CiliumMap, Pin
@@ -61,11 +61,11 @@ class Backends(CiliumMap):
         parser.add_argument("backend_id", metavar="BACKEND_ID", type=int,
                             help="the backend id a service slot points at (its value's backend_id)")
 
-    def key_from_args(self, args, version: Version) -> dict:
+    def key(self, version: Version, *, backend_id: int) -> dict:
         limit = (1 << (8 * self.layout_for("key", version).size)) - 1
-        if not 0 < args.backend_id <= limit:
-            raise UsageError(f"backend id {args.backend_id}: Cilium {show(version)} backend ids are 1 to {limit}")
-        return {"backend_id": args.backend_id}
+        if not 0 < backend_id <= limit:
+            raise FieldError("backend_id", backend_id, f"Cilium {show(version)} backend ids are 1 to {limit}")
+        return {"backend_id": backend_id}
 
     def key_fields(self, raw, layout) -> dict:
         return {"backend_id": raw["backend_id"]}

@@ -9,7 +9,7 @@ Layouts: shared/reference/cilium-map-layouts.md §5.4, Appendix A (lb4_reverse_n
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, show_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, Field, Layout
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -36,10 +36,10 @@ class RevNat(CiliumMap):
         parser.add_argument("rev_nat_index", metavar="REV_NAT_INDEX", type=int,
                             help="the service's rev-NAT index (its service id; rev_nat_index in a service value)")
 
-    def key_from_args(self, args, version: Version) -> dict:
-        if not 0 < args.rev_nat_index <= 0xFFFF:
-            raise UsageError(f"rev-NAT index {args.rev_nat_index}: indexes are 1 to 65535")
-        return {"rev_nat_index": args.rev_nat_index}
+    def key(self, version: Version, *, rev_nat_index: int) -> dict:
+        if not 0 < rev_nat_index <= 0xFFFF:
+            raise FieldError("rev_nat_index", rev_nat_index, "rev-NAT indexes are 1 to 65535")
+        return {"rev_nat_index": rev_nat_index}
 
     def key_fields(self, raw, layout) -> dict:
         return {"rev_nat_index": raw["rev_nat_index"]}

@@ -9,7 +9,7 @@ Layouts: shared/reference/cilium-map-layouts.md §4.
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_ip, show_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -59,14 +59,14 @@ class Endpoints(CiliumMap):
         parser.add_argument("address", metavar="ADDRESS", help="a local endpoint's IPv4 or IPv6 address")
         add_cluster_id_argument(parser)
 
-    def key_from_args(self, args, version: Version) -> dict:
-        address, slash, plen = args.address.partition("/")
-        family, raw = parse_ip(address)
+    def key(self, version: Version, *, address: str, cluster_id: int = 0) -> dict:
+        ip, slash, plen = address.partition("/")
+        family, raw = parse_ip(ip)
         if slash and plen != ("32" if family == IPV4 else "128"):
-            raise UsageError(f"{args.address!r}: the lxc map is keyed by single addresses, not prefixes "
-                             f"(expected e.g. 10.0.1.110)")
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
-        return {"ip": show_ip(raw), "family": family, "cluster_id": args.cluster_id}
+            raise FieldError("address", repr(address), "the lxc map is keyed by single addresses, not prefixes "
+                             "(expected e.g. 10.0.1.110)")
+        check_cluster_id(self.layout_for("key", version), cluster_id, version)
+        return {"ip": show_ip(raw), "family": family, "cluster_id": cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
         family = FAMILY_NAME.get(raw["family"], raw["family"])

@@ -24,7 +24,7 @@ bpf/lib/source_info.h __id_for_file() (v1.16, v1.19), pkg/monitor/api/drop.go (t
 
 from __future__ import annotations
 
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import PAD, Field, Layout
 from tshoot.core.version import Range, Version, show
 from tshoot.maps.base import CiliumMap, Pin
@@ -237,16 +237,18 @@ class Metrics(CiliumMap):
         parser.add_argument("--file", default=None, metavar="NAME|ID",
                             help="source file of the counter, bpf_lxc.c or its id (1.16+)")
 
-    def key_from_args(self, args, version: Version) -> dict:
-        code = reason_code(args.reason, version)
-        fields = {"code": code, "direction": args.direction.upper()}
+    def key(self, version: Version, *, reason: str | int, direction: str, line: int = 0,
+            file: str | None = None) -> dict:
+        code = reason_code(str(reason), version)
+        fields = {"code": code, "direction": direction.upper()}
         files = files_of(version)
-        if args.line or args.file:
+        if line or file:
             if not files:
-                raise UsageError(f"Cilium {show(version)} counters have no source file or line (1.16+): "
-                                 f"drop --line/--file or pass --cilium-version 1.16 or newer")
-            fields["line"] = args.line
-            fields["file"] = file_name(_file_id(args.file, files), files) if args.file else None
+                raise FieldError("line" if line else "file", line or file,
+                                 f"Cilium {show(version)} counters have no source file or line (1.16+): leave them "
+                                 f"out, or say the node runs 1.16 or newer")
+            fields["line"] = line
+            fields["file"] = file_name(_file_id(file, files), files) if file else None
         return fields
 
     def key_fields(self, raw, layout) -> dict:

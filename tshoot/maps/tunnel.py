@@ -53,10 +53,10 @@ class Tunnel(CiliumMap):
                                  "(10.0.1.110/24); the key holds the masked address")
         add_cluster_id_argument(parser)
 
-    def key_from_args(self, args, version: Version) -> dict:
-        family, address, _ = parse_prefix(args.cidr)
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version, since="1.12.8")
-        return {"ip": show_ip(address), "family": family, "cluster_id": args.cluster_id}
+    def key(self, version: Version, *, cidr: str, cluster_id: int = 0) -> dict:
+        family, address, _ = parse_prefix(cidr)
+        check_cluster_id(self.layout_for("key", version), cluster_id, version, since="1.12.8")
+        return {"ip": show_ip(address), "family": family, "cluster_id": cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
         family = FAMILY_NAME.get(raw["family"], raw["family"])
