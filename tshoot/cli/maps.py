@@ -198,7 +198,10 @@ def _import_meanwhile(module: str):
 def _dump(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.mapio.filter import Filter
+    from tshoot.maps import progarray
 
+    if argv and progarray.is_prog_array(argv[0]):
+        return _dump_prog_array(argv)
     cmap, params, pinned, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.")
     parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
                         help="keep entries whose fields match, e.g. identity=53731 or prefix~10.0. (see below)")
@@ -260,6 +263,44 @@ def _dump(argv: list[str]) -> int:
     if args.verbose:
         for r in found:
             _note(f"{r.node}: {r.info.name} ({r.info.map_type}), {r.total} entries; " + "; ".join(r.reasons))
+    return _report(results)
+
+
+def _dump_prog_array(argv: list[str]) -> int:
+    """A program array: slot -> program (id, name); for the policy arrays the slot is an endpoint, named."""
+    from tshoot.cli import render
+    from tshoot.cli.mapview import table
+    from tshoot.mapio import read as mapread
+    from tshoot.maps import progarray
+
+    name = argv[0]
+    parser = _parser(f"dump {name}", DUMP_EPILOG, f"The filled slots of program array {name}: the program in each.")
+    _common(parser)
+    args = parser.parse_args(argv[1:])
+    session = _session(args)
+    results = session.run(lambda backend: mapread.dump_prog_array(backend, name))
+    found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
+    _show_commands(args, found)
+    endpoints = progarray.slot_meaning(name) == "endpoint"
+    enricher = session.enricher(found) if endpoints else None
+    rows = []
+    for r in found:
+        for slot in r.slots:
+            said = enricher.entry(r.node, {"endpoint_id": slot["slot"]}, None) if enricher else {}
+            pod = (said.get("endpoint_id") or {}).get("pod")
+            rows.append({"node": r.node, "map": name, **slot, **({"pod": pod} if endpoints else {})})
+    if args.output != "table":
+        print(render.dump(rows, args.output))
+    else:
+        if rows:
+            columns = ["slot", "program_id", "program", *(["pod"] if endpoints else [])]
+            header = (["NODE"] if len(results) > 1 else []) + \
+                [("ENDPOINT" if endpoints else "SLOT"), "PROGRAM ID", "PROGRAM", *(["POD"] if endpoints else [])]
+            print(table(header, [([row["node"]] if len(results) > 1 else []) +
+                                 ["-" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]))
+        for r in found:
+            if not r.slots:
+                _note(f"{r.node}: every slot of {name} is empty")
     return _report(results)
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 
 
-from tshoot.node.backend import LPM_TRIE, PER_CPU_TYPES, Backend, Entries, MapInfo, NotPinned
+from tshoot.maps import progarray
+from tshoot.node.backend import LPM_TRIE, PER_CPU_TYPES, PROG_ARRAY, Backend, Entries, MapInfo, NotPinned
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import FieldError, TshootError, UsageError
@@ -311,6 +312,28 @@ def folded(cmap: CiliumMap, info: MapInfo, entries: Entries) -> Entries:
     return Entries(entries.key_size, info.value_size, entries.keys, values)
 
 
+class ProgArrayDump:
+    """One node's program array: every filled slot with the id and name of the program in it."""
+
+    def __init__(self, backend: Backend, info: MapInfo, commands: list[str]):
+        self.node, self.info, self.commands = backend.node, info, commands
+        entries = backend.dump(info)
+        filled = progarray.slots(entries.keys, entries.values)
+        names = backend.program_names() if filled else {}
+        self.slots = [{"slot": slot, "program_id": prog_id, "program": names.get(prog_id)} for slot, prog_id in filled]
+        self.total = len(self.slots)
+
+
+def dump_prog_array(backend: Backend, name: str) -> ProgArrayDump:
+    """`tshoot map dump` of a program array (tshoot.maps.progarray): slot -> program (id, name)."""
+    info = backend.info(name)
+    if info.map_type != PROG_ARRAY:
+        raise TshootError(f"{name} on {backend.node} is a {info.map_type} map, not a program array")
+    commands = [*backend.preamble(), backend.command(["bpftool", "map", "dump", "pinned", info.path]),
+                backend.command(["bpftool", "prog", "show"]) + "   # the programs' names"]
+    return ProgArrayDump(backend, info, commands)
+
+
 # --- lists ---------------------------------------------------------------------------------------
 def map_of(name: str) -> tuple[CiliumMap, dict] | None:
     for cmap in MAPS:
@@ -323,6 +346,9 @@ def map_of(name: str) -> tuple[CiliumMap, dict] | None:
 def layout_of(info: MapInfo, version: Version | None, btf: tuple | None = None) -> dict | None:
     """Which structs tshoot reads a pinned map with, and why (the rules of tshoot.mapio.bulk.LayoutChoice: the
     map's BTF, else the version, else the sizes); None for a map tshoot does not know."""
+    if info.map_type == PROG_ARRAY and progarray.is_prog_array(info.name):
+        return {"key": progarray.slot_meaning(info.name), "value": "program", "by": "a program array: ENTRIES are "
+                "its filled slots", "problem": None}
     found = map_of(info.name)
     if found is None:
         return None

@@ -139,6 +139,9 @@ class PodBackend(Backend):
             raise TshootError(f"ip link show failed on {self.node}: {err.strip()[:200]}")
         return {link["ifindex"]: link["ifname"] for link in json.loads(out)}
 
+    def program_names(self) -> dict[int, str]:
+        return {p["id"]: p.get("name", "") for p in self.bpftool(["prog", "show"], "prog show") or []}
+
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:
         return f"kubectl -n {self.namespace} exec {self.pod} -c {cilium.AGENT_CONTAINER} -- {shlex.join(argv)}"

@@ -14,6 +14,7 @@ from tshoot.core.version import Version
 PIN_DIR = "tc/globals"  # under the bpffs mount, where Cilium pins its global maps
 DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
+PROG_ARRAY = "prog_array"  # a slot's value is a program; from user space, its id
 # Map types whose lookups answer one value per possible CPU, each rounded up to 8 bytes (both backends give
 # them so; CiliumMap.fold_cpus sums them).
 PER_CPU_TYPES = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
@@ -111,6 +112,10 @@ class Backend(ABC):
     @abstractmethod
     def interfaces(self) -> dict[int, str]:
         """The node's network interfaces, {ifindex: name} (for enrichment)."""
+
+    def program_names(self) -> dict[int, str]:
+        """The node's BPF programs, {id: name} (what a prog array's slots hold)."""
+        raise TshootError(f"{self.kind} backend: program names are not known")
 
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""

@@ -226,6 +226,7 @@ def libbpf() -> ctypes.CDLL:
     for fn, args, res in (
         ("bpf_prog_get_fd_by_id", [u32], i32), ("bpf_map_get_fd_by_id", [u32], i32),
         ("bpf_link_get_fd_by_id", [u32], i32), ("bpf_link_get_next_id", [u32, ctypes.POINTER(u32)], i32),
+        ("bpf_prog_get_next_id", [u32, ctypes.POINTER(u32)], i32),
         ("bpf_obj_get_info_by_fd", [i32, vp, ctypes.POINTER(u32)], i32), ("bpf_obj_get", [ctypes.c_char_p], i32),
         ("bpf_prog_query_opts", [i32, u32, ctypes.POINTER(_QueryOpts)], i32),
         ("btf__load_from_kernel_by_id", [u32], vp), ("btf__type_by_id", [vp, u32], ctypes.POINTER(_BtfType)),
@@ -339,6 +340,17 @@ def map_summary(map_id: int) -> MapSummary:
         os.close(fd)
     return MapSummary(id=info.id, type=type_name(MAP_TYPES, info.type), name=info.name.decode(errors="replace"),
                       key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries)
+
+
+def program_ids() -> list[int]:
+    """The id of every BPF program loaded on the machine (BPF_PROG_GET_NEXT_ID)."""
+    lib, found, current = libbpf(), [], ctypes.c_uint32(0)
+    while lib.bpf_prog_get_next_id(current.value, ctypes.byref(current)) == 0:
+        found.append(current.value)
+    err = ctypes.get_errno()
+    if err not in (0, errno.ENOENT):
+        raise _failure("listing BPF programs", err)
+    return found
 
 
 # --- links ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import socket
 import subprocess
 
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import PER_CPU_TYPES, PIN_DIR, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import PER_CPU_TYPES, PIN_DIR, PROG_ARRAY, Backend, Entries, MapInfo, NotPinned
 from tshoot.node import libbpf
 
 
@@ -79,10 +79,14 @@ class LocalBackend(Backend):
             raise TshootError(f"lookup in {info.path} failed: {exc.strerror}") from None
 
     def dump(self, info: MapInfo) -> Entries:
-        fd, _ = self._fd(info.name)
+        return self._dump(self._fd(info.name)[0], info)
+
+    def _dump(self, fd: int, info: MapInfo) -> Entries:
         stride = self._value_stride(info)
         try:
-            chunks = libbpf.lookup_batch(fd, info.key_size, stride)
+            # A prog array is read key by key: a batch lookup answers every slot, filled or not, while a
+            # single lookup of an empty slot is ENOENT (kernel/bpf/arraymap.c, fd arrays).
+            chunks = None if info.map_type == PROG_ARRAY else libbpf.lookup_batch(fd, info.key_size, stride)
             if chunks is None:
                 chunks = libbpf.iterate(fd, info.key_size, stride)
         except OSError as exc:
@@ -105,7 +109,8 @@ class LocalBackend(Backend):
             except TshootError:
                 continue  # a pinned program, or a file that is not a BPF object
             try:
-                info.entries = libbpf.count(fd, info.key_size, self._value_stride(info))
+                info.entries = len(self._dump(fd, info)) if info.map_type == PROG_ARRAY else \
+                    libbpf.count(fd, info.key_size, self._value_stride(info))
             except OSError:
                 info.entries = None  # e.g. a program array: its slots cannot be read from user space
             infos.append(info)
@@ -127,6 +132,17 @@ class LocalBackend(Backend):
 
     def interfaces(self) -> dict[int, str]:
         return dict(socket.if_nameindex())
+
+    def program_names(self) -> dict[int, str]:
+        from tshoot.node import bpfsys
+
+        names = {}
+        for prog_id in bpfsys.program_ids():
+            try:
+                names[prog_id] = bpfsys.program(prog_id).name
+            except TshootError:
+                continue  # unloaded meanwhile
+        return names
 
     def command(self, argv: list[str]) -> str:
         return shlex.join(argv)
