@@ -217,6 +217,32 @@ def test_lxc_ifindex_is_named_from_this_machine(tshoot, bpffs):
     assert r.code == 0, r
     obj = json.loads(r.out)
     assert obj["value"] == fields and obj["enriched"] == {"ifindex": {"interface": name}}
+    assert "interface names are those of tshoot's own network namespace (no --netns given)" in r.err
+
+
+def test_lxc_ifindex_is_named_in_the_nodes_netns(tshoot, bpffs):
+    """--netns: the ifindex is named where the node numbers its interfaces, not in tshoot's namespace."""
+    import subprocess
+    import uuid
+
+    netns = f"kl-b16-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "add", "lxcb16test", "index", "4242", "type", "veth",
+                        "peer", "name", "b16peer"], check=True)
+        v = parse("1.19.4")
+        path = create_for(bpffs, lxc.MAP, v)
+        fields = {"ifindex": 4242, "lxc_id": 2006, "flags": [], "mac": "6a:8c:ee:3a:73:d5",
+                  "node_mac": "3e:43:da:fb:c7:04", "sec_id": 53731, "parent_ifindex": 0}
+        fill(path, [(lxc.MAP.encode("key", {"ip": "10.0.1.110", "family": "ipv4", "cluster_id": 0}, v),
+                     lxc.MAP.encode("value", fields, v))])
+        r = tshoot("map", "lookup", "lxc", "10.0.1.110", "--backend", "local", "--bpffs", str(bpffs), "-o", "json",
+                   "--cilium-version", "1.19.4", "--netns", netns)
+        assert r.code == 0, r
+        assert json.loads(r.out)["enriched"] == {"ifindex": {"interface": "lxcb16test"}}
+        assert "no --netns given" not in r.err
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=False)
 
 
 def test_failures_are_one_line_exit_1(tshoot, bpffs, tmp_path):

@@ -69,6 +69,8 @@ def _common(parser: Parser) -> None:
     where.add_argument("--all-nodes", action="store_true", help="every node at once (the default on a cluster)")
     where.add_argument("--bpffs", metavar="DIR", default=DEFAULT_BPFFS,
                        help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS})")
+    where.add_argument("--netns", metavar="NS", help="local backend: the node's network namespace, where ifindexes "
+                                                     "are named (default: tshoot's own)")
     where.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ./kubeconfig, ~/.kube/config)")
     where.add_argument("--context", metavar="NAME", help="kubeconfig context")
     where.add_argument("-n", "--namespace", metavar="NS", help="the Cilium agents' namespace (default: found: cilium or kube-system)")
@@ -336,7 +338,7 @@ def _session(args):
         raise UsageError("--parallel must be 1 or more")
     return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
                    kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
-                   workers=args.parallel, verbose=args.verbose, note=_note)
+                   workers=args.parallel, verbose=args.verbose, note=_note, netns=args.netns)
 
 
 def _note(text: str) -> None:

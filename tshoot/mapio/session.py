@@ -21,12 +21,14 @@ from tshoot.mapio.read import on_nodes
 class Session:
     def __init__(self, backend: str = "auto", bpffs: str = "/sys/fs/bpf", node: str | None = None,
                  all_nodes: bool = False, kubeconfig: str | None = None, context: str | None = None,
-                 namespace: str | None = None, workers: int = 32, verbose: bool = False, note=None):
+                 namespace: str | None = None, workers: int = 32, verbose: bool = False, note=None,
+                 netns: str | None = None):
         if node and all_nodes:
             raise UsageError("give --node NAME or --all-nodes, not both")
         self.kind, self.bpffs, self.node, self.all_nodes = backend, bpffs, node, all_nodes
         self.kubeconfig, self.context, self.namespace = kubeconfig, context, namespace
         self.workers, self.verbose, self.note = workers, verbose, note or (lambda text: None)
+        self.netns = netns  # local backend: the node's network namespace
         self._api = None
         self._chosen: dict[str, Backend] = {}
 
@@ -51,9 +53,12 @@ class Session:
             if self.node and self.node != socket.gethostname():
                 raise UsageError(f"--backend local reads this machine ({socket.gethostname()}), not {self.node}: "
                                  f"drop --node or use --backend pod")
-            chosen: list[Backend] = [LocalBackend(self.bpffs)]
+            chosen: list[Backend] = [LocalBackend(self.bpffs, netns=self.netns)]
         else:
             from tshoot.node.agent import agents
+
+            if self.netns:
+                raise UsageError("--netns names a namespace on this machine: it goes with --backend local")
 
             chosen = agents(self.api(), node=self.node, namespace=self.namespace, note=self.note)
         self._chosen = {b.node: b for b in chosen}
@@ -90,7 +95,11 @@ class Session:
         return Enricher(cluster, interfaces=self._interfaces)
 
     def _interfaces(self, node: str) -> dict[int, str]:
-        return self._chosen[node].interfaces()
+        backend = self._chosen[node]
+        if backend.kind == "local" and self.netns is None:
+            self.note("interface names are those of tshoot's own network namespace (no --netns given); a node "
+                      "in its own namespace (kind, a container) numbers its interfaces there: give --netns")
+        return backend.interfaces()
 
 
 def _kubeconfig_reachable(kubeconfig: str | None) -> bool:

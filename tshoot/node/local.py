@@ -21,10 +21,11 @@ from tshoot.node import libbpf
 class LocalBackend(Backend):
     kind = "local"
 
-    def __init__(self, bpffs: str, version=None):
+    def __init__(self, bpffs: str, version=None, netns: str | None = None):
         self.bpffs = bpffs.rstrip("/") or "/"
         self.node = socket.gethostname()
         self.version = version
+        self.netns = netns  # the node's network namespace: where its ifindexes mean something (None: ours)
         self._open: dict[str, tuple[int, MapInfo]] = {}
 
     def pin_path(self, name: str) -> str:
@@ -131,7 +132,12 @@ class LocalBackend(Backend):
         return parse_types(proc.stdout), info.btf_key_type_id, info.btf_value_type_id
 
     def interfaces(self) -> dict[int, str]:
-        return dict(socket.if_nameindex())
+        """{ifindex: name} in the node's network namespace: an lxc's ifindex names nothing in another one."""
+        if self.netns is None:
+            return dict(socket.if_nameindex())
+        from tshoot.inspect.hooks_local import in_netns  # pyroute2's setns, only when a namespace is named
+
+        return dict(in_netns(self.netns, socket.if_nameindex))
 
     def program_names(self) -> dict[int, str]:
         from tshoot.node import bpfsys
