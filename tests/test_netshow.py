@@ -196,6 +196,24 @@ def test_section_names_from_every_naming_scheme():
     assert netshow.section_of("cil_to_overlay") == "to-overlay"                                # tcx: no filter name
     assert netshow.section_of("other_tc", "foreign.o:[tc]") == "tc"
     assert netshow.section_of("handle_xgress") is None
+    # tc's annotation for a program loaded from a pinned object is no section: the program's name says it
+    assert netshow.section_of("cil_from_container", "bpf_lxc.o:[*fsobj]") == "from-container"
+    assert netshow.section_of("handle_xgress", "bpf_lxc.o:[*fsobj]") is None
+
+
+def test_an_uplink_is_recognised_by_ciliums_netdev_programs():
+    """A device with from-netdev/to-netdev is one Cilium serves, whether or not the default route uses it."""
+    hook = netshow.Hook(hook="tc", attach="clsact/ingress", prog_id=1, direction="ingress",
+                        prog_name="cil_from_netdev", section="from-netdev")
+    second = netshow.Interface(ifindex=3, name="eth1", kind="veth", hooks=[hook])
+    netshow.classify(second, uplinks={"eth0"})
+    assert (second.role, second.serves) == ("uplink", "node uplink (Cilium's from-netdev/to-netdev attached)")
+    first = netshow.Interface(ifindex=2, name="eth0", kind="veth", hooks=[hook])
+    netshow.classify(first, uplinks={"eth0"})
+    assert first.serves.endswith(", default route")
+    plain = netshow.Interface(ifindex=4, name="eth2", kind="veth")
+    netshow.classify(plain, uplinks=set())
+    assert plain.role == "other"
 
 
 def test_the_guides_endpoint_names_the_guides_lxc():
