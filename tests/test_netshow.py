@@ -278,3 +278,38 @@ def test_without_root_it_says_so(node, args, message):
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_prog_show_names_maps_by_their_pins_and_runs_with_bpf_stats(node, tshoot):
+    """Maps are named by their pinned names where pinned (kernel names stop at 15 characters); run count and
+    time appear when kernel.bpf_stats_enabled is on, and the output says how to turn it on when it is off."""
+    from pathlib import Path
+
+    prog_id = node.prog_id("hooks/cil_from_netdev")
+    reference = json.loads(bpftool("-j", "prog", "show", "id", str(prog_id)).stdout)
+    names = {json.loads(bpftool("-j", "map", "show", "id", str(i)).stdout)["name"]: i for i in reference["map_ids"]}
+    pin = Path(node.bpffs) / "tc" / "globals" / "cilium_lxc_pinned_for_b16"
+    pin.parent.mkdir(parents=True, exist_ok=True)
+    bpftool("map", "pin", "id", str(names["cilium_lxc"]), str(pin))
+    sysctl = Path("/proc/sys/kernel/bpf_stats_enabled")
+    before = sysctl.read_text().strip()
+    try:
+        sysctl.write_text("0")
+        off = tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs), "-o", "json")
+        shown = json.loads(off.out)
+        pinned = {m["id"]: m["pinned"] for m in shown["maps"]}
+        assert pinned[names["cilium_lxc"]] == "cilium_lxc_pinned_for_b16" and pinned[names["cilium_metrics"]] is None
+        assert shown["run_count"] is None and "kernel.bpf_stats_enabled=1" in shown["notes"][-1]
+        table = tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs))
+        assert "cilium_lxc_pinned_for_b16" in table.out and "kernel BPF statistics off" in table.out
+        assert "sysctl -w kernel.bpf_stats_enabled=1" in table.err
+        sysctl.write_text("1")
+        on = json.loads(tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs), "-o", "json").out)
+        assert isinstance(on["run_count"], int) and isinstance(on["run_time_ns"], int) and not on["notes"]
+        net = json.loads(run_cli("tshoot", "net", "show", "--netns", node.ns, "--bpffs", str(node.bpffs),
+                                 "-o", "json").out)
+        counted = [h for i in net["interfaces"] for h in i["hooks"]]
+        assert counted and all(isinstance(h["run_count"], int) for h in counted)
+    finally:
+        sysctl.write_text(before)
+        pin.unlink()

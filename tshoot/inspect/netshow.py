@@ -59,6 +59,8 @@ class Hook:
     prog_flags: int = 0
     link_flags: int = 0
     pinned: list[str] = field(default_factory=list)  # bpffs paths of the link (or program) holding the hook
+    run_count: int | None = None    # with the kernel's BPF statistics on (kernel.bpf_stats_enabled)
+    run_time_ns: int | None = None
 
 
 @dataclass
@@ -326,6 +328,8 @@ def from_bpftool(devices: list[dict], net: dict, programs: dict[int, dict], link
         for hook in target.hooks:
             program = programs.get(hook.prog_id, {})
             hook.prog_name, hook.tag = program.get("name"), program.get("tag")
+            if "run_cnt" in program:  # bpftool prints run statistics only when the kernel counted some
+                hook.run_count, hook.run_time_ns = program["run_cnt"], program.get("run_time_ns", 0)
             hook.section = section_of(hook.prog_name, hook.tc_name)
             if hook.link_id:
                 hook.pinned = list(pins.get(hook.link_id, []))

@@ -173,6 +173,8 @@ class Program:
     memlock: int | None
     map_ids: list[int]
     btf_id: int
+    run_count: int = 0     # counted only while kernel.bpf_stats_enabled is 1
+    run_time_ns: int = 0
 
 
 @dataclass
@@ -296,7 +298,8 @@ def program(prog_id: int) -> Program:
         id=info.id, type=type_name(PROG_TYPES, info.type), name=name, tag=bytes(info.tag).hex(),
         gpl=bool(info.gpl_compatible & 1), loaded_at=_wallclock(info.load_time), uid=info.created_by_uid,
         xlated=info.xlated_prog_len, jited=info.jited_prog_len,
-        memlock=int(memlock) if memlock is not None else None, map_ids=list(map_ids), btf_id=info.btf_id)
+        memlock=int(memlock) if memlock is not None else None, map_ids=list(map_ids), btf_id=info.btf_id,
+        run_count=info.run_cnt, run_time_ns=info.run_time_ns)
 
 
 def _full_name(fd: int, info: _ProgInfo) -> str:
