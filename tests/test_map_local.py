@@ -396,3 +396,41 @@ def test_an_explicit_pinned_name_is_never_renamed_by_the_version(tshoot, bpffs):
     r = tshoot("map", "lookup", "policy", "--endpoint", "2006", "--identity", "1", "--cilium-version", "1.17",
                "--backend", "local", "--bpffs", str(bpffs))
     assert r.code == 1 and "cilium_policy_v2_02006" in r.err
+
+
+@pytest.mark.parametrize("clock", ["ktime", "jiffies"])
+def test_conntrack_lifetimes_in_time_and_live(tshoot, bpffs, clock):
+    """lifetime = bpf_mono_now() + timeout (bpf/lib/conntrack.h __ct_update_timeout): ktime counts seconds of
+    CLOCK_MONOTONIC, jiffies counts jiffies >> 8. Entries say when they expire; --live hides the expired."""
+    from tshoot.maps import find
+    from tshoot.node.backend import clocks_from_timer_list
+
+    cmap, _ = find("ct4")
+    v = parse("1.16.15")
+    path = create_for(bpffs, cmap, v)
+    with open("/proc/timer_list") as f:
+        now_ns, jiffies = clocks_from_timer_list(f.read())
+    hz = 250  # CONFIG_HZ of kernels built for servers; the tool measures it, the test only bounds what it says
+    now = now_ns // 10**9 if clock == "ktime" else jiffies >> 8
+
+    def units(seconds: int) -> int:
+        return seconds if clock == "ktime" else (seconds * hz) >> 8
+
+    def entry(sport: int, lifetime: int):
+        key = cmap.encode("key", cmap.key(v, src=f"10.0.2.99:{sport}", dst="10.0.1.110:80"), v)
+        fields = cmap.decode("value", bytes(cmap.layout_for("value", v).size), v).fields
+        return key, cmap.encode("value", {**fields, "lifetime": lifetime}, v)
+
+    fill(path, [entry(40000, now + units(3600)), entry(40001, now - units(600))])
+    where = ["--backend", "local", "--bpffs", str(bpffs), "--cilium-version", "1.16.15", "--ct-clock", clock]
+    r = tshoot("map", "dump", "ct4", *where, "-o", "json")
+    assert r.code == 0, r
+    said = {obj["key"]["src_port"]: obj["enriched"]["lifetime"] for obj in json.loads(r.out)}
+    assert said[40000]["clock"] == clock and "expired" in said[40001]
+    left, ago = int(said[40000]["expires_in"].rstrip("s")), int(said[40001]["expired"].split("s")[0])
+    slack = 5 if clock == "ktime" else 3600 * 3  # the test's assumed HZ against the one the tool measures
+    assert abs(left - 3600) <= slack and (abs(ago - 600) <= slack if clock == "ktime" else ago > 0), said
+    live = tshoot("map", "dump", "ct4", *where, "--live", "-o", "json")
+    assert [obj["key"]["src_port"] for obj in json.loads(live.out)] == [40000]
+    table = tshoot("map", "dump", "ct4", *where)
+    assert "expired" in table.out and "expires_in" in table.out

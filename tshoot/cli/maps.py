@@ -132,6 +132,7 @@ def _lookup(argv: list[str]) -> int:
     key_fields = (start, parser.mark())
     parser.add_argument("--exact", action="store_true",
                         help="on an LPM map, the entry for exactly this prefix (default: the longest prefix covering it)")
+    lifetimes = _add_clock_arguments(parser, cmap)
     args = parser.parse_args(argv[1:])
     for name, value in params.items():
         if getattr(args, name, None) is None:
@@ -148,7 +149,7 @@ def _lookup(argv: list[str]) -> int:
 
     results = session.run(work)
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
-    enricher = session.enricher(found)
+    enricher = session.enricher(found, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     if args.verbose:
         for r in found:
@@ -208,6 +209,10 @@ def _dump(argv: list[str]) -> int:
     parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
                         help="keep entries whose fields match, e.g. identity=53731 or prefix~10.0. (see below)")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N entries per node")
+    lifetimes = _add_clock_arguments(parser, cmap)
+    if lifetimes:
+        parser.add_argument("--live", action="store_true", help="hide expired entries (lifetime before the node's now: "
+                                                                "what the agent's GC deletes next)")
     if cmap.pins and any("{" in p.name for p in cmap.pins):
         parser.add_argument("--endpoint", type=int, metavar="ID", help="the endpoint whose map to read")
     args = parser.parse_args(argv[1:])
@@ -217,8 +222,11 @@ def _dump(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     def work(backend):
+        node_filters = filters
+        if lifetimes and args.live:  # lifetime >= now: the agent's GC keeps it (pkg/maps/ctmap)
+            node_filters = Filter([*args.filter, f"lifetime>={session.clock(backend.node, args.ct_clock).now}"])
         try:
-            dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit, pinned)
+            dumped = mapread.dump(backend, cmap, _params(args, params), version, node_filters, args.limit, pinned)
         except FieldError as exc:
             raise parser.field_error(exc) from None
         # JSON decodes while rendering, on every CPU (tshoot.mapio.forkmap); the rest decodes here, so that a
@@ -235,7 +243,7 @@ def _dump(argv: list[str]) -> int:
     if encoder is not None:
         encoder.join()
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
-    enricher = session.enricher(found)
+    enricher = session.enricher(found, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     from tshoot.cli.mapview import dump_json, entry_table
 
@@ -331,6 +339,16 @@ def _list(argv: list[str]) -> int:
 
 
 # --- shared ---------------------------------------------------------------------------------------------
+def _add_clock_arguments(parser: Parser, cmap) -> bool:
+    """--ct-clock for maps whose values carry a conntrack lifetime; whether the map has one."""
+    if not any("lifetime" in layout.by_name for _, layout in cmap.values):
+        return False
+    parser.add_argument("--ct-clock", choices=["ktime", "jiffies"],
+                        help="the agent's clock source for BPF (cilium status --verbose: 'Clock Source for BPF'); "
+                             "default: cilium-config's enable-bpf-clock-probe, else the version's default")
+    return True
+
+
 def _session(args):
     from tshoot.mapio.session import Session
 

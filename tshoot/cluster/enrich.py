@@ -22,6 +22,7 @@ NODE_ADDRESS_FIELDS = ("tunnel_endpoint", "node_ip")
 INTERFACE_FIELDS = ("ifindex", "parent_ifindex")
 ENDPOINT_FIELDS = ("lxc_id", "endpoint_id")
 ADDRESS_FIELDS = ("prefix", "ip", "address", "addr", "backend", "daddr", "saddr")
+LIFETIME_FIELDS = ("lifetime",)  # ct_entry: an absolute expiry in bpf_mono_now() units
 
 
 def _host_address(text) -> str | None:
@@ -51,8 +52,10 @@ class Enricher:
     Without a cluster (None) only what needs no cluster is said: reserved identities, interface names;
     the command says once that the rest cannot be (Session.enricher)."""
 
-    def __init__(self, cluster: Cluster | None, interfaces=None):
+    def __init__(self, cluster: Cluster | None, interfaces=None, clocks=None):
         self.cluster, self.interfaces = cluster, interfaces
+        self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
+        self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}
         self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
 
@@ -104,6 +107,8 @@ class Enricher:
             return self.identity
         if name in INTERFACE_FIELDS:
             return self.interface if self.interfaces is not None else None
+        if name in LIFETIME_FIELDS:
+            return self.lifetime if self.clocks is not None else None
         if self.cluster is None:
             return None
         if name in NODE_ADDRESS_FIELDS:
@@ -145,6 +150,19 @@ class Enricher:
             return {"missing": table}
         name = table.get(ifindex)
         return {"interface": name} if name else {"missing": f"no interface {ifindex} on {node}"}
+
+    def lifetime(self, node: str, lifetime) -> dict:
+        """A conntrack lifetime as time from the node's now (tshoot.mapio.ctclock)."""
+        clock = self._clocks.get(node)
+        if clock is None:
+            try:
+                clock = self.clocks(node)
+            except Exception as exc:  # enrichment never fails the command
+                clock = f"cannot read the clocks of {node}: {exc}"
+            self._clocks[node] = clock
+        if isinstance(clock, str):
+            return {"missing": clock}
+        return clock.explain(lifetime)
 
     def endpoint(self, node: str, number) -> dict | None:
         if self.cluster is None:

@@ -29,6 +29,8 @@ class Session:
         self.kubeconfig, self.context, self.namespace = kubeconfig, context, namespace
         self.workers, self.verbose, self.note = workers, verbose, note or (lambda text: None)
         self.netns = netns  # local backend: the node's network namespace
+        self._clocks: dict[str, object] = {}
+        self._config: dict | None = None
         self._api = None
         self._chosen: dict[str, Backend] = {}
 
@@ -77,7 +79,27 @@ class Session:
         return on_nodes(self.backends(), work, self.workers)
 
     # --- enrichment -------------------------------------------------------------------------------------
-    def enricher(self, results) -> Enricher:
+    def clock(self, node: str, mode: str | None):
+        """The node's clock in conntrack units (tshoot.mapio.ctclock), read once per node."""
+        from tshoot.mapio.ctclock import clock_source, node_clock
+
+        if node not in self._clocks:
+            backend = self._chosen[node]
+            source = clock_source(mode, self.config() if backend.kind == "pod" else None, backend.version)
+            self._clocks[node] = node_clock(backend.clock_samples, source)
+            if self.verbose:
+                self.note(f"{node}: conntrack lifetimes read with the {source.mode} clock ({source.said_by})")
+        return self._clocks[node]
+
+    def config(self) -> dict:
+        """The cilium-config ConfigMap's data ({} when there is none)."""
+        if self._config is None:
+            from tshoot.cluster.model import cilium_config
+
+            self._config = cilium_config(self.api())
+        return self._config
+
+    def enricher(self, results, clock_mode: str | None = None, clocks: bool = False) -> Enricher:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
         cluster, problem = None, None
@@ -92,7 +114,8 @@ class Session:
             problem = "no cluster to ask (no kubeconfig)"
         if problem and nodes:
             self.note(f"{problem}; identities other than reserved ones, nodes, pods and endpoints are not named")
-        return Enricher(cluster, interfaces=self._interfaces)
+        return Enricher(cluster, interfaces=self._interfaces,
+                        clocks=(lambda node: self.clock(node, clock_mode)) if clocks else None)
 
     def _interfaces(self, node: str) -> dict[int, str]:
         backend = self._chosen[node]

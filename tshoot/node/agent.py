@@ -17,7 +17,8 @@ import shlex
 from tshoot.cluster import cilium, kube
 from tshoot.core.errors import TshootError
 from tshoot.core.version import show
-from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned, per_cpu_bytes
+from tshoot.node.backend import (DEFAULT_BPFFS, PIN_DIR, TIMER_LIST, Backend, Entries, MapInfo, NotPinned,
+                                 clocks_from_timer_list, per_cpu_bytes)
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
 EXEC_TIMEOUT = 60  # seconds: dumping a big conntrack map in a busy agent takes a while
@@ -138,6 +139,12 @@ class PodBackend(Backend):
         if code != 0:
             raise TshootError(f"ip link show failed on {self.node}: {err.strip()[:200]}")
         return {link["ifindex"]: link["ifname"] for link in json.loads(out)}
+
+    def clock_samples(self) -> tuple[int, int]:
+        code, out, err = self.run(["cat", TIMER_LIST], "the node's clocks")
+        if code != 0:
+            raise TshootError(f"cannot read {TIMER_LIST} on {self.node}: {err.strip()[:200]}")
+        return clocks_from_timer_list(out)
 
     def program_names(self) -> dict[int, str]:
         return {p["id"]: p.get("name", "") for p in self.bpftool(["prog", "show"], "prog show") or []}

@@ -14,7 +14,8 @@ import socket
 import subprocess
 
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import PER_CPU_TYPES, PIN_DIR, PROG_ARRAY, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import (PER_CPU_TYPES, PIN_DIR, PROG_ARRAY, TIMER_LIST, Backend, Entries, MapInfo, NotPinned,
+                                 clocks_from_timer_list)
 from tshoot.node import libbpf
 
 
@@ -139,6 +140,13 @@ class LocalBackend(Backend):
 
         return dict(in_netns(self.netns, socket.if_nameindex))
 
+    def clock_samples(self) -> tuple[int, int]:
+        try:
+            with open(TIMER_LIST) as f:
+                return clocks_from_timer_list(f.read())
+        except OSError as exc:
+            raise TshootError(f"cannot read {TIMER_LIST}: {exc.strerror} (root reads it)") from None
+
     def program_names(self) -> dict[int, str]:
         from tshoot.node import bpfsys
 
@@ -157,3 +165,4 @@ class LocalBackend(Backend):
         for fd, _ in self._open.values():
             os.close(fd)
         self._open.clear()
+
