@@ -216,3 +216,22 @@ def test_tunnel_endpoint_of_a_node_without_node_object(sim, kubeapi, tshoot):
     ipcache = steps(result)["destination-identity"]["result"]
     assert ipcache["tunnel_node"].startswith("a node: identity 6 (reserved:remote-node)"), ipcache
     assert (r.code, result["verdict"]) == (0, "left") and "without a Node object" in result["reason"]
+
+
+def test_by_hand_commands_for_a_tcx_hook_work_on_old_bpftool():
+    """bpftool < 7.3 lists no tcx hook in `net show`: the walk also shows `bpftool link show id N` (and the pin)."""
+    from tshoot.inspect.netshow import Hook
+    from tshoot.node.local import LocalBackend
+    from tshoot.walk.walker import Node, Packet, Source, Step, WalkContext, Walker
+
+    node = Node("n1", LocalBackend("/sys/fs/bpf"), None, None)
+    walker = Walker(WalkContext(lambda name: node, Source("endpoint 10.0.0.1", "10.0.0.1", "n1"), Packet("10.0.0.2")))
+    step = Step("source-endpoint", "t")
+    tcx = Hook(hook="tcx", attach="tcx/ingress", prog_id=7, direction="ingress", link_id=12,
+               pinned=["/sys/fs/bpf/cilium/devices/lxc1/links/cil_from_container"])
+    walker._hook_commands(node, step, "lxc1", tcx)
+    assert step.commands[0] == "bpftool net show dev lxc1"
+    assert step.commands[1].startswith("bpftool link show id 12   # tcx link (pinned at /sys/fs/bpf/cilium/devices/")
+    step = Step("source-endpoint", "t")
+    walker._hook_commands(node, step, "lxc1", Hook(hook="tc", attach="clsact/ingress", prog_id=7))
+    assert step.commands == ["bpftool net show dev lxc1"]
