@@ -56,7 +56,7 @@ class Enricher:
         self.cluster, self.interfaces = cluster, interfaces
         self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
         self._clocks: dict[str, object] = {}
-        self._interfaces: dict[str, dict[int, str] | str] = {}
+        self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
         self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
@@ -139,13 +139,7 @@ class Enricher:
     def interface(self, node: str, ifindex) -> dict:
         if self.interfaces is None:
             return {"missing": "interface names are not known for this backend"}
-        table = self._interfaces.get(node)
-        if table is None:
-            try:
-                table = self.interfaces(node)
-            except Exception as exc:  # enrichment never fails the command
-                table = f"cannot list the interfaces of {node}: {exc}"
-            self._interfaces[node] = table
+        table = self._node_fact(self._interfaces, node, self.interfaces, "list the interfaces")
         if isinstance(table, str):
             return {"missing": table}
         name = table.get(ifindex)
@@ -153,16 +147,18 @@ class Enricher:
 
     def lifetime(self, node: str, lifetime) -> dict:
         """A conntrack lifetime as time from the node's now (tshoot.mapio.ctclock)."""
-        clock = self._clocks.get(node)
-        if clock is None:
+        clock = self._node_fact(self._clocks, node, self.clocks, "read the clocks")
+        return {"missing": clock} if isinstance(clock, str) else clock.explain(lifetime)
+
+    @staticmethod
+    def _node_fact(cache: dict, node: str, fetch, what: str):
+        """fetch(node), asked once per node; what it could not say as a sentence (enrichment never fails)."""
+        if node not in cache:
             try:
-                clock = self.clocks(node)
+                cache[node] = fetch(node)
             except Exception as exc:  # enrichment never fails the command
-                clock = f"cannot read the clocks of {node}: {exc}"
-            self._clocks[node] = clock
-        if isinstance(clock, str):
-            return {"missing": clock}
-        return clock.explain(lifetime)
+                cache[node] = f"cannot {what} of {node}: {exc}"
+        return cache[node]
 
     def endpoint(self, node: str, number) -> dict | None:
         if self.cluster is None:

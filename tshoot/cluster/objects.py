@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 from tshoot.core import addr
 from tshoot.cluster import kube
 from tshoot.cluster.model import canonical_ip, node_address_index
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import TshootError
 from tshoot.core.identity import CLUSTER_ID_SHIFT, LOCAL_IDENTITY_FLAG, RESERVED, reserved_labels
 
 
@@ -291,15 +291,10 @@ def _backends(api, namespace: str, name: str, timeout: float) -> str:
 
 def _cidr_matches(family: str, raw: bytes, nodes: list[dict]) -> list[dict]:
     rows = []
-    number = int.from_bytes(raw, "big")
+    address = addr.show_ip(raw)
     for node in nodes:
         for cidr in node["pod_cidrs"]:
-            try:
-                cidr_family, network, length = addr.parse_prefix(cidr)
-            except UsageError:
-                continue
-            bits = addr.BITS[family]
-            if cidr_family == family and number >> (bits - length) == int.from_bytes(network, "big") >> (bits - length):
+            if addr.in_prefix(address, cidr):
                 rows.append({"kind": "pod-cidr", "name": cidr, "node": node["name"], "identity": None,
                              "identity_labels": [],
                              "detail": f"inside the pod CIDR of node {node['name']}, but no pod or endpoint has it "

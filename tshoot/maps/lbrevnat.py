@@ -9,7 +9,7 @@ Layouts: shared/reference/cilium-map-layouts.md §5.4, Appendix A (lb4_reverse_n
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, show_ip
-from tshoot.core.errors import FieldError, UsageError
+from tshoot.core.errors import FieldError
 from tshoot.core.layout import BE, Field, Layout
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin

@@ -9,7 +9,7 @@ Layouts: shared/reference/cilium-map-layouts.md §4.
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_ip, show_ip
-from tshoot.core.errors import FieldError, UsageError
+from tshoot.core.errors import FieldError
 from tshoot.core.layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin

@@ -4,7 +4,7 @@ tshoot.walk.walker.WalkContext and run a Walker on it."""
 
 from __future__ import annotations
 
-from tshoot.core.addr import parse_endpoint, parse_ip, parse_prefix, show_ip, show_protocol
+from tshoot.core.addr import in_prefix, parse_endpoint, parse_ip, show_ip, show_protocol
 from tshoot.core.errors import TshootError, UsageError
 from tshoot.core.version import Version
 from tshoot.walk.walker import HostFirewall, Node, Packet, Source, WalkContext, Walker, Left
@@ -43,17 +43,7 @@ def host_firewall(config: dict[str, str] | None, override: bool | None) -> HostF
 
 def _pod_cidr_of(cidrs: list[str], ip: str) -> str | None:
     """The CIDR of `cidrs` that holds `ip` (the node's pod CIDR of the source's family)."""
-    family, raw = parse_ip(ip)
-    number = int.from_bytes(raw, "big")
-    for cidr in cidrs:
-        try:
-            cidr_family, network, length = parse_prefix(cidr)
-        except UsageError:
-            continue
-        bits = len(raw) * 8
-        if cidr_family == family and number >> (bits - length) == int.from_bytes(network, "big") >> (bits - length):
-            return cidr
-    return None
+    return next((cidr for cidr in cidrs if in_prefix(ip, cidr)), None)
 
 
 def cluster_walk(kubeconfig: str | None, context: str | None, source: str, namespace: str, destination: str,

@@ -456,7 +456,7 @@ class Walker:
         cilium_tunnel_map when the ipcache gives no tunnel endpoint: the key is the destination masked with
         the LOCAL node's pod-CIDR mask (IPV4_MASK; IPv6: the /96), the value the node to encapsulate to.
         A miss is DROP_NO_TUNNEL_ENDPOINT, which bpf_lxc turns into pass-to-stack, not a drop."""
-        family, raw = parse_ip(self.destination)
+        family, _ = parse_ip(self.destination)
         if family == IPV4:
             if self.source.pod_cidr is None:
                 step.says = "the source node's pod CIDR is unknown, so its cilium_tunnel_map key cannot be built"
@@ -464,9 +464,7 @@ class Walker:
             _, _, length = parse_prefix(self.source.pod_cidr)
         else:
             length = 96
-        bits = len(raw) * 8
-        masked = (int.from_bytes(raw, "big") >> (bits - length) << (bits - length)).to_bytes(len(raw), "big")
-        network = show_ip(masked)
+        network = show_ip(parse_prefix(f"{self.destination}/{length}")[1])  # host bits cleared
         found = src.lookup(step, "tunnel", {"ip": network})
         step.result["tunnel_map_key"] = f"{network} (the destination masked with /{length})"
         return found.obj["value"]["endpoint"] if found else None
