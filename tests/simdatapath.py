@@ -38,6 +38,7 @@ ATTACH = {
     "eth0": [("ingress", "bpf_netdev_eth0.o", "from-netdev"), ("egress", "bpf_netdev_eth0.o", "to-netdev")],
 }
 POLICY_CALL_MAX_ENTRIES = 65535  # pkg/maps/policymap PolicyCallMaxEntries
+CALLS_MAX_ENTRIES = 50  # CILIUM_CALL_SIZE (25 in 1.9 … 50 in 1.15-1.17): slots 7 and 10 fit every version
 # The sim keeps conntrack small: entry counts do not change a lookup, and LRU maps preallocate.
 CT_MAX_ENTRIES = 4096
 
@@ -288,6 +289,15 @@ class SimDatapath:
         for pod in node.pods:
             batch.append(f"map update pinned {call_policy} key {_u32(pod.endpoint_id)} value id "
                          f"{_attached_program(node.netns, pod.lxc_name)}")
+        # The entry programs' own tail calls: CILIUM_CALL_IPV4_FROM_LXC / _IPV6_ (slots 7 and 10 in every
+        # version) in each endpoint's cilium_calls_<ep> and in bpf_overlay's cilium_calls_overlay_2.
+        calls = [(f"cilium_calls_{pod.endpoint_id:05d}", pod.lxc_name) for pod in node.pods]
+        for name, device in [*calls, ("cilium_calls_overlay_2", "cilium_vxlan")]:
+            path = node.globals / name
+            _bpftool("map", "create", str(path), "type", "prog_array", "key", "4", "value", "4",
+                     "entries", str(CALLS_MAX_ENTRIES), "name", name[:15])
+            program = _attached_program(node.netns, device)
+            batch += [f"map update pinned {path} key {_u32(slot)} value id {program}" for slot in (7, 10)]
         script = self.workdir / f"fill-{node.spec.name}.batch"
         script.write_text("\n".join(batch) + "\n")
         _bpftool("batch", "file", str(script))

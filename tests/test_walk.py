@@ -235,3 +235,23 @@ def test_by_hand_commands_for_a_tcx_hook_work_on_old_bpftool():
     step = Step("source-endpoint", "t")
     walker._hook_commands(node, step, "lxc1", Hook(hook="tc", attach="clsact/ingress", prog_id=7))
     assert step.commands == ["bpftool net show dev lxc1"]
+
+
+@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])
+@pytest.mark.parametrize("node,calls,step_id,program,direction", [
+    ("k8s-guide-worker", "cilium_calls_{source:05d}", "source-tail-call", "bpf_lxc.c", "EGRESS"),
+    ("k8s-guide-control-plane", "cilium_calls_overlay_2", "overlay-tail-call", "bpf_overlay.c", "INGRESS")])
+def test_an_empty_entry_tail_call_drops(sim, kubeapi, tshoot, version, node, calls, step_id, program, direction):
+    """from-container and from-overlay tail-call CILIUM_CALL_IPV4_FROM_LXC (slot 7) first; an empty slot is
+    DROP_MISSED_TAIL_CALL (140) in every version."""
+    s = sim(simdatapath.guide_scenario(version))
+    name = calls.format(source=s.pods["net-tshoot-xbw6q"].endpoint_id)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert steps(result)[step_id]["result"]["slot"] == 7 and steps(result)[step_id]["result"]["program_id"]
+    subprocess.run(["bpftool", "map", "delete", "pinned", str(s.map_path(node, name)), "key", "7", "0", "0", "0"],
+                   check=True)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert (r.code, result["verdict"], result["steps"][-1]["id"]) == (1, "stopped", step_id), result
+    assert f"{name}[7] is empty" in result["reason"]
+    assert (result["counter"]["reason"], result["counter"]["code"], result["counter"]["direction"],
+            result["counter"]["program"]) == ("DROP_MISSED_TAIL_CALL", 140, direction, program)

@@ -19,6 +19,15 @@ import struct
 
 POLICY_ARRAYS = ("cilium_call_policy", "cilium_egresscall_policy")  # slot = endpoint id
 CALLS_PREFIX = "cilium_calls_"
+OVERLAY_CALLS = "cilium_calls_overlay_2"  # bpf_overlay's (2: the world identity, unpadded; every version)
+# The slots every version numbers alike (bpf/lib/common.h up to 1.18.0-pre.1, bpf/lib/tailcall.h after):
+# CILIUM_CALL_IPV4_FROM_LXC (alias IPV4_FROM_OVERLAY from 1.12) and CILIUM_CALL_IPV6_FROM_LXC.
+CALL_IPV4_FROM_LXC, CALL_IPV6_FROM_LXC = 7, 10
+
+
+def endpoint_calls(endpoint_id: int) -> str:
+    """The endpoint's own tail-call map (callsmap.MapName + bpf.LocalMapName's five digits)."""
+    return f"{CALLS_PREFIX}{endpoint_id:05d}"
 
 
 def is_prog_array(name: str) -> bool:

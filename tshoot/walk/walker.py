@@ -7,6 +7,7 @@ ran (what a person would type) and what the bytes mean:
 
   source-route          the source pod: its route to the destination and its eth0@ifN (N: the lxc's ifindex)
   source-endpoint       the lxc device with that ifindex, its from-container program, the cilium_lxc entry
+  source-tail-call      from-container's tail call into cilium_calls_<ep> (CILIUM_CALL_IPV4_FROM_LXC)
   source-identity       the source's identity in the ipcache
   service               for IP:PORT: the cilium_lb*_services master entry, its slots, the backend chosen,
                         the reverse-NAT entry; the walk continues to that backend
@@ -15,6 +16,7 @@ ran (what a person would type) and what the bytes mean:
   forwarding            a local endpoint, the host, or a tunnel endpoint (the ipcache's; before 1.18 the
                         cilium_tunnel_map fallback for the destination's pod CIDR)
   overlay               on the destination node: from-overlay on cilium_vxlan
+  overlay-tail-call     its tail call into cilium_calls_overlay_2
   destination-endpoint  the destination's cilium_lxc entry (ifindex, MACs, lxc_id)
   policy-program        the destination endpoint's slot in cilium_call_policy (local delivery tail-calls it)
   ingress-policy        the destination endpoint's ingress policy for the source identity, port, protocol
@@ -41,7 +43,7 @@ from tshoot.core.identity import HOST, KUBE_APISERVER, REMOTE_NODE
 from tshoot.core.version import Version
 from tshoot.inspect.netshow import interface_by_ifindex, program_for
 from tshoot.mapio import read as mapread
-from tshoot.maps import find
+from tshoot.maps import find, progarray
 from tshoot.walk import counters
 
 TUNNEL_MAP_UNTIL = (1, 18, 0)  # bpf_lxc stopped reading cilium_tunnel_map in 1.18.0-pre.1 (bpf/lib/encap.h)
@@ -208,6 +210,8 @@ class Walker:
         src = self.context.nodes(self.source.node)
         peer_ifindex = self._source_pod() if self.source.run else None
         lxc = self._source_lxc(src, peer_ifindex)
+        self._entry_tail_call(src, "source-tail-call", "source node: from-container's tail call into the endpoint's "
+                              "program", progarray.endpoint_calls(lxc["lxc_id"]), "bpf_lxc.c", counters.EGRESS)
         src_identity = self._source_identity(src)
         if self.port is not None:
             self._service(src)
@@ -217,6 +221,9 @@ class Walker:
         if local is not None and "host" in (local.get("flags") or []):
             self._to_host(src, src_identity)
         dst = src if local is not None else self._remote(tunnel_endpoint)
+        if dst is not src:
+            self._entry_tail_call(dst, "overlay-tail-call", "destination node: from-overlay's tail call",
+                                  progarray.OVERLAY_CALLS, "bpf_overlay.c", counters.INGRESS)
         entry = self._destination_lxc(dst)
         delivering = "bpf_lxc.c" if dst is src else "bpf_overlay.c"
         self._policy_program(dst, entry["lxc_id"], delivering)
@@ -526,6 +533,21 @@ class Walker:
                        f"the endpoint is not ready (being regenerated?)",
                        counters.counter(code, direction, delivering, dst.version))
         step.says = f"cilium_call_policy[{endpoint}] holds program {program}: endpoint {endpoint}'s policy program"
+
+    def _entry_tail_call(self, node: Node, step_id: str, title: str, calls: str, program: str, direction: int) -> None:
+        """An entry program's first move: from-container (bpf_lxc.c) and from-overlay (bpf_overlay.c) tail-call
+        CILIUM_CALL_IPV4_FROM_LXC (IPv6: _IPV6_) in their own calls map, and drop with DROP_MISSED_TAIL_CALL
+        when the slot is empty (ep_tail_call(); ret = DROP_MISSED_TAIL_CALL, every version)."""
+        step = self._step(step_id, title, node.name)
+        family, _ = parse_ip(self.destination)
+        slot = progarray.CALL_IPV6_FROM_LXC if family == IPV6 else progarray.CALL_IPV4_FROM_LXC
+        found = node.slot(step, calls, slot)
+        step.result = {"map": calls, "slot": slot, "program_id": found}
+        if found is None:
+            raise Stop(f"{calls}[{slot}] is empty on {node.name}: {program.removesuffix('.c')}'s tail call to its "
+                       f"IPv{'6' if family == IPV6 else '4'} handler fails and the packet is dropped (Missed tail call)",
+                       counters.counter(counters.DROP_MISSED_TAIL_CALL, direction, program, node.version))
+        step.says = f"{calls}[{slot}] holds program {found}: the packet goes on in the tail-called handler"
 
     def _to_host(self, src: Node, src_identity: int) -> None:
         """A packet for the node itself. Without the host firewall bpf_lxc passes it to the stack and no
