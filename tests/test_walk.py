@@ -43,6 +43,9 @@ def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
         (11, 2006, "6a:8c:ee:3a:73:d5", "3e:43:da:fb:c7:04")
     assert entry["pod"] == "default/net-tshoot-4gmzr"
     assert by["ingress-policy"]["result"]["verdict"] == "allowed"
+    # delivered: the forward counter of the destination's to-container (TO_LXC: REASON_FORWARDED, ingress)
+    assert {k: result["counter"][k] for k in ("node", "reason", "code", "direction")} == \
+        {"node": "k8s-guide-control-plane", "reason": "REASON_FORWARDED", "code": 0, "direction": "INGRESS"}
     # every lookup shows the command that ran in the agent
     assert any("bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache" in c
                for c in by["destination-identity"]["commands"])

@@ -89,9 +89,9 @@ def _print(result: dict) -> None:
     closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
     counter = result.get("counter")
     if counter:
-        where = f"{counter['direction']}, {counter['program']}"
-        out.print(f"\n[dim]cilium_metrics counts this packet as {counter['reason']} ({counter['code']}: "
-                  f"{escape(counter['text'])}; {escape(where)}): tshoot map dump cilium_metrics[/]")
+        out.print(f"\ncilium_metrics on {escape(counter['node'])} counts it: {counter['reason']} "
+                  f"({escape(counter['description'])}) {counter['direction']}, in {counter['program']} "
+                  f"[dim](tshoot map dump cilium_metrics --node {escape(counter['node'])})[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
 
 

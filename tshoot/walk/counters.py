@@ -40,10 +40,12 @@ def empty_policy_slot_drop(version: Version | None) -> int:
     return DROP_EP_NOT_READY if version is None or version >= (1, 15, 0) else DROP_MISSED_TAIL_CALL
 
 
-def counter(code: int, direction: int, program: str, version: Version | None) -> dict:
-    """The cilium_metrics key the packet increments, as `tshoot map dump cilium_metrics` would show it."""
-    out = {"map": "cilium_metrics", "reason": reason_name(code, version), "code": code,
-           "text": metrics.reason_label(code, version or NEWEST_KNOWN),
+def counter(code: int, direction: int, program: str, node) -> dict:
+    """The cilium_metrics key the packet increments on `node` (a walker Node: its name and version), as
+    `tshoot map dump cilium_metrics` shows it."""
+    version = node.version
+    out = {"node": node.name, "map": "cilium_metrics", "reason": reason_name(code, version), "code": code,
+           "description": metrics.reason_label(code, version or NEWEST_KNOWN),
            "direction": metrics.DIRECTIONS[direction], "program": program}
     if version is None or version >= FILE_IN_KEY:
         out["file"] = program  # the key's file id names the object's source file (bpf/lib/source_info.h)

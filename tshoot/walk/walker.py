@@ -220,7 +220,7 @@ class Walker:
         local, tunnel_endpoint = self._decide(src, tunnel_endpoint)
         if local is not None and "host" in (local.get("flags") or []):
             self._to_host(src, src_identity)
-        dst = src if local is not None else self._remote(tunnel_endpoint)
+        dst = src if local is not None else self._remote(src, tunnel_endpoint)
         if dst is not src:
             self._entry_tail_call(dst, "overlay-tail-call", "destination node: from-overlay's tail call",
                                   progarray.OVERLAY_CALLS, "bpf_overlay.c", counters.INGRESS)
@@ -229,7 +229,7 @@ class Walker:
         self._policy_program(dst, entry["lxc_id"], delivering)
         self._policy(dst, entry["lxc_id"], "ingress", src_identity, "the destination endpoint's ingress policy")
         self._deliver(dst, entry)
-        return counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_lxc.c", dst.version)
+        return counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_lxc.c", dst)
 
     def _source_pod(self) -> int | None:
         step = self._step("source-route", "source pod: route and neighbour")
@@ -330,7 +330,7 @@ class Walker:
             # bpf/lib/lb.h lb4_local() finds no backend; bpf_lxc drops with DROP_NO_SERVICE
             raise Stop(f"Service {self.destination}:{self.port} has no backend (master entry count 0): "
                        f"the datapath drops the packet (no service backend)",
-                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", version))
+                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
         slots = []
         for slot in range(1, count + 1):
             entry = src.lookup(step, f"{short}-services", {**key, "slot": slot})
@@ -344,7 +344,7 @@ class Walker:
         usable = [s for s in slots if s["backend"]]
         if not usable:
             raise Stop(f"Service {self.destination}:{self.port}: none of its {count} slots leads to a backend",
-                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", version))
+                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
         chosen = next((s for s in usable if s["slot"] == self.slot), usable[0]) if self.slot else usable[0]
         revnat = src.lookup(step, f"{short}-revnat", {"rev_nat_index": rev_nat})
         step.result["rev_nat"] = revnat.obj["value"] if revnat else None
@@ -407,14 +407,14 @@ class Walker:
             step.result = {"verdict": "denied", "rule": None}
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: no entry allows {shown} "
                        f"(the datapath drops it: Policy denied)",
-                       counters.counter(counters.DROP_POLICY, metric, program, node.version))
+                       counters.counter(counters.DROP_POLICY, metric, program, node))
         value = verdict.obj["value"]
         rule = verdict.obj["key"]
         step.result = {"verdict": "denied" if value.get("deny") else "allowed", "rule": rule, "entry": value}
         if value.get("deny"):
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: the deny rule {rule} "
                        f"matches {shown}",
-                       counters.counter(counters.DROP_POLICY_DENY, metric, program, node.version))
+                       counters.counter(counters.DROP_POLICY_DENY, metric, program, node))
         proxy = value.get("proxy_port") or 0
         step.says = (f"endpoint {endpoint} allows {direction} {shown} (rule: identity {rule['identity'] or 'any'}, "
                      f"{rule['protocol']}{'/' + str(rule['port']) if rule.get('port') else ''})"
@@ -441,7 +441,7 @@ class Walker:
             step.result = {**step.result, "decision": "stack"}
             raise Left(f"{self.destination} is neither a local endpoint nor behind a tunnel endpoint: the packet "
                         f"goes to the host stack (to-netdev on the uplink; BPF or iptables masquerade)",
-                        counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src.version))
+                        counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
         vxlan = _device(src.net(), "cilium_vxlan")
         hook = program_for(vxlan, "egress") if vxlan else None
         self._hook_commands(src, step, "cilium_vxlan", hook)
@@ -476,13 +476,13 @@ class Walker:
         step.result["tunnel_map_key"] = f"{network} (the destination masked with /{length})"
         return found.obj["value"]["endpoint"] if found else None
 
-    def _remote(self, tunnel: str) -> Node:
+    def _remote(self, src: Node, tunnel: str) -> Node:
         name = self.cluster.node_by_ip.get(tunnel)
         if name is None and self.cluster.node_by_ip:
             if self._tunnel_node:
                 raise Left(f"tunnel endpoint {tunnel} is {self._tunnel_node}: without a Node object the walk cannot find "
                             f"its agent to follow the packet there",
-                            counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", None))
+                            counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
             raise Left(f"tunnel endpoint {tunnel} is not a node of this cluster (another cluster of a mesh?): "
                         f"the walk cannot follow it there")
         node = self.context.nodes(name or tunnel)
@@ -531,7 +531,7 @@ class Walker:
             raise Stop(f"cilium_call_policy[{endpoint}] is empty on {dst.name}: the tail call to endpoint {endpoint}'s "
                        f"policy program fails and the datapath drops the packet ({counters.reason_name(code, dst.version)}); "
                        f"the endpoint is not ready (being regenerated?)",
-                       counters.counter(code, direction, delivering, dst.version))
+                       counters.counter(code, direction, delivering, dst))
         step.says = f"cilium_call_policy[{endpoint}] holds program {program}: endpoint {endpoint}'s policy program"
 
     def _entry_tail_call(self, node: Node, step_id: str, title: str, calls: str, program: str, direction: int) -> None:
@@ -546,7 +546,7 @@ class Walker:
         if found is None:
             raise Stop(f"{calls}[{slot}] is empty on {node.name}: {program.removesuffix('.c')}'s tail call to its "
                        f"IPv{'6' if family == IPV6 else '4'} handler fails and the packet is dropped (Missed tail call)",
-                       counters.counter(counters.DROP_MISSED_TAIL_CALL, direction, program, node.version))
+                       counters.counter(counters.DROP_MISSED_TAIL_CALL, direction, program, node))
         step.says = f"{calls}[{slot}] holds program {found}: the packet goes on in the tail-called handler"
 
     def _to_host(self, src: Node, src_identity: int) -> None:
@@ -562,13 +562,13 @@ class Walker:
                          f"the packet to {src.name}'s stack")
             raise _Delivered(f"to {src.name}'s own stack; no host policy applies with the host firewall off "
                              f"({firewall.said_by})",
-                             counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src.version))
+                             counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
         host_ep = self._host_endpoint(src, step)
         step.says = (f"the host firewall is on ({firewall.said_by}): the host endpoint {host_ep}'s ingress policy "
                      f"decides, in bpf_host's to-host program")
         self._policy(src, host_ep, "ingress", src_identity, "the host endpoint's ingress policy", "bpf_host.c")
         raise _Delivered(f"to {src.name}'s own stack, allowed by the host endpoint's policy ({firewall.said_by})",
-                         counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_host.c", src.version))
+                         counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_host.c", src))
 
     def _host_endpoint(self, node: Node, step: Step) -> int:
         """The host endpoint's id: the one map named after it, cilium_calls_hostns_<id> (callsmap.HostMapName;
