@@ -149,7 +149,7 @@ def _lookup(argv: list[str]) -> int:
 
     results = session.run(work)
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
-    enricher = session.enricher(found, args.ct_clock if lifetimes else None, clocks=lifetimes)
+    enricher = session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     if args.verbose:
         for r in found:
@@ -243,7 +243,7 @@ def _dump(argv: list[str]) -> int:
     if encoder is not None:
         encoder.join()
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
-    enricher = session.enricher(found, args.ct_clock if lifetimes else None, clocks=lifetimes)
+    enricher = session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     from tshoot.cli.mapview import dump_json, entry_table
 
@@ -292,7 +292,7 @@ def _dump_prog_array(argv: list[str]) -> int:
     found = [r for r in results if not isinstance(r, mapread.NodeFailure)]
     _show_commands(args, found)
     endpoints = progarray.slot_meaning(name) == "endpoint"
-    enricher = session.enricher(found) if endpoints else None
+    enricher = session.enricher(found, {"endpoint_id": "endpoint"}) if endpoints else None
     rows = []
     for r in found:
         for slot in r.slots:

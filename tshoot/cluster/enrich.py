@@ -4,8 +4,8 @@ identity -> its labels (CiliumIdentity; reserved identities by name, without ask
 the node with that InternalIP, ifindex -> the interface on that node, lxc_id -> the CiliumEndpoint and
 its pod, an address -> the pod or node that has it.
 
-The cluster (tshoot.cluster.model) is asked once per command (`Cluster.fetch`), never per entry. What cannot be said is said ("missing": why), never fatal. Enrichment is keyed by the names map
-modules give their fields, so every map in tshoot.maps gets it for the fields it shares with the others.
+The cluster (tshoot.cluster.model) is asked once per command (`Cluster.fetch`), never per entry. What cannot be said is said ("missing": why), never fatal. Each map module says what its fields
+name (CiliumMap.field_kinds), so a renamed field fails tests/test_map_names.py instead of going unexplained.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ from tshoot.core.addr import parse_ip
 from tshoot.core.errors import UsageError
 from tshoot.core.identity import RESERVED, UNKNOWN, reserved_labels
 
-IDENTITY_FIELDS = ("identity", "sec_id", "sec_identity", "sec_label", "remote_identity")
-NODE_ADDRESS_FIELDS = ("tunnel_endpoint", "node_ip")
-INTERFACE_FIELDS = ("ifindex", "parent_ifindex")
-ENDPOINT_FIELDS = ("lxc_id", "endpoint_id")
-ADDRESS_FIELDS = ("prefix", "ip", "address", "addr", "backend", "daddr", "saddr")
-LIFETIME_FIELDS = ("lifetime",)  # ct_entry: an absolute expiry in bpf_mono_now() units
+# What a field can name (CiliumMap.field_kinds declares it per field of each map); the explainer of each.
+KINDS = ("identity", "node_address", "interface", "endpoint", "address", "lifetime")
 
 
 def _host_address(text) -> str | None:
@@ -52,8 +48,9 @@ class Enricher:
     Without a cluster (None) only what needs no cluster is said: reserved identities, interface names;
     the command says once that the rest cannot be (Session.enricher)."""
 
-    def __init__(self, cluster: Cluster | None, interfaces=None, clocks=None):
+    def __init__(self, cluster: Cluster | None, kinds: dict[str, str], interfaces=None, clocks=None):
         self.cluster, self.interfaces = cluster, interfaces
+        self.kinds = kinds  # field name -> what it names (the map's CiliumMap.field_kinds)
         self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
         self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
@@ -81,7 +78,7 @@ class Enricher:
                 distinct = set(values)
             said = {}
             for value in distinct:
-                if value is None or (value == 0 and name not in IDENTITY_FIELDS):
+                if value is None or (value == 0 and self.kinds.get(name) != "identity"):
                     continue
                 memo_key = (node, name, value)
                 if memo_key not in self._said:
@@ -102,22 +99,18 @@ class Enricher:
         return out
 
     def _explainer(self, name: str):
-        """The method explaining a field of that name, None when none does (or none can, without a cluster)."""
-        if name in IDENTITY_FIELDS:
+        """The method explaining a field, by what the map says it names; None when nothing can be said (or
+        not without a cluster, interfaces, clocks)."""
+        kind = self.kinds.get(name)
+        if kind == "identity":
             return self.identity
-        if name in INTERFACE_FIELDS:
+        if kind == "interface":
             return self.interface if self.interfaces is not None else None
-        if name in LIFETIME_FIELDS:
+        if kind == "lifetime":
             return self.lifetime if self.clocks is not None else None
         if self.cluster is None:
             return None
-        if name in NODE_ADDRESS_FIELDS:
-            return self.node_address
-        if name in ENDPOINT_FIELDS:
-            return self.endpoint
-        if name in ADDRESS_FIELDS:
-            return self.address
-        return None
+        return {"node_address": self.node_address, "endpoint": self.endpoint, "address": self.address}.get(kind)
 
     def identity(self, node: str, number) -> dict | None:
         if number in RESERVED:

@@ -99,7 +99,7 @@ class Session:
             self._config = cilium_config(self.api())
         return self._config
 
-    def enricher(self, results, clock_mode: str | None = None, clocks: bool = False) -> Enricher:
+    def enricher(self, results, kinds: dict[str, str], clock_mode: str | None = None, clocks: bool = False) -> Enricher:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
         cluster, problem = None, None
@@ -114,7 +114,7 @@ class Session:
             problem = "no cluster to ask (no kubeconfig)"
         if problem and nodes:
             self.note(f"{problem}; identities other than reserved ones, nodes, pods and endpoints are not named")
-        return Enricher(cluster, interfaces=self._interfaces,
+        return Enricher(cluster, kinds, interfaces=self._interfaces,
                         clocks=(lambda node: self.clock(node, clock_mode)) if clocks else None)
 
     def _interfaces(self, node: str) -> dict[int, str]:

@@ -71,6 +71,9 @@ class CiliumMap(ABC):
     keys: list[tuple[Range, Layout]] = []
     values: list[tuple[Range, Layout]] = []
     absent_hint: str = ""  # what to do instead in versions without this map (said in the error)
+    # What fields name, for enrichment (tshoot.cluster.enrich.KINDS): {"identity": "identity",
+    # "tunnel_endpoint": "node_address", …}. tests/test_map_names.py checks every name is a field of the map.
+    field_kinds: dict[str, str] = {}
     # Field values that mean "nothing set" besides 0/None/[]/False (a backend's state "active" is byte 0),
     # so that a field only newer layouts have does not make equal bytes look ambiguous.
     unset_values: dict = {}

@@ -115,6 +115,9 @@ def flag_members(layout: Layout) -> list[Field]:
 
 
 class Conntrack(CiliumMap):
+    field_kinds = {"src_addr": "address", "dst_addr": "address", "ifindex": "interface", "src_sec_id": "identity",
+                   "lifetime": "lifetime"}
+
     def __init__(self, family: str, tcp: bool):
         v = "4" if family == IPV4 else "6"
         self.family, self.tcp = family, tcp

@@ -88,6 +88,7 @@ _FLAG_MEMBERS = {1: "flag_skip_tunnel", 2: "flag_has_tunnel_ep", 4: "flag_ipv6_t
 class IPCache(CiliumMap):
     short = "ipcache"
     summary = "IP/CIDR -> security identity, tunnel endpoint (LPM trie)"
+    field_kinds = {"prefix": "address", "identity": "identity", "tunnel_endpoint": "node_address"}
     pins = [
         Pin("1.9-1.18", "cilium_ipcache", "lpm_trie", 512000),
         Pin("1.18", "cilium_ipcache_v2", "lpm_trie", 512000),

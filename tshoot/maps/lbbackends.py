@@ -45,6 +45,8 @@ _VALUE_TAILS = [
 
 
 class Backends(CiliumMap):
+    field_kinds = {"address": "address"}
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family

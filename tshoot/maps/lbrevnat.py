@@ -19,6 +19,8 @@ KEY = Layout("__u16", 2, [Field("rev_nat_index", 0, 2, BE)])
 
 
 class RevNat(CiliumMap):
+    field_kinds = {"address": "address"}
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         a = ADDRESS_SIZE[family]

@@ -67,6 +67,8 @@ def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
 
 
 class Services(CiliumMap):
+    field_kinds = {"address": "address"}
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family

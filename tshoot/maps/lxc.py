@@ -51,6 +51,8 @@ class Endpoints(CiliumMap):
     short = "lxc"
     aliases = ("endpoints",)
     summary = "local endpoint IP -> veth ifindex, lxc_id, MACs (hash)"
+    field_kinds = {"ip": "address", "ifindex": "interface", "parent_ifindex": "interface", "lxc_id": "endpoint",
+                   "sec_id": "identity"}
     pins = [Pin("1.9", "cilium_lxc", "hash", 65535)]
     keys = [(Range("1.9-1.14"), KEY_1_9), (Range("1.14-1.15"), KEY_1_14), (Range("1.15"), KEY_1_15)]
     values = [(Range("1.9-1.14"), VALUE_1_9), (Range("1.14-1.17"), VALUE_1_14), (Range("1.17"), VALUE_1_17)]

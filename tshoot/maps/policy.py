@@ -104,6 +104,7 @@ def port_blocks(low: int, high: int) -> list[tuple[int, int]]:
 
 
 class Policy(CiliumMap):
+    field_kinds = {"identity": "identity"}
     short = "policy"
     summary = "one endpoint's policy: remote identity, direction, protocol, port -> allow/deny, proxy port"
     pins = [

@@ -36,6 +36,7 @@ ENDPOINT_KEY_ERA = "1.9-1.11.14 1.12-1.12.8"
 
 
 class Tunnel(CiliumMap):
+    field_kinds = {"endpoint": "node_address"}
     short = "tunnel"
     summary = "remote node's pod CIDR -> node IP, the overlay's outer destination (hash; 1.9-1.17)"
     pins = [Pin("1.9-1.18", "cilium_tunnel_map", "hash", 65536)]
