@@ -19,6 +19,7 @@ import struct
 
 POLICY_ARRAYS = ("cilium_call_policy", "cilium_egresscall_policy")  # slot = endpoint id
 CALLS_PREFIX = "cilium_calls_"
+HOST_CALLS_PREFIX = "cilium_calls_hostns_"  # + the host endpoint's id (callsmap.HostMapName)
 OVERLAY_CALLS = "cilium_calls_overlay_2"  # bpf_overlay's (2: the world identity, unpadded; every version)
 # The slots every version numbers alike (bpf/lib/common.h up to 1.18.0-pre.1, bpf/lib/tailcall.h after):
 # CILIUM_CALL_IPV4_FROM_LXC (alias IPV4_FROM_OVERLAY from 1.12) and CILIUM_CALL_IPV6_FROM_LXC.

@@ -20,7 +20,6 @@ DROP_POLICY = 133            # bpf/lib/common.h, every version
 DROP_MISSED_TAIL_CALL = 140  # every version
 DROP_NO_SERVICE = 158        # every version
 DROP_POLICY_DENY = 181       # every version: a deny rule matched
-DROP_HOST_NOT_READY = 202    # by 1.13.14, 1.14.6+ (drop_reasons.h from 1.18)
 DROP_EP_NOT_READY = 203      # by 1.15.7, 1.16+
 
 INGRESS, EGRESS = 1, 2  # METRIC_INGRESS, METRIC_EGRESS (enum metric_dir from 1.12)

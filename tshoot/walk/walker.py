@@ -578,7 +578,8 @@ class Walker:
             names = [info.name for info in node.backend.list_maps()]
         except TshootError as exc:
             raise Stop(f"cannot list the maps of {node.name} to find its host endpoint: {exc}") from None
-        ids = [int(n.rsplit("_", 1)[1]) for n in names if n.startswith("cilium_calls_hostns_") and n[20:].isdigit()]
+        prefix = progarray.HOST_CALLS_PREFIX
+        ids = [int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()]
         if not ids:
             raise Stop(f"the host firewall is on but {node.name} pins no cilium_calls_hostns_<id>: the host "
                        f"endpoint's programs are not loaded")
