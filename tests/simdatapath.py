@@ -48,6 +48,7 @@ ATTACH = {
     "cilium_vxlan": [("ingress", "bpf_overlay.o", "from-overlay"), ("egress", "bpf_overlay.o", "to-overlay")],
     "eth0": [("ingress", "bpf_netdev_eth0.o", "from-netdev"), ("egress", "bpf_netdev_eth0.o", "to-netdev")],
 }
+CALLS_MAX_ENTRIES = 50  # CILIUM_CALL_SIZE (25 in 1.9 … 50 in 1.15-1.17): slots 7 and 10 fit every version
 # The sim keeps conntrack small: entry counts do not change a lookup, and LRU maps preallocate.
 CT_MAX_ENTRIES = 4096
 DATAPATH_SOURCE = BPF_DIR / "progs" / "cilium" / "datapath.bpf.c"
@@ -141,6 +142,7 @@ class SimDatapath:
             self._forward_and_masquerade(node)
             self._fill_maps(node)
             self._load_programs(node, templates)
+            self._fill_entry_tail_calls(node)
         return self
 
     def teardown(self) -> None:
@@ -369,6 +371,54 @@ class SimDatapath:
         script.write_text("\n".join(batch) + "\n")
         _bpftool("batch", "file", str(script))
 
+    def _fill_entry_tail_calls(self, node: SimNodeState) -> None:
+        """The entry programs' own tail-call slots the walk reads: CILIUM_CALL_IPV4_FROM_LXC / _IPV6_ (slots 7
+        and 10 in every version) in each endpoint's cilium_calls_<ep> and in bpf_overlay's
+        cilium_calls_overlay_2, holding the program attached on that device (the sim's programs decide in
+        one program; Cilium's continue in the slot's). cilium_call_policy is the datapath's own (_load_programs)."""
+        batch = []
+        calls = [(f"cilium_calls_{pod.endpoint_id:05d}", pod.lxc_name) for pod in node.pods]
+        for name, device in [*calls, ("cilium_calls_overlay_2", "cilium_vxlan")]:
+            path = node.globals / name
+            batch.append(f"map create {path} type prog_array key 4 value 4 entries {CALLS_MAX_ENTRIES} name {name[:15]}")
+            program = _attached_program(node.netns, device)
+            batch += [f"map update pinned {path} key {_u32(slot)} value id {program}" for slot in (7, 10)]
+        script = self.workdir / f"calls-{node.spec.name}.batch"
+        script.write_text("\n".join(batch) + "\n")
+        _bpftool("batch", "file", str(script))
+
+    def add_host_endpoint(self, node: str, endpoint_id: int, allow: bool) -> None:
+        """The host endpoint's maps, as with the host firewall on: cilium_calls_hostns_<id> (its programs; the
+        map's name is how tshoot finds the id) and its policy map, allowing every identity in or nothing."""
+        state = self.nodes[node]
+        calls = state.globals / f"cilium_calls_hostns_{endpoint_id:05d}"
+        _bpftool("map", "create", str(calls), "type", "prog_array", "key", "4", "value", "4", "entries", "50",
+                 "name", "cilium_calls_ho")
+        cmap, _ = find("policy")
+        v = self.version
+        path = state.globals / cmap.pinned_name(v, endpoint=endpoint_id)
+        pin = cmap.pin(v)
+        _bpftool("map", "create", str(path), "type", pin.map_type, "key", str(cmap.layout_for("key", v).size),
+                 "value", str(cmap.layout_for("value", v).size), "entries", str(pin.max_entries),
+                 "name", path.name[:15], "flags", "1" if pin.map_type == "lpm_trie" else "0")
+        if allow:
+            key = cmap.encode("key", {"identity": 0, "direction": "ingress", "protocol": "ANY", "port": 0}, v)
+            value = cmap.encode("value", {"proxy_port": 0}, v)
+            _bpftool("map", "update", "pinned", str(path), "key", "hex", *key.hex(" ").split(),
+                     "value", "hex", *value.hex(" ").split())
+
+    def clear_tunnel_endpoint(self, node: str, ip: str) -> None:
+        """Rewrite `ip`'s ipcache entry on `node` without its tunnel endpoint (same identity), as an agent
+        whose ipcache learnt the address without a node behind it does."""
+        cmap, _ = find("ipcache")
+        v = self.version
+        path = self.nodes[node].globals / cmap.pin(v).name
+        pod = next(p for p in self.pods.values() if p.ip == ip)
+        key = cmap.encode("key", {"prefix": ip}, v)
+        value = cmap.encode("value", {"identity": pod.identity}, v)
+        _bpftool("map", "update", "pinned", str(path), "key", "hex", *key.hex(" ").split(),
+                 "value", "hex", *value.hex(" ").split())
+
     def _services(self) -> list[tuple[dict, list[str]]]:
         """ClusterIP Services with their ready endpoint addresses (core/v1 Endpoints)."""
         endpoints = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.objects
@@ -480,6 +530,19 @@ def _bpftool(*args: str) -> None:
     proc = subprocess.run(["bpftool", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bpftool {' '.join(args[:4])}…: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def _u32(number: int) -> str:
+    return " ".join(str(b) for b in number.to_bytes(4, "little"))
+
+
+def _attached_program(ns: str, dev: str) -> int:
+    """The id of the program on `dev`'s tc ingress in namespace `ns`."""
+    import json
+
+    shown = json.loads(subprocess.run(["ip", "netns", "exec", ns, "bpftool", "-j", "net", "show", "dev", dev],
+                                      capture_output=True, text=True, check=True).stdout)
+    return next(hook["id"] for entry in shown for hook in entry.get("tc", []) if hook.get("kind") == "clsact/ingress")
 
 
 def _mac(hex12: str) -> str:

@@ -11,7 +11,7 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, policy, tunnel
+from tshoot.maps import ct, ipcache, lbbackends, lbservices, lxc, metrics, policy, tunnel
 from tshoot.core.layout import flag_names, flag_value
 from tshoot.core.version import Range
 
@@ -215,6 +215,19 @@ def tunnel_value(layout):
     return st.fixed_dictionaries(fields)
 
 
+def metrics_key(layout):
+    """Any reason byte and direction (and line and file id where the key has them), as the layout's era names
+    them: the names are the module's tables, so what this checks is that they encode back to the same bytes."""
+    raw = {"reason": u8, "dir": st.integers(0, 3)}
+    if "file" in layout.by_name:
+        raw |= {"line": u16, "file": u8}
+    return st.fixed_dictionaries(raw).map(lambda r: metrics.MAP.key_fields(r, layout))
+
+
+def metrics_value(layout):
+    return st.fixed_dictionaries({"packets": u64, "bytes": u64})
+
+
 STRATEGIES = {
     "ipcache": {"key": ipcache_key, "value": ipcache_value},
     "lxc": {"key": lxc_key, "value": lxc_value},
@@ -230,6 +243,7 @@ STRATEGIES = {
     "ct-any6": {"key": ct_key("ipv6"), "value": ct_value},
     "policy": {"key": policy_key, "value": policy_value},
     "tunnel": {"key": tunnel_key, "value": tunnel_value},
+    "metrics": {"key": metrics_key, "value": metrics_value},
 }
 
 

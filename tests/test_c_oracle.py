@@ -27,7 +27,7 @@ from tests.conftest import bpftool, need_root
 from tests.strategies import STRATEGIES
 from tshoot.core.btf import describe, parse_types
 from tshoot.core.layout import BE, U
-from tshoot.maps import MAPS
+from tshoot.maps import MAPS, metrics
 from tshoot.maps.lbservices import AFFINITY_TIMEOUT_MASK, LB_ALGORITHM_SHIFT, LB_ALGORITHMS
 from tshoot.core.version import Version
 
@@ -123,6 +123,10 @@ def test_every_struct_matches_the_python_layout(oracle, version):
             assert (btf.name, btf.size) == (layout.c_name, layout.size), where
             assert btf.members == layout.bit_positions(), where
             chosen = cmap.layout_from_btf(which, btf)
+            if which == "key" and cmap is metrics.MAP:
+                # one struct, several releases' reason and file names: BTF cannot choose, the version does
+                assert chosen is None, where
+                continue
             assert chosen is not None and chosen[0] is layout, where
             assert cmap.decode(which, bytes(layout.size), btf=btf).reason == chosen[2]
         info = json.loads(bpftool("-j", "map", "show", "pinned", str(maps_dir / var_name(cmap))).stdout)
@@ -252,11 +256,17 @@ def test_bpftool_reads_what_tshoot_writes(oracle, cmap, version, data):
         assert sorted(keys) == sorted(expected)
         for entry, key in zip(entries, keys):
             value, key_fields, value_fields = expected[key]
-            assert bytes(int(b, 16) for b in entry["value"]) == value
             formatted = dict(entry["formatted"])
             where = f"{cmap.short} at {label(version)}"
+            if cmap.per_cpu:  # bpftool wrote the value to every CPU and prints each CPU's
+                per_cpu = [dict(v) for v in entry["values"]]
+                assert len(per_cpu) > 0 and all(bytes(int(b, 16) for b in v["value"]) == value for v in per_cpu)
+                formatted_value = dict(formatted["values"][0])["value"]
+            else:
+                assert bytes(int(b, 16) for b in entry["value"]) == value
+                formatted_value = formatted["value"]
             seen_key = check_members(key_layout, key, formatted["key"], f"{where} key")
-            seen_value = check_members(value_layout, value, formatted["value"], f"{where} value")
+            seen_value = check_members(value_layout, value, formatted_value, f"{where} value")
             decoded_key = cmap.decode("key", key, version).fields
             decoded_value = cmap.decode("value", value, version, role=cmap.value_role(decoded_key)).fields
             assert (decoded_key, decoded_value) == (key_fields, value_fields)

@@ -3,7 +3,6 @@ in every layout era, lookups that behave like the datapath's, dumps, filters, li
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 
@@ -16,6 +15,7 @@ from tests.pinned import create, create_for, fill
 from tests.strategies import STRATEGIES, representative_versions
 from tshoot.mapio import read as mapread
 from tshoot.node import libbpf
+from tshoot.core.bpftool import per_cpu_bytes
 from tshoot.node.local import LocalBackend
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import TshootError
@@ -61,6 +61,7 @@ def test_every_map_dumps_as_decode_reads_each_entry(bpffs, cmap, version, data):
     try:
         entries = _entries(data, cmap, version, 20)
         fill(path, entries)
+        entries = [(k, _as_read(cmap, v)) for k, v in entries]
         backend = LocalBackend(str(bpffs))
         dumped = mapread.dump(backend, cmap, PARAMS, version)
         assert dumped.total == len(entries)
@@ -88,8 +89,17 @@ def test_every_map_dumps_as_decode_reads_each_entry(bpffs, cmap, version, data):
         path.unlink()
 
 
-def _ipcache_args(address: str, cluster_id: int = 0) -> argparse.Namespace:
-    return argparse.Namespace(address=address, cluster_id=cluster_id)
+def _as_read(cmap, value: bytes) -> bytes:
+    """What tshoot reads for a value bpftool wrote: a per-CPU map's is on every CPU, read as their sum
+    (tests/test_metrics_map.py checks the sum with different values per CPU)."""
+    if not cmap.per_cpu:
+        return value
+    return cmap.fold_cpus(per_cpu_bytes([value] * libbpf.possible_cpus()))
+
+
+def _ipcache_args(address: str, cluster_id: int = 0) -> dict:
+    """The ipcache key's fields as keyword arguments of ipcache.MAP.key (no argparse namespace)."""
+    return {"address": address, "cluster_id": cluster_id}
 
 
 @pytest.fixture
@@ -207,6 +217,32 @@ def test_lxc_ifindex_is_named_from_this_machine(tshoot, bpffs):
     assert r.code == 0, r
     obj = json.loads(r.out)
     assert obj["value"] == fields and obj["enriched"] == {"ifindex": {"interface": name}}
+    assert "interface names are those of tshoot's own network namespace (no --netns given)" in r.err
+
+
+def test_lxc_ifindex_is_named_in_the_nodes_netns(tshoot, bpffs):
+    """--netns: the ifindex is named where the node numbers its interfaces, not in tshoot's namespace."""
+    import subprocess
+    import uuid
+
+    netns = f"kl-b16-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "add", "lxcb16test", "index", "4242", "type", "veth",
+                        "peer", "name", "b16peer"], check=True)
+        v = parse("1.19.4")
+        path = create_for(bpffs, lxc.MAP, v)
+        fields = {"ifindex": 4242, "lxc_id": 2006, "flags": [], "mac": "6a:8c:ee:3a:73:d5",
+                  "node_mac": "3e:43:da:fb:c7:04", "sec_id": 53731, "parent_ifindex": 0}
+        fill(path, [(lxc.MAP.encode("key", {"ip": "10.0.1.110", "family": "ipv4", "cluster_id": 0}, v),
+                     lxc.MAP.encode("value", fields, v))])
+        r = tshoot("map", "lookup", "lxc", "10.0.1.110", "--backend", "local", "--bpffs", str(bpffs), "-o", "json",
+                   "--cilium-version", "1.19.4", "--netns", netns)
+        assert r.code == 0, r
+        assert json.loads(r.out)["enriched"] == {"ifindex": {"interface": "lxcb16test"}}
+        assert "no --netns given" not in r.err
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=False)
 
 
 def test_failures_are_one_line_exit_1(tshoot, bpffs, tmp_path):
@@ -358,3 +394,64 @@ def test_service_dump_filters_on_either_roles_fields(bpffs):
     for expression, expected in (("backend_id=11", slot), ("lb_algorithm=maglev", frontend), ("role=backend", slot)):
         dumped = mapread.dump(backend, cmap, {}, version, Filter([expression]), None).decode()
         assert dumped.values == [expected], expression
+
+
+def test_an_explicit_pinned_name_is_never_renamed_by_the_version(tshoot, bpffs):
+    """cilium_policy_02006 given with --cilium-version 1.17 (which pins cilium_policy_v2_<ep>): the map named
+    is the map asked; the version only chooses the layout (1.16's and 1.17's keys and values have one size)."""
+    from tshoot.maps import policy
+
+    v16 = parse("1.16.15")
+    path = create_for(bpffs, policy.MAP, v16, endpoint=2006)
+    fill(path, [(policy.MAP.encode("key", {"identity": 0, "direction": "ingress", "protocol": "ANY", "port": 0,
+                                           "port_end": 0, "prefix_len": 40}, v16),
+                 policy.MAP.encode("value", {"proxy_port": 0}, v16))])
+    r = tshoot("map", "lookup", "cilium_policy_02006", "--identity", "53731", "--cilium-version", "1.17",
+               "--backend", "local", "--bpffs", str(bpffs), "-o", "json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["key"]["identity"] == 0
+    r = tshoot("map", "dump", "cilium_policy_02006", "--cilium-version", "1.17", "--backend", "local",
+               "--bpffs", str(bpffs), "-o", "json")
+    assert r.code == 0 and len(json.loads(r.out)) == 1, r
+    # a short name still takes the version's own name
+    r = tshoot("map", "lookup", "policy", "--endpoint", "2006", "--identity", "1", "--cilium-version", "1.17",
+               "--backend", "local", "--bpffs", str(bpffs))
+    assert r.code == 1 and "cilium_policy_v2_02006" in r.err
+
+
+@pytest.mark.parametrize("clock", ["ktime", "jiffies"])
+def test_conntrack_lifetimes_in_time_and_live(tshoot, bpffs, clock):
+    """lifetime = bpf_mono_now() + timeout (bpf/lib/conntrack.h __ct_update_timeout): ktime counts seconds of
+    CLOCK_MONOTONIC, jiffies counts jiffies >> 8. Entries say when they expire; --live hides the expired."""
+    from tshoot.maps import find
+    from tshoot.node.backend import clocks_from_timer_list
+
+    cmap, _ = find("ct4")
+    v = parse("1.16.15")
+    path = create_for(bpffs, cmap, v)
+    with open("/proc/timer_list") as f:
+        now_ns, jiffies = clocks_from_timer_list(f.read())
+    hz = 250  # CONFIG_HZ of kernels built for servers; the tool measures it, the test only bounds what it says
+    now = now_ns // 10**9 if clock == "ktime" else jiffies >> 8
+
+    def units(seconds: int) -> int:
+        return seconds if clock == "ktime" else (seconds * hz) >> 8
+
+    def entry(sport: int, lifetime: int):
+        key = cmap.encode("key", cmap.key(v, src=f"10.0.2.99:{sport}", dst="10.0.1.110:80"), v)
+        fields = cmap.decode("value", bytes(cmap.layout_for("value", v).size), v).fields
+        return key, cmap.encode("value", {**fields, "lifetime": lifetime}, v)
+
+    fill(path, [entry(40000, now + units(3600)), entry(40001, now - units(600))])
+    where = ["--backend", "local", "--bpffs", str(bpffs), "--cilium-version", "1.16.15", "--ct-clock", clock]
+    r = tshoot("map", "dump", "ct4", *where, "-o", "json")
+    assert r.code == 0, r
+    said = {obj["key"]["src_port"]: obj["enriched"]["lifetime"] for obj in json.loads(r.out)}
+    assert said[40000]["clock"] == clock and "expired" in said[40001]
+    left, ago = int(said[40000]["expires_in"].rstrip("s")), int(said[40001]["expired"].split("s")[0])
+    slack = 5 if clock == "ktime" else 3600 * 3  # the test's assumed HZ against the one the tool measures
+    assert abs(left - 3600) <= slack and (abs(ago - 600) <= slack if clock == "ktime" else ago > 0), said
+    live = tshoot("map", "dump", "ct4", *where, "--live", "-o", "json")
+    assert [obj["key"]["src_port"] for obj in json.loads(live.out)] == [40000]
+    table = tshoot("map", "dump", "ct4", *where)
+    assert "expired" in table.out and "expires_in" in table.out

@@ -89,3 +89,16 @@ def test_maps_table(tshoot):
 def test_maps_bad_input(tshoot, args, message):
     r = tshoot("maps", *args)
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+@pytest.mark.parametrize("cmap", MAPS, ids=lambda m: m.short)
+def test_field_kinds_name_fields_the_map_has(cmap):
+    """Enrichment follows each map's field_kinds: a field renamed without it would go unexplained silently."""
+    from tshoot.cluster.enrich import KINDS
+
+    fields = set()
+    for which, table in (("key", cmap.keys), ("value", cmap.values)):
+        for versions, layout in table:
+            fields |= set(cmap.decode(which, bytes(layout.size), min(low for low, _ in versions.intervals)).fields)
+    assert set(cmap.field_kinds) <= fields, set(cmap.field_kinds) - fields
+    assert set(cmap.field_kinds.values()) <= set(KINDS)

@@ -196,6 +196,24 @@ def test_section_names_from_every_naming_scheme():
     assert netshow.section_of("cil_to_overlay") == "to-overlay"                                # tcx: no filter name
     assert netshow.section_of("other_tc", "foreign.o:[tc]") == "tc"
     assert netshow.section_of("handle_xgress") is None
+    # tc's annotation for a program loaded from a pinned object is no section: the program's name says it
+    assert netshow.section_of("cil_from_container", "bpf_lxc.o:[*fsobj]") == "from-container"
+    assert netshow.section_of("handle_xgress", "bpf_lxc.o:[*fsobj]") is None
+
+
+def test_an_uplink_is_recognised_by_ciliums_netdev_programs():
+    """A device with from-netdev/to-netdev is one Cilium serves, whether or not the default route uses it."""
+    hook = netshow.Hook(hook="tc", attach="clsact/ingress", prog_id=1, direction="ingress",
+                        prog_name="cil_from_netdev", section="from-netdev")
+    second = netshow.Interface(ifindex=3, name="eth1", kind="veth", hooks=[hook])
+    netshow.classify(second, uplinks={"eth0"})
+    assert (second.role, second.serves) == ("uplink", "node uplink (Cilium's from-netdev/to-netdev attached)")
+    first = netshow.Interface(ifindex=2, name="eth0", kind="veth", hooks=[hook])
+    netshow.classify(first, uplinks={"eth0"})
+    assert first.serves.endswith(", default route")
+    plain = netshow.Interface(ifindex=4, name="eth2", kind="veth")
+    netshow.classify(plain, uplinks=set())
+    assert plain.role == "other"
 
 
 def test_the_guides_endpoint_names_the_guides_lxc():
@@ -261,3 +279,38 @@ def test_without_root_it_says_so(node, args, message):
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_prog_show_names_maps_by_their_pins_and_runs_with_bpf_stats(node, tshoot):
+    """Maps are named by their pinned names where pinned (kernel names stop at 15 characters); run count and
+    time appear when kernel.bpf_stats_enabled is on, and the output says how to turn it on when it is off."""
+    from pathlib import Path
+
+    prog_id = node.prog_id("hooks/cil_from_netdev")
+    reference = json.loads(bpftool("-j", "prog", "show", "id", str(prog_id)).stdout)
+    names = {json.loads(bpftool("-j", "map", "show", "id", str(i)).stdout)["name"]: i for i in reference["map_ids"]}
+    pin = Path(node.bpffs) / "tc" / "globals" / "cilium_lxc_pinned_for_b16"
+    pin.parent.mkdir(parents=True, exist_ok=True)
+    bpftool("map", "pin", "id", str(names["cilium_lxc"]), str(pin))
+    sysctl = Path("/proc/sys/kernel/bpf_stats_enabled")
+    before = sysctl.read_text().strip()
+    try:
+        sysctl.write_text("0")
+        off = tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs), "-o", "json")
+        shown = json.loads(off.out)
+        pinned = {m["id"]: m["pinned"] for m in shown["maps"]}
+        assert pinned[names["cilium_lxc"]] == "cilium_lxc_pinned_for_b16" and pinned[names["cilium_metrics"]] is None
+        assert shown["run_count"] is None and "kernel.bpf_stats_enabled=1" in shown["notes"][-1]
+        table = tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs))
+        assert "cilium_lxc_pinned_for_b16" in table.out and "kernel BPF statistics off" in table.out
+        assert "sysctl -w kernel.bpf_stats_enabled=1" in table.err
+        sysctl.write_text("1")
+        on = json.loads(tshoot("prog", "show", str(prog_id), "--bpffs", str(node.bpffs), "-o", "json").out)
+        assert isinstance(on["run_count"], int) and isinstance(on["run_time_ns"], int) and not on["notes"]
+        net = json.loads(run_cli("tshoot", "net", "show", "--netns", node.ns, "--bpffs", str(node.bpffs),
+                                 "-o", "json").out)
+        counted = [h for i in net["interfaces"] for h in i["hooks"]]
+        assert counted and all(isinstance(h["run_count"], int) for h in counted)
+    finally:
+        sysctl.write_text(before)
+        pin.unlink()

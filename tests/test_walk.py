@@ -16,7 +16,7 @@ def walk(tshoot, kubeapi, *args):
 
 
 def steps(result):
-    return {s["title"]: s for s in result["steps"]}
+    return {s["id"]: s for s in result["steps"]}
 
 
 @pytest.mark.parametrize("version", ["1.9.1", "1.16.15", "1.18.3", "1.19.4"])
@@ -25,27 +25,30 @@ def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     by = steps(result)
-    pod = by["source pod: route and neighbour"]["result"]
+    pod = by["source-route"]["result"]
     assert pod["interface"] == "eth0@if24" and pod["route"]["gateway"] == "10.0.2.184"
-    lxc = by["source node: the pod's lxc device, its program, its endpoint"]["result"]
+    lxc = by["source-endpoint"]["result"]
     assert lxc["lxc"] == {"name": "lxcda722d56d553", "ifindex": 24}
     assert lxc["program"]["section"] == "from-container"
-    ipcache = by["source node: ipcache lookup of the destination"]["result"]
+    ipcache = by["destination-identity"]["result"]
     assert (ipcache["identity"], ipcache["tunnel_endpoint"], ipcache["tunnel_node"]) == \
         (53731, "172.18.0.5", "k8s-guide-control-plane")
     assert "k8s:name=net-tshoot" in ipcache["labels"]
-    decision = by["source node: forwarding decision"]["result"]
+    decision = by["forwarding"]["result"]
     assert decision["decision"] == "tunnel"
-    overlay = by["destination node: from-overlay"]
+    overlay = by["overlay"]
     assert overlay["node"] == "k8s-guide-control-plane" and overlay["result"]["device"] == "cilium_vxlan(5)"
-    entry = by["destination node: endpoint lookup (cilium_lxc)"]["result"]
+    entry = by["destination-endpoint"]["result"]
     assert (entry["ifindex"], entry["lxc_id"], entry["mac"], entry["node_mac"]) == \
         (11, 2006, "6a:8c:ee:3a:73:d5", "3e:43:da:fb:c7:04")
     assert entry["pod"] == "default/net-tshoot-4gmzr"
-    assert by["destination node: the destination endpoint's ingress policy"]["result"]["verdict"] == "allowed"
+    assert by["ingress-policy"]["result"]["verdict"] == "allowed"
+    # delivered: the forward counter of the destination's to-container (TO_LXC: REASON_FORWARDED, ingress)
+    assert {k: result["counter"][k] for k in ("node", "reason", "code", "direction")} == \
+        {"node": "k8s-guide-control-plane", "reason": "REASON_FORWARDED", "code": 0, "direction": "INGRESS"}
     # every lookup shows the command that ran in the agent
     assert any("bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache" in c
-               for c in by["source node: ipcache lookup of the destination"]["commands"])
+               for c in by["destination-identity"]["commands"])
     assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
@@ -64,14 +67,14 @@ def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
     r, result = walk(tshoot, kubeapi, "client-7d9f8-x2v4q", "10.32.0.10:53/udp", "--slot", "2")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     by = steps(result)
-    lb = by["source node: is it a Service? (load balancer)"]["result"]
+    lb = by["service"]["result"]
     assert lb["frontend"]["backends"] == 2 and lb["frontend"]["rev_nat_index"] == 6
     chosen = next(s for s in lb["slots"] if s["slot"] == lb["chosen"])
     assert (chosen["slot"], chosen["backend"]["address"], chosen["backend"]["port"]) == (2, "10.200.0.44", 53)
     assert lb["rev_nat"] == {"address": "10.32.0.10", "port": 53}
-    ipcache = by["source node: ipcache lookup of the destination"]["result"]
+    ipcache = by["destination-identity"]["result"]
     assert ipcache["identity"] == 18203 and ipcache["tunnel_endpoint"] is None
-    assert by["source node: forwarding decision"]["result"]["decision"] == "local"
+    assert by["forwarding"]["result"]["decision"] == "local"
     assert by["delivery"]["result"]["pod"].startswith("kube-system/coredns-")
     assert_query_reaches(s, "client-7d9f8-x2v4q", by["delivery"]["result"]["pod"].split("/")[1])
 
@@ -85,7 +88,10 @@ def test_walk_stops_at_a_policy_deny(sim, kubeapi, tshoot):
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert "policy denies ingress for endpoint 2006" in result["reason"]
-    assert result["steps"][-1]["title"] == "destination node: the destination endpoint's ingress policy"
+    assert result["steps"][-1]["id"] == "ingress-policy"
+    # the counter Cilium bumps: DROP_POLICY (133, bpf/lib/common.h), ingress, in the policy program of bpf_lxc
+    assert {k: result["counter"][k] for k in ("reason", "code", "direction", "program", "file")} == \
+        {"reason": "DROP_POLICY", "code": 133, "direction": "INGRESS", "program": "bpf_lxc.c", "file": "bpf_lxc.c"}
     assert_ping_dropped(s, "net-tshoot-xbw6q", "10.0.1.110", "k8s-guide-control-plane",
                         simtraffic.DROP_POLICY, simtraffic.METRIC_INGRESS)
 
@@ -135,14 +141,15 @@ def test_local_backend_walks_one_node(sim, kubeapi, tshoot):
     assert (r.code, result["verdict"]) == (0, "left") and "cannot reach" in result["reason"]
 
 
-
 def test_walk_stops_where_a_map_is_missing(sim, kubeapi, tshoot):
     s = sim(simdatapath.guide_scenario("1.19.4"))
     s.map_path("k8s-guide-control-plane", "cilium_lxc").unlink()  # the destination node lost its endpoint map
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert result["reason"].startswith("lxc on k8s-guide-control-plane: map cilium_lxc is not pinned")
-    assert result["steps"][-1]["title"] == "destination node: endpoint lookup (cilium_lxc)"
+    assert result["steps"][-1]["id"] == "destination-endpoint"
+    # No drop: the walk cannot read an unpinned map, but the loaded programs still hold it.
+    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 def test_the_by_hand_commands_run_as_shown_with_kubectl(sim, kubeapi, tshoot):
@@ -173,8 +180,6 @@ def test_the_by_hand_commands_run_as_shown_with_kubectl(sim, kubeapi, tshoot):
                                  "-o", "json", "--cilium-version", "1.19.4", input=done.stdout)
                 assert json.loads(decoded.out)["value"]["identity"] == step["result"]["identity"], command
     assert ran >= 5
-    # No drop: the walk cannot read an unpinned map, but the loaded programs still hold it.
-    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 # --- the walk checked against the packet (tests/simtraffic.py) --------------------------------------------
@@ -215,6 +220,8 @@ def assert_query_reaches(s, client: str, backend: str, attempts: int = 24):
             server.close()
     assert wanted in answers, answers
     assert simtraffic.rx_packets(target.netns, "eth0") - before >= 1
+
+
 def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     """Map info and BTF cross the exec stream once per node per command, however many lookups a walk makes."""
     import collections
@@ -231,3 +238,125 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     # the source node reads its lxc, ipcache and the endpoint's policy map; the destination its lxc and policy
     assert {node: sorted(counts.values()) for node, counts in per_node.items()} == {
         "k8s-guide-worker": [1, 1, 1], "k8s-guide-control-plane": [1, 1]}, per_node
+
+
+# --- the datapath's own decisions, per version ------------------------------------------------------------
+
+@pytest.mark.parametrize("version,via", [("1.9.1", "cilium_tunnel_map"), ("1.16.15", "cilium_tunnel_map"),
+                                         ("1.19.4", None)])
+def test_tunnel_map_fallback_before_1_18(sim, kubeapi, tshoot, version, via):
+    """An ipcache entry without a tunnel endpoint: bpf_lxc (encap_and_redirect_lxc, bpf/lib/encap.h) falls back
+    to cilium_tunnel_map up to 1.17 (key: the destination under the local pod-CIDR mask); from 1.18 there is
+    no such map and the packet goes to the stack."""
+    s = sim(simdatapath.guide_scenario(version))
+    s.clear_tunnel_endpoint("k8s-guide-worker", "10.0.1.110")
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    by = steps(result)
+    assert by["destination-identity"]["result"]["tunnel_endpoint"] is None
+    if via is None:
+        assert (r.code, result["verdict"]) == (0, "left") and "host stack" in result["reason"]
+        assert not any("cilium_tunnel_map" in c for c in by["forwarding"]["commands"])
+        return
+    assert (r.code, result["verdict"]) == (0, "delivered"), result
+    forwarding = by["forwarding"]
+    assert (forwarding["result"]["via"], forwarding["result"]["tunnel_endpoint"], forwarding["result"]["node"]) == \
+        (via, "172.18.0.5", "k8s-guide-control-plane")
+    assert forwarding["result"]["tunnel_map_key"].startswith("10.0.1.0 ")  # 10.0.1.110 under the worker's /24
+    assert any("bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_tunnel_map" in c for c in forwarding["commands"])
+
+
+@pytest.mark.parametrize("version,reason,code", [("1.9.1", "DROP_MISSED_TAIL_CALL", 140),
+                                                 ("1.16.15", "DROP_EP_NOT_READY", 203),
+                                                 ("1.19.4", "DROP_EP_NOT_READY", 203)])
+def test_empty_policy_slot_stops_the_walk(sim, kubeapi, tshoot, version, reason, code):
+    """Local delivery tail-calls cilium_call_policy[lxc_id]; an empty slot drops the packet with the reason of
+    the version (bpf/lib/l3.h ep_tail_call -> DROP_MISSED_TAIL_CALL; tail_call_policy -> DROP_EP_NOT_READY)."""
+    s = sim(simdatapath.guide_scenario(version))
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    slot = steps(result)["policy-program"]
+    assert slot["result"]["slot"] == 2006 and isinstance(slot["result"]["program_id"], int)
+    assert result["counter"]["reason"] == "REASON_FORWARDED" and result["counter"]["direction"] == "INGRESS"
+    path = s.map_path("k8s-guide-control-plane", "cilium_call_policy")
+    subprocess.run(["bpftool", "map", "delete", "pinned", str(path), "key", *map(str, (2006).to_bytes(4, "little"))],
+                   check=True)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert (r.code, result["verdict"]) == (1, "stopped"), result
+    assert result["steps"][-1]["id"] == "policy-program" and "cilium_call_policy[2006] is empty" in result["reason"]
+    assert (result["counter"]["reason"], result["counter"]["code"], result["counter"]["direction"],
+            result["counter"]["program"]) == (reason, code, "INGRESS", "bpf_overlay.c")
+    assert ("file" in result["counter"]) == (version != "1.9.1")  # metrics keys name the file from 1.16
+
+
+def _host_firewall_config(kubeapi, enabled: bool) -> None:
+    kubeapi.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cilium-config", "namespace": "cilium"},
+                 "data": {"enable-host-firewall": "true" if enabled else "false"}})
+
+
+@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])
+def test_to_the_node_without_host_firewall_no_host_policy(sim, kubeapi, tshoot, version):
+    """pod -> its node's IP: without the host firewall bpf_lxc passes it to the stack; no host policy is read."""
+    s = sim(simdatapath.guide_scenario(version))
+    s.add_host_endpoint("k8s-guide-worker", 3391, allow=False)  # a host policy that would deny, were it enforced
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "172.18.0.4")
+    assert (r.code, result["verdict"]) == (0, "delivered"), result
+    assert result["steps"][-1]["id"] == "host" and "ingress-policy" not in steps(result)
+    assert result["assumes"]["enable-host-firewall"] is False and "cilium-config has no" in result["assumes"]["from"]
+    assert "host firewall off" in result["reason"]
+    _host_firewall_config(kubeapi, enabled=True)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "172.18.0.4")
+    assert (r.code, result["verdict"]) == (1, "stopped"), result
+    assert result["assumes"] == {"enable-host-firewall": True, "from": "cilium-config enable-host-firewall=true"}
+    assert steps(result)["host"]["result"]["host_endpoint"] == 3391
+    assert "policy denies ingress for endpoint 3391" in result["reason"]
+    assert (result["counter"]["reason"], result["counter"]["program"]) == ("DROP_POLICY", "bpf_host.c")
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "172.18.0.4", "--host-firewall", "off")
+    assert result["verdict"] == "delivered" and result["assumes"]["from"] == "--host-firewall off"
+
+
+def test_tunnel_endpoint_of_a_node_without_node_object(sim, kubeapi, tshoot):
+    """A tunnel endpoint whose ipcache identity is remote-node is a node even when no Node object names it."""
+    sim(simdatapath.guide_scenario("1.19.4"))
+    kubeapi.delete("nodes", "k8s-guide-control-plane")
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    ipcache = steps(result)["destination-identity"]["result"]
+    assert ipcache["tunnel_node"].startswith("a node: identity 6 (reserved:remote-node)"), ipcache
+    assert (r.code, result["verdict"]) == (0, "left") and "without a Node object" in result["reason"]
+
+
+def test_by_hand_commands_for_a_tcx_hook_work_on_old_bpftool():
+    """bpftool < 7.3 lists no tcx hook in `net show`: the walk also shows `bpftool link show id N` (and the pin)."""
+    from tshoot.inspect.netshow import Hook
+    from tshoot.node.local import LocalBackend
+    from tshoot.walk.walker import Node, Packet, Source, Step, WalkContext, Walker
+
+    node = Node("n1", LocalBackend("/sys/fs/bpf"), None, None)
+    walker = Walker(WalkContext(lambda name: node, Source("endpoint 10.0.0.1", "10.0.0.1", "n1"), Packet("10.0.0.2")))
+    step = Step("source-endpoint", "t")
+    tcx = Hook(hook="tcx", attach="tcx/ingress", prog_id=7, direction="ingress", link_id=12,
+               pinned=["/sys/fs/bpf/cilium/devices/lxc1/links/cil_from_container"])
+    walker._hook_commands(node, step, "lxc1", tcx)
+    assert step.commands[0] == "bpftool net show dev lxc1"
+    assert step.commands[1].startswith("bpftool link show id 12   # tcx link (pinned at /sys/fs/bpf/cilium/devices/")
+    step = Step("source-endpoint", "t")
+    walker._hook_commands(node, step, "lxc1", Hook(hook="tc", attach="clsact/ingress", prog_id=7))
+    assert step.commands == ["bpftool net show dev lxc1"]
+
+
+@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])
+@pytest.mark.parametrize("node,calls,step_id,program,direction", [
+    ("k8s-guide-worker", "cilium_calls_{source:05d}", "source-tail-call", "bpf_lxc.c", "EGRESS"),
+    ("k8s-guide-control-plane", "cilium_calls_overlay_2", "overlay-tail-call", "bpf_overlay.c", "INGRESS")])
+def test_an_empty_entry_tail_call_drops(sim, kubeapi, tshoot, version, node, calls, step_id, program, direction):
+    """from-container and from-overlay tail-call CILIUM_CALL_IPV4_FROM_LXC (slot 7) first; an empty slot is
+    DROP_MISSED_TAIL_CALL (140) in every version."""
+    s = sim(simdatapath.guide_scenario(version))
+    name = calls.format(source=s.pods["net-tshoot-xbw6q"].endpoint_id)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert steps(result)[step_id]["result"]["slot"] == 7 and steps(result)[step_id]["result"]["program_id"]
+    subprocess.run(["bpftool", "map", "delete", "pinned", str(s.map_path(node, name)), "key", "7", "0", "0", "0"],
+                   check=True)
+    r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
+    assert (r.code, result["verdict"], result["steps"][-1]["id"]) == (1, "stopped", step_id), result
+    assert f"{name}[7] is empty" in result["reason"]
+    assert (result["counter"]["reason"], result["counter"]["code"], result["counter"]["direction"],
+            result["counter"]["program"]) == ("DROP_MISSED_TAIL_CALL", 140, direction, program)

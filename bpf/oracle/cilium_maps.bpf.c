@@ -14,6 +14,14 @@
 
 #include "kindlab/layouts.h"
 
+/* --- metrics (per-CPU) ----------------------------------------------------------------------------- */
+#if SINCE(16, 0)
+#include "kindlab/metrics_key_1_16.h"
+#else
+#include "kindlab/metrics_key_1_9.h"
+#endif
+#include "kindlab/metrics_value.h"
+
 /* --- the maps ----------------------------------------------------------------------------------- */
 #define MAP(name, map_type, key_type, value_type, entries, flags)	\
 	struct {							\
@@ -47,6 +55,7 @@ MAP(policy, POLICY_MAP_TYPE, struct policy_key, struct policy_entry, 1024, 0);
 #if !SINCE(18, 0)
 MAP(tunnel, BPF_MAP_TYPE_HASH, TUNNEL_KEY, TUNNEL_VALUE, 1024, 0);
 #endif
+MAP(metrics, BPF_MAP_TYPE_PERCPU_HASH, struct metrics_key, struct metrics_value, 1024, 0);
 
 /* bpftool prog loadall needs a program to load the object (and so create its maps). */
 SEC("xdp")

@@ -12,7 +12,7 @@ import sys
 
 from tshoot.core import version as versions
 from tshoot.node.backend import DEFAULT_BPFFS
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.cli.parsing import Parser
 
 LOOKUP_EPILOG = """examples:
@@ -71,6 +71,8 @@ def _common(parser: Parser) -> None:
     where.add_argument("--bpffs", metavar="DIR",
                        help=f"the BPF filesystem of the local backend (default {DEFAULT_BPFFS}; given, auto "
                             f"means local)")
+    where.add_argument("--netns", metavar="NS", help="local backend: the node's network namespace, where ifindexes "
+                                                     "are named (default: tshoot's own; given, auto means local)")
     where.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ./kubeconfig, ~/.kube/config)")
     where.add_argument("--context", metavar="NAME", help="kubeconfig context")
     where.add_argument("-n", "--namespace", metavar="NS", help="the Cilium agents' namespace (default: found: cilium or kube-system)")
@@ -90,7 +92,8 @@ def _parser(command: str, epilog: str, description: str) -> Parser:
 
 def _map_parser(command: str, argv: list[str], epilog: str, description: str, options=None):
     """The map comes first (its module adds its key arguments), as in `tshoot key`; `options(parser)` adds the
-    command's own, listed by `--help` with or without a map."""
+    command's own, listed by `--help` with or without a map. Returns (map, parameters of a pinned name, the
+    pinned name itself or None for a short name, parser)."""
     from tshoot.maps import MAPS, find
 
     names = ", ".join(m.short + "".join(f" ({a})" for a in m.aliases) for m in MAPS)
@@ -105,11 +108,12 @@ def _map_parser(command: str, argv: list[str], epilog: str, description: str, op
         parser.parse_args(argv)  # --help prints the help; anything else is missing the map
         parser.error("the map comes first, e.g. tshoot map " + command + " ipcache …")
     cmap, params = find(argv[0])
+    pinned = argv[0] if cmap.match_pinned(argv[0]) is not None else None
     parser = _parser(f"{command} {argv[0]}", epilog, f"{description} {cmap.short}: {cmap.summary}")
     _common(parser)
     if options:
         options(parser)
-    return cmap, params, parser
+    return cmap, params, pinned, parser
 
 
 def _version(args) -> versions.Version | None:
@@ -130,18 +134,29 @@ def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.node.fanout import succeeded
 
-    cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.",
-                                       _lookup_options)
+    cmap, params, pinned, parser = _map_parser("lookup", argv, LOOKUP_EPILOG,
+                                               "Look a key up in a Cilium map, as the datapath does.", _lookup_options)
+    start = parser.mark()
     cmap.add_key_arguments(parser)
+    key_fields = (start, parser.mark())
+    lifetimes = _add_clock_arguments(parser, cmap)
     args = parser.parse_args(argv[1:])
     for name, value in params.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact))
+    key = parser.values(args, key_fields)
+
+    def work(backend):
+        try:
+            return mapread.lookup(backend, cmap, _params(args, params), key, version, args.exact, pinned)
+        except FieldError as exc:
+            raise parser.field_error(exc) from None
+
+    results = session.run(work)
     found = succeeded(results)
-    enricher = session.enricher(found)
+    enricher = session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     if args.verbose:
         for r in found:
@@ -204,9 +219,17 @@ def _dump_options(parser: Parser) -> None:
 def _dump(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
     from tshoot.mapio.filter import Filter
+    from tshoot.maps import progarray
     from tshoot.node.fanout import NodeFailure, succeeded
 
-    cmap, params, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.", _dump_options)
+    if argv and progarray.is_prog_array(argv[0]):
+        return _dump_prog_array(argv)
+    cmap, params, pinned, parser = _map_parser("dump", argv, DUMP_EPILOG, "Every entry of a Cilium map, decoded.",
+                                               _dump_options)
+    lifetimes = _add_clock_arguments(parser, cmap)
+    if lifetimes:
+        parser.add_argument("--live", action="store_true", help="hide expired entries (lifetime before the node's now: "
+                                                                "what the agent's GC deletes next)")
     if cmap.pins and any("{" in p.name for p in cmap.pins):
         parser.add_argument("--endpoint", type=int, metavar="ID", help="the endpoint whose map to read")
     args = parser.parse_args(argv[1:])
@@ -216,7 +239,13 @@ def _dump(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     def work(backend):
-        dumped = mapread.dump(backend, cmap, _params(args, params), version, filters, args.limit)
+        node_filters = filters
+        if lifetimes and args.live:  # lifetime >= now: the agent's GC keeps it (pkg/maps/ctmap)
+            node_filters = Filter([*args.filter, f"lifetime>={session.clock(backend.node, args.ct_clock).now}"])
+        try:
+            dumped = mapread.dump(backend, cmap, _params(args, params), version, node_filters, args.limit, pinned)
+        except FieldError as exc:
+            raise parser.field_error(exc) from None
         # JSON decodes while rendering, on every CPU (tshoot.mapio.forkmap); the rest decodes here, so that a
         # node whose entries cannot be read fails alone.
         return dumped if args.output == "json" else dumped.decode()
@@ -231,7 +260,7 @@ def _dump(argv: list[str]) -> int:
     if encoder is not None:
         encoder.join()
     found = succeeded(results)
-    enricher = session.enricher(found)
+    enricher = session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
     _show_commands(args, found)
     from tshoot.cli.mapview import dump_json, entry_table
 
@@ -264,6 +293,45 @@ def _dump(argv: list[str]) -> int:
     return _report(results)
 
 
+def _dump_prog_array(argv: list[str]) -> int:
+    """A program array: slot -> program (id, name); for the policy arrays the slot is an endpoint, named."""
+    from tshoot.cli import render
+    from tshoot.cli.render import table
+    from tshoot.mapio import read as mapread
+    from tshoot.maps import progarray
+    from tshoot.node.fanout import succeeded
+
+    name = argv[0]
+    parser = _parser(f"dump {name}", DUMP_EPILOG, f"The filled slots of program array {name}: the program in each.")
+    _common(parser)
+    args = parser.parse_args(argv[1:])
+    session = _session(args)
+    results = session.run(lambda backend: mapread.dump_prog_array(backend, name))
+    found = succeeded(results)
+    _show_commands(args, found)
+    endpoints = progarray.slot_meaning(name) == "endpoint"
+    enricher = session.enricher(found, {"endpoint_id": "endpoint"}) if endpoints else None
+    rows = []
+    for r in found:
+        for slot in r.slots:
+            said = enricher.entry(r.node, {"endpoint_id": slot["slot"]}, None) if enricher else {}
+            pod = (said.get("endpoint_id") or {}).get("pod")
+            rows.append({"node": r.node, "map": name, **slot, **({"pod": pod} if endpoints else {})})
+    if args.output != "table":
+        print(render.dump(rows, args.output))
+    else:
+        if rows:
+            columns = ["slot", "program_id", "program", *(["pod"] if endpoints else [])]
+            header = (["NODE"] if len(results) > 1 else []) + \
+                [("ENDPOINT" if endpoints else "SLOT"), "PROGRAM ID", "PROGRAM", *(["POD"] if endpoints else [])]
+            print(table(header, [([row["node"]] if len(results) > 1 else []) +
+                                 ["-" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]))
+        for r in found:
+            if not r.slots:
+                _note(f"{r.node}: every slot of {name} is empty")
+    return _report(results)
+
+
 # --- list -----------------------------------------------------------------------------------------------
 def _list(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
@@ -290,6 +358,16 @@ def _list(argv: list[str]) -> int:
 
 
 # --- shared ---------------------------------------------------------------------------------------------
+def _add_clock_arguments(parser: Parser, cmap) -> bool:
+    """--ct-clock for maps whose values carry a conntrack lifetime; whether the map has one."""
+    if not any("lifetime" in layout.by_name for _, layout in cmap.values):
+        return False
+    parser.add_argument("--ct-clock", choices=["ktime", "jiffies"],
+                        help="the agent's clock source for BPF (cilium status --verbose: 'Clock Source for BPF'); "
+                             "default: cilium-config's enable-bpf-clock-probe, else the version's default")
+    return True
+
+
 def _session(args):
     from tshoot.mapio.session import Session
 
@@ -301,7 +379,7 @@ def _session(args):
     timeout = parse_duration(args.timeout) if args.timeout is not None else DEFAULT_TIMEOUT
     return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
                    kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
-                   parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note)
+                   parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note, netns=args.netns)
 
 
 def _note(text: str) -> None:

@@ -107,8 +107,10 @@ def _print_shows(shows, fmt: str, raw: bool, several: bool) -> None:
 def _net_table(shows, several: bool) -> None:
     from tshoot.cli.render import print_table
 
+    stats = any(h.run_count is not None for show in shows for i in show.interfaces for h in i.hooks)
     columns = (["NODE"] if several else []) + ["IFINDEX", "INTERFACE", "SERVES", "HOOK", "PROG ID", "PROGRAM",
-                                               "SECTION", "TAG", "LINK"]
+                                               "SECTION", "TAG", "LINK"] + (["RUNS", "NS/RUN"] if stats else [])
+    no_runs = [""] * 2 if stats else []
     rows = []
     for show in shows:
         for interface in show.shown():
@@ -117,17 +119,23 @@ def _net_table(shows, several: bool) -> None:
             blank = [""] * len(first)
             if not interface.hooks:
                 none = "no BPF hook" if show.tcx_visible else "no tc/XDP hook (tcx: see note)"
-                rows.append([*first, none, "", "", "", "", ""])
+                rows.append([*first, none, "", "", "", "", "", *no_runs])
             for n, hook in enumerate(interface.hooks):
                 where = f"{hook.hook} {hook.direction or hook.attach}"
+                runs = [] if not stats else ["-", "-"] if hook.run_count is None else [
+                    str(hook.run_count), str(hook.run_time_ns // hook.run_count) if hook.run_count else "-"]
                 rows.append([*(first if n == 0 else blank), where, str(hook.prog_id), hook.prog_name or "?",
-                             hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-"])
+                             hook.section or "-", hook.tag or "-", str(hook.link_id) if hook.link_id else "-", *runs])
         if show.flow_dissector:
             hook = show.flow_dissector
             rows.append([*([show.node or ""] if several else []), "", "-", "the network namespace", "flow_dissector",
-                         str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-"])
-    print_table(columns, rows, right=("IFINDEX", "PROG ID", "LINK"))
+                         str(hook.prog_id), hook.prog_name or "?", "-", hook.tag or "-", "-", *no_runs])
+    print_table(columns, rows, right=("IFINDEX", "PROG ID", "LINK", "RUNS", "NS/RUN"))
+    from tshoot.inspect.programs import STATS_UNSAID
+
     err = console(stderr=True)
+    if not stats and any(show.backend == "pod" for show in shows):
+        err.print(f"note: {STATS_UNSAID}", style="dim")
     for show in shows:
         for note in show.notes:
             err.print(f"note{f' ({show.node})' if several else ''}: {note}", style="dim")
@@ -146,18 +154,20 @@ PROG_EPILOG = """Examples:
 @prog_app.command("show", epilog=PROG_EPILOG)
 def prog_show(
     prog_id: Annotated[int, typer.Argument(metavar="ID", help="program id (bpftool net show prints it)", min=1)],
-    node: Node = None, backend: Backend = "auto", output: Output = "table",
+    node: Node = None, backend: Backend = "auto", bpffs: Bpffs = None, output: Output = "table",
     kubeconfig: Kubeconfig = None, context: Context = None, timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT,
 ) -> None:
-    """A program's type, tag, load time, sizes and maps (by name). Program ids are per node: with a
-    cluster, give --node."""
+    """A program's type, tag, load time, sizes, run count and time (with the kernel's BPF statistics on) and
+    maps (by their pinned names where pinned). Program ids are per node: with a cluster, give --node."""
     fmt = check_output(output)
     seconds = parse_duration(timeout)
     if choose_backend(backend, node, kubeconfig=kubeconfig, one_node=True) == "local":
         from tshoot.inspect import hooks_local as local
 
-        program = local.prog_show(prog_id)
+        program = local.prog_show(prog_id, bpffs)
     else:
+        if bpffs:
+            raise UsageError("--bpffs is for the local backend (the agent's bpftool finds pins itself)")
         from tshoot.inspect import hooks_agent as pod
 
         program = pod.prog_show(pod.connect(kubeconfig, context, seconds), node, prog_id)
@@ -177,6 +187,7 @@ def prog_show(
         ("size", f"xlated {program.xlated} B, jited {program.jited} B"
                  + (f", memlock {program.memlock} B" if program.memlock is not None else "")),
         ("btf id", str(program.btf_id or "-")),
+        ("runs", _runs(program.run_count, program.run_time_ns)),
     ):
         facts.add_row(f"[bold]{label}[/bold]", value)
     out.print(facts)
@@ -184,8 +195,18 @@ def prog_show(
         from tshoot.cli.render import print_table
 
         out.print()
-        print_table(["MAP ID", "NAME", "TYPE"], [[str(ref.id), ref.name or "?", ref.type or "?"] for ref in program.maps],
+        print_table(["MAP ID", "NAME", "TYPE"],
+                    [[str(ref.id), ref.pinned or ref.name or "?", ref.type or "?"] for ref in program.maps],
                     right=("MAP ID",))
+    for note in program.notes:
+        console(stderr=True).print(f"note: {note}", style="dim")
+
+
+def _runs(count: int | None, time_ns: int | None) -> str:
+    """Run count and time as the kernel's BPF statistics count them ("-" when they are off)."""
+    if count is None:
+        return "- (kernel BPF statistics off)"
+    return f"{count} runs, {time_ns} ns" + (f" ({time_ns // count} ns per run)" if count else "")
 
 
 # --- cgroup show ----------------------------------------------------------------------------------------

@@ -189,9 +189,10 @@ def identity_get(
 ) -> None:
     """The labels of a security identity. Reserved identities (1-10) are named without asking the cluster."""
     from tshoot.cluster import objects
+    from tshoot.core.identity import parse_identity
 
     output = check_output(output)
-    number = objects.parse_identity(identity)
+    number = parse_identity(identity)
     if objects.reserved_identity(number):  # known without a kubeconfig or a cluster
         row, obj = objects.reserved_identity(number), None
     else:

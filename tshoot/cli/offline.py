@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from tshoot.core import version as versions
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.cli.parsing import Parser
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
@@ -66,7 +66,9 @@ def _map_and_rest(command: str, argv: list[str], epilog: str):
 
 def _key(argv: list[str]) -> int:
     cmap, params, parser = _map_and_rest("key", argv, KEY_EPILOG)
+    start = parser.mark()
     cmap.add_key_arguments(parser)
+    key_fields = (start, parser.mark())
     parser.add_argument("--bpftool", action="store_true",
                         help="print the whole bpftool lookup command to run in the agent")
     args = parser.parse_args(argv[1:])
@@ -76,12 +78,15 @@ def _key(argv: list[str]) -> int:
     # A pinned name tells the version range (cilium_policy_02006 is 1.9-1.16); a short name means the newest.
     version = versions.parse(args.cilium_version) if args.cilium_version else cmap.default_version(argv[0])
     cmap.check_name(argv[0], version)
-    fields = cmap.key_from_args(args, version)
-    key = cmap.encode("key", fields, version)
-    text = key.hex(" ")
-    if args.bpftool:
-        name = cmap.pinned_name(version, **_name_params(args))
-        text = f"bpftool map lookup pinned {PIN_DIR}/{name} key hex {text}"
+    try:
+        fields = cmap.key(version, **parser.values(args, key_fields))
+        key = cmap.encode("key", fields, version)
+        text = key.hex(" ")
+        if args.bpftool:
+            name = cmap.pinned_name(version, **_name_params(args))
+            text = f"bpftool map lookup pinned {PIN_DIR}/{name} key hex {text}"
+    except FieldError as exc:
+        raise parser.field_error(exc) from None
     print(text)
     return 0
 
@@ -112,6 +117,8 @@ def _decode(argv: list[str]) -> int:
                     parse_hex(args.value, "--value") if args.value else None)]
     else:
         raise UsageError("nothing to decode: give --key HEX, --value HEX, or '-' to read bpftool output from stdin")
+    if cmap.per_cpu:  # bpftool prints a per-CPU map's value per CPU: decoded as their sum
+        entries = [(key, cmap.fold_cpus(value) if value is not None else None) for key, value in entries]
     version = versions.parse(args.cilium_version) if args.cilium_version else None
     if version:
         cmap.check_name(argv[0], version)

@@ -59,6 +59,25 @@ class Parser:
     def error(self, message: str):
         self.argparse().error(message)
 
+    def mark(self) -> int:
+        """Where the declarations stand now: `values(args, since=mark)` gives what was declared after it."""
+        return len(self.declared)
+
+    def values(self, args, marks: tuple[int, int]) -> dict:
+        """{dest: value} of the arguments declared between two `mark()`s (a map module's key fields)."""
+        return {kwargs.get("dest") or _dest(flags): getattr(args, kwargs.get("dest") or _dest(flags))
+                for flags, kwargs, _ in self.declared[marks[0]:marks[1]]}
+
+    def field_error(self, error) -> UsageError:
+        """A FieldError said with this command line's flags (--cluster-id for cluster_id, ADDRESS for address)."""
+        def name_of(field: str) -> str:
+            for flags, kwargs, _ in self.declared:
+                if (kwargs.get("dest") or _dest(flags)) == field:
+                    return max(flags, key=len) if flags[0].startswith("-") else kwargs.get("metavar", field.upper())
+            return field
+
+        return UsageError(error.say(name_of))
+
     def print_help(self) -> None:
         self.argparse().print_help()
 

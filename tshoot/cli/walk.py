@@ -32,6 +32,9 @@ def walk(
     pod_netns: Annotated[Optional[str], typer.Option("--pod-netns", help="local backend: the source pod's netns")] = None,
     cilium_version: Annotated[Optional[str], typer.Option("--cilium-version", metavar="X.Y.Z",
                                                           help="override the version read from the agents' image")] = None,
+    host_firewall: Annotated[Optional[str], typer.Option("--host-firewall", metavar="on|off",
+                                                         help="whether the nodes run Cilium's host firewall (default: "
+                                                              "cilium-config's enable-host-firewall; off for local)")] = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "table",
@@ -41,9 +44,11 @@ def walk(
     packet" does by hand. Exit 0 when delivered (or handed to the host stack), 1 when the walk stops."""
     from tshoot.core import version as versions
     from tshoot.core.duration import parse_duration
+    from tshoot.core.errors import UsageError
     from tshoot.node.backend import DEFAULT_BPFFS
     from tshoot.node.choice import choose_backend
-    from tshoot.walk import walker as walking
+    from tshoot.walk import setup
+    from tshoot.walk.walker import Packet
 
     output = check_output(output)
     seconds = parse_duration(timeout)
@@ -51,13 +56,18 @@ def walk(
                        if given), None)
     backend = choose_backend(backend, kubeconfig=kubeconfig, local_only=local_only)
     version = versions.parse(cilium_version) if cilium_version else None
+    if host_firewall not in (None, "on", "off"):
+        raise UsageError(f"--host-firewall {host_firewall!r}: expected on or off")
+    firewall = None if host_firewall is None else host_firewall == "on"
     if port is not None and proto is None:
         proto = "tcp"
+    packet = Packet(destination, proto, port, slot)
     if backend == "pod":
-        result = walking.cluster_walk(kubeconfig, context, source, namespace, destination, proto, port, slot, version,
-                                      timeout=seconds)
+        result = setup.cluster_walk(kubeconfig, context, source, namespace, destination, packet, version, firewall,
+                                    timeout=seconds)
     else:
-        result = walking.local_walk(bpffs or DEFAULT_BPFFS, source, destination, proto, port, slot, version, netns, pod_netns)
+        result = setup.local_walk(bpffs or DEFAULT_BPFFS, source, destination, packet, version, netns, pod_netns,
+                                  firewall)
     if output != "table":
         from tshoot.cli.render import dump
 
@@ -84,6 +94,11 @@ def _print(result: dict) -> None:
     verdict = result["verdict"]
     style = {"delivered": "green", "left": "yellow", "stopped": "red"}[verdict]
     closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
+    counter = result.get("counter")
+    if counter:
+        out.print(f"\ncilium_metrics on {escape(counter['node'])} counts it: {counter['reason']} "
+                  f"({escape(counter['description'])}) {counter['direction']}, in {counter['program']} "
+                  f"[dim](tshoot map dump cilium_metrics --node {escape(counter['node'])})[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
 
 

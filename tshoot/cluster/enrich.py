@@ -4,78 +4,21 @@ identity -> its labels (CiliumIdentity; reserved identities by name, without ask
 the node with that InternalIP, ifindex -> the interface on that node, lxc_id -> the CiliumEndpoint and
 its pod, an address -> the pod or node that has it.
 
-The cluster is asked once per command (`Cluster.fetch`: one list per resource, paginated), never per
-entry. What cannot be said is said ("missing": why), never fatal. Enrichment is keyed by the names map
-modules give their fields, so every map in tshoot.maps gets it for the fields it shares with the others.
+The cluster (tshoot.cluster.model) is asked once per command (`Cluster.fetch`), never per entry. What cannot be said is said ("missing": why), never fatal. Each map module says what its fields
+name (CiliumMap.field_kinds), so a renamed field fails tests/test_map_names.py instead of going unexplained.
 """
 
 from __future__ import annotations
 
 from operator import methodcaller
 
+from tshoot.cluster.model import Cluster
 from tshoot.core.addr import parse_ip
 from tshoot.core.errors import UsageError
+from tshoot.core.identity import RESERVED, UNKNOWN, reserved_labels
 
-# Cilium's reserved identities (pkg/identity/numericidentity.go); 9 and 10 exist from 1.15 on (dual stack).
-RESERVED = {
-    1: "reserved:host", 2: "reserved:world", 3: "reserved:unmanaged", 4: "reserved:health", 5: "reserved:init",
-    6: "reserved:remote-node", 7: "reserved:kube-apiserver", 8: "reserved:ingress", 9: "reserved:world-ipv4",
-    10: "reserved:world-ipv6",
-}
-
-IDENTITY_FIELDS = ("identity", "sec_id", "sec_identity", "sec_label", "remote_identity")
-NODE_ADDRESS_FIELDS = ("tunnel_endpoint", "node_ip")
-INTERFACE_FIELDS = ("ifindex", "parent_ifindex")
-ENDPOINT_FIELDS = ("lxc_id", "endpoint_id")
-ADDRESS_FIELDS = ("prefix", "ip", "address", "addr", "backend", "daddr", "saddr")
-
-
-class Cluster:
-    """The cluster objects enrichment needs, indexed. Built from API objects as the server returns them."""
-
-    def __init__(self, identities: list[dict], nodes: list[dict], endpoints: list[dict], pods: list[dict]):
-        self.labels: dict[int, list[str]] = {}
-        for identity in identities:
-            name = identity.get("metadata", {}).get("name", "")
-            if name.isdigit():
-                labels = identity.get("security-labels") or {}
-                self.labels[int(name)] = [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
-        self.node_by_ip: dict[str, str] = {}
-        self.node_ips: dict[str, set[str]] = {}
-        for node in nodes:
-            name = node.get("metadata", {}).get("name", "")
-            for address in node.get("status", {}).get("addresses", []) or []:
-                if address.get("type") in ("InternalIP", "ExternalIP"):
-                    self.node_by_ip.setdefault(address.get("address", ""), name)
-                    self.node_ips.setdefault(name, set()).add(address.get("address", ""))
-        # CiliumEndpoint ids are per node; the CEP names its node by IP (status.networking.node).
-        self.endpoints: dict[tuple[str, int], str] = {}
-        for cep in endpoints:
-            status = cep.get("status") or {}
-            meta = cep.get("metadata", {})
-            node_ip = (status.get("networking") or {}).get("node")
-            if isinstance(status.get("id"), int) and node_ip:
-                self.endpoints[(self.node_by_ip.get(node_ip, node_ip), status["id"])] = \
-                    f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        self.pod_by_ip: dict[str, str] = {}
-        for pod in pods:
-            meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-            if spec.get("hostNetwork"):
-                continue  # a host-network pod's address is its node's
-            for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
-                self.pod_by_ip[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-    @classmethod
-    def fetch(cls, api) -> "Cluster":
-        """One paginated list per resource (CiliumIdentity, Node, CiliumEndpoint, Pod), fetched in parallel."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from tshoot.cluster import kube
-
-        kinds = [kube.CILIUM_IDENTITIES, kube.NODES, kube.CILIUM_ENDPOINTS, kube.PODS]
-        with ThreadPoolExecutor(len(kinds)) as pool:
-            lists = list(pool.map(lambda kind: list(kube.list_objects(api, kind)), kinds))
-        return cls(*lists)
+# What a field can name (CiliumMap.field_kinds declares it per field of each map); the explainer of each.
+KINDS = ("identity", "node_address", "interface", "endpoint", "address", "lifetime")
 
 
 def _host_address(text) -> str | None:
@@ -105,9 +48,12 @@ class Enricher:
     Without a cluster (None) only what needs no cluster is said: reserved identities, interface names;
     the command says once that the rest cannot be (Session.enricher)."""
 
-    def __init__(self, cluster: Cluster | None, interfaces=None):
+    def __init__(self, cluster: Cluster | None, kinds: dict[str, str], interfaces=None, clocks=None):
         self.cluster, self.interfaces = cluster, interfaces
-        self._interfaces: dict[str, dict[int, str] | str] = {}
+        self.kinds = kinds  # field name -> what it names (the map's CiliumMap.field_kinds)
+        self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
+        self._clocks: dict[str, object] = {}
+        self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
         self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
@@ -132,7 +78,7 @@ class Enricher:
                 distinct = set(values)
             said = {}
             for value in distinct:
-                if value is None or (value == 0 and name not in IDENTITY_FIELDS):
+                if value is None or (value == 0 and self.kinds.get(name) != "identity"):
                     continue
                 memo_key = (node, name, value)
                 if memo_key not in self._said:
@@ -153,29 +99,26 @@ class Enricher:
         return out
 
     def _explainer(self, name: str):
-        """The method explaining a field of that name, None when none does (or none can, without a cluster)."""
-        if name in IDENTITY_FIELDS:
+        """The method explaining a field, by what the map says it names; None when nothing can be said (or
+        not without a cluster, interfaces, clocks)."""
+        kind = self.kinds.get(name)
+        if kind == "identity":
             return self.identity
-        if name in INTERFACE_FIELDS:
+        if kind == "interface":
             return self.interface if self.interfaces is not None else None
+        if kind == "lifetime":
+            return self.lifetime if self.clocks is not None else None
         if self.cluster is None:
             return None
-        if name in NODE_ADDRESS_FIELDS:
-            return self.node_address
-        if name in ENDPOINT_FIELDS:
-            return self.endpoint
-        if name in ADDRESS_FIELDS:
-            return self.address
-        return None
+        return {"node_address": self.node_address, "endpoint": self.endpoint, "address": self.address}.get(kind)
 
     def identity(self, node: str, number) -> dict | None:
         if number in RESERVED:
-            return {"name": RESERVED[number]}
-        if number == 0:
-            return {"name": "any (0: the wildcard in policy keys, unknown elsewhere)"}
+            name = reserved_labels(number)[0]
+            return {"name": name, "meaning": RESERVED[number][1]} if number == UNKNOWN else {"name": name}
         if self.cluster is None:
             return None  # no cluster at all: said once for the command (Session.enricher), not per entry
-        labels = self.cluster.labels.get(number)
+        labels = self.cluster.identity_labels.get(number)
         if labels is None:
             return {"missing": f"no CiliumIdentity {number} in the cluster"}
         return {"labels": labels}
@@ -189,22 +132,31 @@ class Enricher:
     def interface(self, node: str, ifindex) -> dict:
         if self.interfaces is None:
             return {"missing": "interface names are not known for this backend"}
-        table = self._interfaces.get(node)
-        if table is None:
-            try:
-                table = self.interfaces(node)
-            except Exception as exc:  # enrichment never fails the command
-                table = f"cannot list the interfaces of {node}: {exc}"
-            self._interfaces[node] = table
+        table = self._node_fact(self._interfaces, node, self.interfaces, "list the interfaces")
         if isinstance(table, str):
             return {"missing": table}
         name = table.get(ifindex)
         return {"interface": name} if name else {"missing": f"no interface {ifindex} on {node}"}
 
+    def lifetime(self, node: str, lifetime) -> dict:
+        """A conntrack lifetime as time from the node's now (tshoot.mapio.ctclock)."""
+        clock = self._node_fact(self._clocks, node, self.clocks, "read the clocks")
+        return {"missing": clock} if isinstance(clock, str) else clock.explain(lifetime)
+
+    @staticmethod
+    def _node_fact(cache: dict, node: str, fetch, what: str):
+        """fetch(node), asked once per node; what it could not say as a sentence (enrichment never fails)."""
+        if node not in cache:
+            try:
+                cache[node] = fetch(node)
+            except Exception as exc:  # enrichment never fails the command
+                cache[node] = f"cannot {what} of {node}: {exc}"
+        return cache[node]
+
     def endpoint(self, node: str, number) -> dict | None:
         if self.cluster is None:
             return None
-        name = self.cluster.endpoints.get((node, number))
+        name = self.cluster.endpoint_pod(node, number)
         if name is None:
             return {"missing": f"no CiliumEndpoint with id {number} on {node}"}
         return {"endpoint": name, "pod": name}

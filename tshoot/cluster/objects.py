@@ -13,43 +13,16 @@ from typing import Callable, Iterable
 
 from tshoot.core import addr
 from tshoot.cluster import kube
-from tshoot.core.errors import TshootError, UsageError
-
-# Reserved security identities (pkg/identity/numericidentity.go): fixed numbers every agent knows, never
-# stored as CiliumIdentity objects. world-ipv4/world-ipv6 exist since 1.14 and are used only in
-# dual-stack clusters (single-stack clusters use world for both).
-RESERVED = {
-    0: ("unknown", "no identity (not yet resolved)"),
-    1: ("host", "the local node: its own addresses, host-network pods"),
-    2: ("world", "anything outside the cluster"),
-    3: ("unmanaged", "pods not managed by Cilium"),
-    4: ("health", "the cilium-health endpoint of a node"),
-    5: ("init", "endpoints whose labels are not resolved yet"),
-    6: ("remote-node", "other nodes of the cluster (and their host-network pods)"),
-    7: ("kube-apiserver", "nodes running the kube-apiserver (Cilium 1.12+)"),
-    8: ("ingress", "the source address of Cilium's Ingress/Gateway proxy (Cilium 1.12+)"),
-    9: ("world-ipv4", "IPv4 outside the cluster, dual-stack clusters (Cilium 1.14+)"),
-    10: ("world-ipv6", "IPv6 outside the cluster, dual-stack clusters (Cilium 1.14+)"),
-}
-LOCAL_IDENTITY_FLAG = 1 << 24  # identities with this bit are node-local (CIDR, FQDN): never CiliumIdentity objects
-CLUSTER_ID_SHIFT = 16  # identity >> 16 is the ClusterMesh cluster id
-
-
-def parse_identity(text: str) -> int:
-    if not text.isdigit() or int(text) >= 1 << 32:
-        names = {name: number for number, (name, _) in RESERVED.items()}
-        if text in names:
-            return names[text]
-        raise UsageError(f"{text!r} is not a security identity (a number such as 53731, or a reserved name: "
-                         f"{', '.join(n for n, _ in RESERVED.values())})")
-    return int(text)
+from tshoot.cluster.model import canonical_ip, node_address_index
+from tshoot.core.errors import TshootError
+from tshoot.core.identity import CLUSTER_ID_SHIFT, LOCAL_IDENTITY_FLAG, RESERVED, reserved_labels
 
 
 def reserved_identity(number: int) -> dict | None:
     if number not in RESERVED:
         return None
     name, meaning = RESERVED[number]
-    return {"id": number, "reserved": name, "labels": [f"reserved:{name}"], "namespace": "", "meaning": meaning}
+    return {"id": number, "reserved": name, "labels": reserved_labels(number), "namespace": "", "meaning": meaning}
 
 
 def identity_view(obj: dict) -> dict:
@@ -98,13 +71,8 @@ def list_identities(api, label_selector: str | None = None, reserved: bool = Tru
 # --- endpoints -------------------------------------------------------------------------------------
 
 def node_addresses(api, timeout: float = kube.REQUEST_TIMEOUT) -> dict[str, str]:
-    """Node InternalIP/ExternalIP -> node name."""
-    out = {}
-    for node in kube.list_objects(api, kube.NODES, timeout=timeout):
-        for address in node.get("status", {}).get("addresses", []):
-            if address.get("type") in ("InternalIP", "ExternalIP"):
-                out[_canonical(address["address"]) or address["address"]] = node["metadata"]["name"]
-    return out
+    """Node InternalIP/ExternalIP -> node name (tshoot.cluster.model's one index)."""
+    return node_address_index(list(kube.list_objects(api, kube.NODES, timeout=timeout)))
 
 
 def endpoint_view(cep: dict, nodes: dict[str, str]) -> dict:
@@ -114,7 +82,7 @@ def endpoint_view(cep: dict, nodes: dict[str, str]) -> dict:
     ipv4 = [pair["ipv4"] for pair in networking.get("addressing") or [] if pair.get("ipv4")]
     ipv6 = [pair["ipv6"] for pair in networking.get("addressing") or [] if pair.get("ipv6")]
     node = networking.get("node") or ""
-    canonical = _canonical(node)
+    canonical = canonical_ip(node)
     identity = status.get("identity") or {}
     identifiers = status.get("external-identifiers") or {}
     meta = cep["metadata"]
@@ -130,12 +98,12 @@ def list_endpoints(api, namespace: str | None, node: str | None = None,
                    timeout: float = kube.REQUEST_TIMEOUT) -> tuple[list[dict], list[dict]]:
     """(CiliumEndpoint objects, their rows), on one node (name or IP) when `node` is given."""
     nodes = node_addresses(api, timeout)
-    if node and node not in nodes.values() and _canonical(node) not in nodes:
+    if node and node not in nodes.values() and canonical_ip(node) not in nodes:
         raise kube.no_such_node(node, nodes.values())
     objs, rows = [], []
     for cep in kube.list_objects(api, kube.CILIUM_ENDPOINTS, namespace, timeout=timeout):
         row = endpoint_view(cep, nodes)
-        if node and node not in (row["node"], row["node_ip"]) and _canonical(node) != _canonical(row["node_ip"]):
+        if node and node not in (row["node"], row["node_ip"]) and canonical_ip(node) != canonical_ip(row["node_ip"]):
             continue
         objs.append(cep)
         rows.append(row)
@@ -203,7 +171,7 @@ def whois(api, address: str, ipcache: IpcacheLookup | None = None, timeout: floa
     wanted = addr.show_ip(raw)
     matches: list[dict] = []
     nodes = nodes_view(api, timeout)
-    node_names = {_canonical(n["internal_ip"]): n["name"] for n in nodes if n["internal_ip"]}
+    node_names = {canonical_ip(n["internal_ip"]): n["name"] for n in nodes if n["internal_ip"]}
     matches += _endpoint_matches(api, wanted, node_names, timeout)
     matches += _node_matches(api, wanted, nodes, timeout)
     matches += _service_matches(api, wanted, timeout)
@@ -211,7 +179,7 @@ def whois(api, address: str, ipcache: IpcacheLookup | None = None, timeout: floa
         matches += _cidr_matches(family, raw, nodes)
     if not matches:
         dual = 9 if family == addr.IPV4 else 10
-        matches.append({"kind": "world", "name": wanted, "node": "", "identity": 2, "identity_labels": ["reserved:world"],
+        matches.append({"kind": "world", "name": wanted, "node": "", "identity": 2, "identity_labels": reserved_labels(2),
                         "detail": f"not an address of this cluster: identity world (2), or {RESERVED[dual][0]} "
                                   f"({dual}) in dual-stack clusters (Cilium 1.14+)"})
     result = {"address": wanted, "family": family, "matches": matches}
@@ -219,13 +187,6 @@ def whois(api, address: str, ipcache: IpcacheLookup | None = None, timeout: floa
         result["ipcache"] = [{**entry, "identity_labels": _identity_labels(api, entry.get("identity"), timeout)}
                              for entry in ipcache(wanted)]
     return result
-
-
-def _canonical(text: str) -> str | None:
-    try:
-        return addr.show_ip(addr.parse_ip(text)[1])
-    except UsageError:
-        return None
 
 
 def _endpoint_matches(api, wanted: str, node_names: dict[str, str], timeout: float) -> list[dict]:
@@ -246,12 +207,12 @@ def _endpoint_matches(api, wanted: str, node_names: dict[str, str], timeout: flo
     if not pods:
         for cep in kube.list_objects(api, kube.CILIUM_ENDPOINTS, None, timeout=timeout):
             pairs = (cep.get("status") or {}).get("networking", {}).get("addressing") or []
-            if wanted in {_canonical(ip) for pair in pairs for ip in pair.values() if isinstance(ip, str)}:
+            if wanted in {canonical_ip(ip) for pair in pairs for ip in pair.values() if isinstance(ip, str)}:
                 meta = cep["metadata"]
                 found.append((cep, _get_or_none(api, kube.PODS, meta["name"], meta["namespace"], timeout)))
     for cep, pod in found:
         view = endpoint_view(cep, node_names)
-        pod_ips = {_canonical(entry.get("ip", "")) for entry in (pod or {}).get("status", {}).get("podIPs") or []}
+        pod_ips = {canonical_ip(entry.get("ip", "")) for entry in (pod or {}).get("status", {}).get("podIPs") or []}
         stale = "" if wanted in pod_ips else (": its pod no longer has this address (a stale endpoint?)" if pod
                                               else ": its pod is gone (a stale endpoint?)")
         rows.append({"kind": "endpoint", "name": f"{view['namespace']}/{view['name']}", "node": view["node"],
@@ -273,19 +234,19 @@ def _node_matches(api, wanted: str, nodes: list[dict], timeout: float) -> list[d
     for node in nodes:
         roles = {"internal_ip": "InternalIP", "external_ip": "ExternalIP"}
         for field, label in roles.items():
-            if _canonical(node[field] or "") == wanted:
+            if canonical_ip(node[field] or "") == wanted:
                 extra = ", kube-apiserver (7) where agents know it serves the API" if wanted in apiserver else ""
                 rows.append({"kind": "node", "name": node["name"], "node": node["name"], "identity": 1,
-                             "identity_labels": ["reserved:host"],
+                             "identity_labels": reserved_labels(1),
                              "detail": f"{label} of node {node['name']}: identity host (1) on the node itself, "
                                        f"remote-node (6) elsewhere{extra}; host-network pods share it"})
         for field, kind, identity, what in (
                 ("cilium_internal_ips", "cilium-host", 1, "cilium_host address (CiliumInternalIP), the pods' gateway"),
                 ("health_ips", "health", 4, "cilium-health endpoint"),
                 ("ingress_ips", "ingress", 8, "Ingress/Gateway proxy source address")):
-            if wanted in {_canonical(ip) for ip in node[field]}:
+            if wanted in {canonical_ip(ip) for ip in node[field]}:
                 rows.append({"kind": kind, "name": node["name"], "node": node["name"], "identity": identity,
-                             "identity_labels": [f"reserved:{RESERVED[identity][0]}"], "detail": f"{what} of node {node['name']}"})
+                             "identity_labels": reserved_labels(identity), "detail": f"{what} of node {node['name']}"})
     return rows
 
 
@@ -294,7 +255,7 @@ def _kubernetes_endpoint_ips(api, timeout: float) -> set[str]:
         endpoints = kube.get_object(api, kube.ENDPOINTS, "kubernetes", "default", timeout)
     except TshootError:
         return set()  # not readable or absent: only a hint is lost
-    return {_canonical(a["ip"]) for subset in endpoints.get("subsets") or [] for a in subset.get("addresses") or []}
+    return {canonical_ip(a["ip"]) for subset in endpoints.get("subsets") or [] for a in subset.get("addresses") or []}
 
 
 def _service_matches(api, wanted: str, timeout: float) -> list[dict]:
@@ -303,7 +264,7 @@ def _service_matches(api, wanted: str, timeout: float) -> list[dict]:
         spec = svc.get("spec", {})
         ips = set(spec.get("clusterIPs") or [spec.get("clusterIP")]) | set(spec.get("externalIPs") or [])
         ips |= {i.get("ip") for i in (svc.get("status", {}).get("loadBalancer", {}).get("ingress") or [])}
-        if wanted not in {_canonical(ip) for ip in ips if ip and ip != "None"}:
+        if wanted not in {canonical_ip(ip) for ip in ips if ip and ip != "None"}:
             continue
         ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" + (f" ({p['name']})" if p.get("name") else "")
                           for p in spec.get("ports", []))
@@ -332,15 +293,10 @@ def _backends(api, namespace: str, name: str, timeout: float) -> str:
 
 def _cidr_matches(family: str, raw: bytes, nodes: list[dict]) -> list[dict]:
     rows = []
-    number = int.from_bytes(raw, "big")
+    address = addr.show_ip(raw)
     for node in nodes:
         for cidr in node["pod_cidrs"]:
-            try:
-                cidr_family, network, length = addr.parse_prefix(cidr)
-            except UsageError:
-                continue
-            bits = addr.BITS[family]
-            if cidr_family == family and number >> (bits - length) == int.from_bytes(network, "big") >> (bits - length):
+            if addr.in_prefix(address, cidr):
                 rows.append({"kind": "pod-cidr", "name": cidr, "node": node["name"], "identity": None,
                              "identity_labels": [],
                              "detail": f"inside the pod CIDR of node {node['name']}, but no pod or endpoint has it "

@@ -42,6 +42,15 @@ def parse_prefix(text: str) -> tuple[str, bytes, int]:
     return family, number.to_bytes(len(raw), "big"), plen
 
 
+def in_prefix(ip: str, cidr: str) -> bool:
+    """Whether the address lies in the prefix (same family, same leading bits); False for a malformed CIDR."""
+    try:
+        family, network, length = parse_prefix(cidr)
+    except UsageError:
+        return False
+    return parse_ip(ip)[0] == family and parse_prefix(f"{ip}/{length}")[1] == network
+
+
 def show_ip(raw: bytes) -> str:
     """Address bytes -> text, IPv6 in RFC 5952 form (inet_ntop would print '::1:0' as '::0.1.0.0')."""
     if len(raw) == 4:

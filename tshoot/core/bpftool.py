@@ -56,8 +56,13 @@ def _parse_json(text: str) -> list[tuple[bytes | None, bytes | None]]:
         if not isinstance(item, dict):
             raise UsageError(f"entry {n} on standard input is not a bpftool entry but JSON {type(item).__name__} "
                              f'(expected {{"key": [...], "value": [...]}})')
-        # A per-CPU map's "values" and BTF's "formatted" are left to `tshoot map`: decode takes one value.
+        # BTF's "formatted" is left to `tshoot map`; a per-CPU map's "values" are laid out as the kernel gives them.
         key, value = _json_bytes(item, "key", n), _json_bytes(item, "value", n)
+        values = item.get("values")
+        if isinstance(values, list):  # a per-CPU map: [{"cpu": 0, "value": [...]}, …]
+            if not all(isinstance(v, dict) for v in values):
+                raise UsageError(f'entry {n}: "values" is not a list of {{"cpu": N, "value": [...]}}')
+            value = per_cpu_bytes([_json_bytes(v, "value", n) or b"" for v in values])
         if key is None and value is None:
             raise UsageError(f'entry {n} on standard input has neither "key" nor "value" bytes '
                              f'(expected bpftool -j output, e.g. {{"key": ["0x40", …], "value": [...]}})')
@@ -65,6 +70,12 @@ def _parse_json(text: str) -> list[tuple[bytes | None, bytes | None]]:
     if not entries:
         raise UsageError("standard input holds no entries (an empty bpftool -j dump)")
     return entries
+
+
+def per_cpu_bytes(values: list[bytes]) -> bytes:
+    """Values printed one per CPU (bpftool's "values" list) laid out as the kernel gives them: each rounded up
+    to 8 bytes."""
+    return b"".join(v + bytes(-len(v) % 8) for v in values)
 
 
 def _json_bytes(item: dict, name: str, n: int) -> bytes | None:
@@ -82,6 +93,14 @@ def _parse_text(text: str) -> list[tuple[bytes | None, bytes | None]]:
     current: dict[str, bytearray] = {}
     target = None
     for line in text.splitlines():
+        # a per-CPU map prints "value (CPU 00): …" per CPU: one value, each CPU's part rounded up to 8 bytes
+        if line.lstrip().startswith("value (CPU "):
+            if "value" in current:
+                current["value"] += bytes(-len(current["value"]) % 8)
+            else:
+                current["value"] = bytearray()
+            line = line.split("):", 1)[1]
+            target = "value"
         words = line.split()
         if words and words[0] == "Error:":
             raise TshootError("bpftool: " + line.split(":", 1)[1].strip())

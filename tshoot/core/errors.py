@@ -117,3 +117,17 @@ def _silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # no real file descriptor (stdout captured in-process)
         pass
+
+
+class FieldError(UsageError):
+    """A value given for a field is wrong. `field` is the field's name as the domain code's keyword argument
+    spells it (port, proto, cluster_id); `fix`, when there is one, the (field, value) that would make it
+    right. A command line says it with its own flags (tshoot.cli.parsing.Parser.field_error)."""
+
+    def __init__(self, field: str, value, problem: str, fix: tuple[str, str] | None = None):
+        self.field, self.value, self.problem, self.fix = field, value, problem, fix
+        super().__init__(self.say(lambda name: name))
+
+    def say(self, name_of) -> str:
+        shown = name_of(self.field) + ("" if self.value is None else f" {self.value}")
+        return f"{shown}: {self.problem}" + (f" (give {name_of(self.fix[0])} {self.fix[1]})" if self.fix else "")

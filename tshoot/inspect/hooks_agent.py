@@ -8,10 +8,7 @@ interfaces come from the cluster's CiliumEndpoints.
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
-
-from tshoot.cluster import kube
+from tshoot.cluster import kube, model
 from tshoot.core.errors import TshootError
 from tshoot.inspect.netshow import Hook, NetShow, attach_pods, bpftool_net_json, classify, from_bpftool, section_of
 from tshoot.inspect.programs import CgroupShow, ProgramShow, cgroup_from_bpftool, program_from_bpftool
@@ -19,31 +16,23 @@ from tshoot.node.agent import Agent, NotInImage, find_agent
 from tshoot.node.fanout import DEFAULT_TIMEOUT
 
 
-@dataclass
-class Cluster:
-    """One API connection shared by the nodes asked, and what they share (CiliumEndpoints, read once)."""
+class Cluster(model.Cluster):
+    """The cluster model (tshoot.cluster.model: CiliumEndpoints read once, shared by the nodes asked), and
+    the way to each node's agent through its API connection."""
 
-    api: object
-    timeout: float = DEFAULT_TIMEOUT
-    _endpoints: list | None = None
-    _endpoints_note: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    timeout: float = DEFAULT_TIMEOUT  # how long one exec in an agent may take (--timeout)
 
     def agent(self, node: str) -> Agent:
         return find_agent(self.api, node, timeout=self.timeout)
 
     def endpoints(self) -> tuple[list, str | None]:
-        with self._lock:
-            if self._endpoints is None:
-                try:
-                    self._endpoints = list(kube.list_objects(self.api, kube.CILIUM_ENDPOINTS))
-                except TshootError as exc:
-                    self._endpoints, self._endpoints_note = [], f"pods not named: {exc}"
-            return self._endpoints, self._endpoints_note
+        return self.endpoint_objects()
 
 
 def connect(kubeconfig: str | None, context: str | None, timeout: float = DEFAULT_TIMEOUT) -> Cluster:
-    return Cluster(kube.api_client(kubeconfig, context), timeout)
+    cluster = Cluster(kube.api_client(kubeconfig, context))
+    cluster.timeout = timeout
+    return cluster
 
 
 def nodes(cluster: Cluster, node: str | None) -> list[str]:

@@ -14,7 +14,8 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from tshoot.node import bpfsys
-from tshoot.inspect.programs import CILIUM_CGROUP_ROOT, Cgroup, CgroupAttachment, CgroupShow, MapRef, ProgramShow
+from tshoot.inspect.programs import (CILIUM_CGROUP_ROOT, STATS_OFF, Cgroup, CgroupAttachment, CgroupShow, MapRef,
+                                     ProgramShow, bpf_stats_enabled, pinned_name)
 from tshoot.core.errors import TshootError
 from tshoot.inspect.netshow import TC_PARENT_EGRESS, TC_PARENT_INGRESS, Hook, Interface, NetShow, Peer, classify, section_of
 
@@ -95,11 +96,16 @@ def net_show(netns: str | None = None, bpffs: str | None = None) -> NetShow:
     if note and any(h.link_id for h in hooks):
         show.notes.append(note)
     programs = {}
+    stats = bpf_stats_enabled()
+    if hooks and not stats:
+        show.notes.append(STATS_OFF)
     for hook in hooks:
         if hook.prog_id not in programs:
             programs[hook.prog_id] = _program_or_none(hook.prog_id)
         program = programs[hook.prog_id]
         hook.prog_name, hook.tag = (program.name, program.tag) if program else (None, None)
+        if program and stats:
+            hook.run_count, hook.run_time_ns = program.run_count, program.run_time_ns
         hook.section = section_of(hook.prog_name, hook.tc_name)
         hook.pinned = pins.get(("link", hook.link_id), []) if hook.link_id else []
     _name_peers(show)
@@ -262,18 +268,26 @@ def _register_cls_bpf_attributes() -> None:
 
 # --- prog show, cgroup show ------------------------------------------------------------------------------
 
-def prog_show(prog_id: int) -> ProgramShow:
+def prog_show(prog_id: int, bpffs: str | None = None) -> ProgramShow:
+    """The program, its maps named by their pinned names where pinned under the bpffs, its run statistics
+    when the kernel counts them."""
     program = bpfsys.program(prog_id)
+    pins, note = bpffs_pins(bpffs)
     maps = []
     for map_id in program.map_ids:
+        pinned = pinned_name(pins.get(("map", map_id), []))
         try:
             summary = bpfsys.map_summary(map_id)
-            maps.append(MapRef(id=map_id, name=summary.name, type=summary.type))
+            maps.append(MapRef(id=map_id, name=summary.name, type=summary.type, pinned=pinned))
         except bpfsys.Gone:
-            maps.append(MapRef(id=map_id))
+            maps.append(MapRef(id=map_id, pinned=pinned))
+    stats = bpf_stats_enabled()
+    notes = [n for n in (note if program.map_ids else None, None if stats else STATS_OFF) if n]
     return ProgramShow(id=program.id, type=program.type, name=program.name, tag=program.tag, gpl=program.gpl,
                        loaded_at=program.loaded_at, uid=program.uid, xlated=program.xlated, jited=program.jited,
-                       memlock=program.memlock, btf_id=program.btf_id, maps=maps, node=socket.gethostname())
+                       memlock=program.memlock, btf_id=program.btf_id, maps=maps, node=socket.gethostname(),
+                       run_count=program.run_count if stats else None,
+                       run_time_ns=program.run_time_ns if stats else None, notes=notes)
 
 
 def cgroup_show(root: str, effective: bool = False, tree: bool = False, bpffs: str | None = None) -> CgroupShow:

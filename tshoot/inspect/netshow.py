@@ -59,6 +59,8 @@ class Hook:
     prog_flags: int = 0
     link_flags: int = 0
     pinned: list[str] = field(default_factory=list)  # bpffs paths of the link (or program) holding the hook
+    run_count: int | None = None    # with the kernel's BPF statistics on (kernel.bpf_stats_enabled)
+    run_time_ns: int | None = None
 
 
 @dataclass
@@ -119,19 +121,29 @@ def section_of(prog_name: str | None, tc_name: str | None = None) -> str | None:
     """The section-like name of an attached program: from tc's "obj.o:[sec]", Cilium's
     "cil_x-ifname" filter names, or Cilium's program names."""
     if tc_name:
-        if match := _TC_OBJECT_NAME.match(tc_name):
+        # tc names a program loaded from a pinned object "obj:[*fsobj]" (iproute2 lib/bpf_legacy.c): an
+        # annotation, not a section; the program's own name says more.
+        if (match := _TC_OBJECT_NAME.match(tc_name)) and not match["section"].startswith("*"):
             return match["section"]
         if match := _CILIUM_FILTER_NAME.match(tc_name):
             return CILIUM_SECTIONS.get(match["program"])
     return CILIUM_SECTIONS.get(prog_name or "")
 
 
+NETDEV_SECTIONS = ("from-netdev", "to-netdev")  # bpf_host's programs on the devices Cilium serves (its uplinks)
+
+
 def classify(interface: Interface, uplinks: set[str]) -> None:
-    """Set role and serves from the name, the link kind and the default route."""
+    """Set role and serves from the name, the link kind, Cilium's netdev programs and the default route
+    (Cilium attaches from-netdev/to-netdev to every device it manages, default route or not:
+    pkg/datapath/loader reloadHostDatapath)."""
     if interface.name in DEVICE_ROLES:
         interface.role, interface.serves = DEVICE_ROLES[interface.name]
     elif interface.name.startswith(LXC_PREFIX) and interface.kind in (None, "veth", "netkit"):
         interface.role, interface.serves = "endpoint", "pod endpoint (unknown pod)"
+    elif any(hook.section in NETDEV_SECTIONS for hook in interface.hooks):
+        interface.role, interface.serves = "uplink", "node uplink (Cilium's from-netdev/to-netdev attached)" + (
+            ", default route" if interface.name in uplinks else "")
     elif interface.name in uplinks:
         interface.role, interface.serves = "uplink", "node uplink (default route)"
     if interface.pod is not None:
@@ -309,6 +321,8 @@ def from_bpftool(devices: list[dict], net: dict, programs: dict[int, dict], link
         for hook in target.hooks:
             program = programs.get(hook.prog_id, {})
             hook.prog_name, hook.tag = program.get("name"), program.get("tag")
+            if "run_cnt" in program:  # bpftool prints run statistics only when the kernel counted some
+                hook.run_count, hook.run_time_ns = program["run_cnt"], program.get("run_time_ns", 0)
             hook.section = section_of(hook.prog_name, hook.tc_name)
             if hook.link_id:
                 hook.pinned = list(pins.get(hook.link_id, []))

@@ -170,12 +170,15 @@ class LayoutChoice:
     def _read_differently(self, offset: int, length: int, kind: str, bits) -> bool:
         """Whether a member placed alike in every fitting layout is still read differently by some of them
         (the same flag bits named per version): an integer probed with each of its bits set alone, and all
-        set; an address or other bytes (never flags) with a first byte set, and all bytes set."""
+        set — a member of a byte or less with every value, since such a member may be a code whose names
+        change per version (a metrics reason, a source file id); an address or other bytes (never flags) with
+        a first byte set, and all bytes set."""
         if kind in (U, BE):
             width = bits[1] if bits else 8 * length
             order = "big" if kind == BE else "little"
             shift = bits[0] if bits else 0
-            probes = [((p << shift).to_bytes(length, order)) for p in [1 << i for i in range(width)] + [(1 << width) - 1]]
+            values = range(1, 1 << width) if width <= 8 else [1 << i for i in range(width)] + [(1 << width) - 1]
+            probes = [((p << shift).to_bytes(length, order)) for p in values]
         else:
             probes = [b"\x01" + bytes(length - 1), b"\xff" * length]
         for probe in probes:

@@ -13,10 +13,12 @@ node's failure kept apart from the others' results.
 
 from __future__ import annotations
 
-from tshoot.node.backend import LPM_TRIE, Backend, Entries, MapInfo, NotPinned, lpm_key, lpm_prefix
+from tshoot.maps import progarray
+from tshoot.node.backend import (LPM_TRIE, PER_CPU_TYPES, PROG_ARRAY, Backend, Entries, MapInfo, NotPinned, lpm_key,
+                                 lpm_prefix)
 from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
-from tshoot.core.errors import TshootError, UsageError
+from tshoot.core.errors import FieldError, TshootError, UsageError
 from tshoot.mapio.filter import Filter
 from tshoot.maps import MAPS
 from tshoot.maps.base import Absent, CiliumMap
@@ -33,12 +35,16 @@ def _format_pin(cmap: CiliumMap, template: str, params: dict) -> str:
     try:
         return template.format(**params)
     except KeyError as exc:
-        raise UsageError(f"{cmap.short} maps are per endpoint: give --{exc.args[0]} N or the pinned name, "
+        raise FieldError(exc.args[0], None, f"{cmap.short} maps are per endpoint: give its id or the pinned name, "
                          f"e.g. {template.format(**{exc.args[0]: 2006})}") from None
 
 
-def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None) -> MapInfo:
-    """The pinned map on that node: the name its version uses, or, version unknown, the newest name pinned."""
+def resolve_map(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None,
+                pinned: str | None = None) -> MapInfo:
+    """The pinned map on that node: `pinned` when the user named it (never renamed: a version only chooses
+    the layout), else the name its version uses, or, version unknown, the newest name pinned."""
+    if pinned is not None:
+        return backend.info(pinned)
     if version is not None:
         try:
             names = [_format_pin(cmap, cmap.pin(version).name, params)]
@@ -127,14 +133,15 @@ def describe_key(fields: dict) -> str:
                     if v not in (None, "", []) and (v != 0 or k == "identity")) or "that key"
 
 
-def lookup(backend: Backend, cmap: CiliumMap, params: dict, args,
-           version: Version | None = None, exact: bool = False) -> Lookup:
-    """`tshoot map lookup`: the key from the map's command-line arguments (as `tshoot key` builds it), asked
-    as the datapath asks it (a policy map: that identity, then any; CiliumMap.datapath_keys), or exactly."""
+def lookup(backend: Backend, cmap: CiliumMap, params: dict, key: dict,
+           version: Version | None = None, exact: bool = False, pinned: str | None = None) -> Lookup:
+    """`tshoot map lookup`: the key from the map's key fields (`key`: keyword arguments of CiliumMap.key, as
+    `tshoot key` builds it), asked as the datapath asks it (a policy map: that identity, then any;
+    CiliumMap.datapath_keys), or exactly. `pinned`: the map the user named, looked up under that name."""
     version = version or backend.version
-    info = resolve_map(backend, cmap, params, version)
+    info = resolve_map(backend, cmap, params, version, pinned)
     kversion = key_version(cmap, info, version)
-    fields = cmap.key_from_args(args, kversion)
+    fields = cmap.key(kversion, **key)
     return datapath_lookup(backend, cmap, [fields] if exact else cmap.datapath_keys(fields, kversion), version,
                            params, exact, info)
 
@@ -199,6 +206,8 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         value = backend.lookup(info, key)
         if value is None:
             raise NoEntry(f"no entry for {what}", commands)
+        if info.map_type in PER_CPU_TYPES:
+            value = cmap.fold_cpus(value)
         return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
     if exact:
         commands.append(_getnext_command(backend, info, key) + "   # an entry for exactly this prefix? (its next key "
@@ -298,12 +307,43 @@ class Dump:
 
 
 def dump(backend: Backend, cmap: CiliumMap, params: dict, version: Version | None = None,
-         filters: Filter | None = None, limit: int | None = None) -> Dump:
-    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows)."""
+         filters: Filter | None = None, limit: int | None = None, pinned: str | None = None) -> Dump:
+    """Every entry of the map on that node (read now, decoded when asked: Dump.keys/values/rows); `pinned`:
+    the map the user named, read under that name."""
     version = version or backend.version
-    info = resolve_map(backend, cmap, params, version)
+    info = resolve_map(backend, cmap, params, version, pinned)
     commands = [*backend.preamble(), backend.command(["bpftool", "-j", "map", "dump", "pinned", info.path])]
-    return Dump(backend, cmap, info, version, backend.dump(info), filters, limit, commands)
+    return Dump(backend, cmap, info, version, folded(cmap, info, backend.dump(info)), filters, limit, commands)
+
+
+def folded(cmap: CiliumMap, info: MapInfo, entries: Entries) -> Entries:
+    """A per-CPU map's entries with each value summed over CPUs (CiliumMap.fold_cpus); others as they are."""
+    if info.map_type not in PER_CPU_TYPES:
+        return entries
+    values = b"".join(cmap.fold_cpus(value) for _, value in entries.pairs())
+    return Entries(entries.key_size, info.value_size, entries.keys, values)
+
+
+class ProgArrayDump:
+    """One node's program array: every filled slot with the id and name of the program in it."""
+
+    def __init__(self, backend: Backend, info: MapInfo, commands: list[str]):
+        self.node, self.info, self.commands = backend.node, info, commands
+        entries = backend.dump(info)
+        filled = progarray.slots(entries.keys, entries.values)
+        names = backend.program_names() if filled else {}
+        self.slots = [{"slot": slot, "program_id": prog_id, "program": names.get(prog_id)} for slot, prog_id in filled]
+        self.total = len(self.slots)
+
+
+def dump_prog_array(backend: Backend, name: str) -> ProgArrayDump:
+    """`tshoot map dump` of a program array (tshoot.maps.progarray): slot -> program (id, name)."""
+    info = backend.info(name)
+    if info.map_type != PROG_ARRAY:
+        raise TshootError(f"{name} on {backend.node} is a {info.map_type} map, not a program array")
+    commands = [*backend.preamble(), backend.command(["bpftool", "map", "dump", "pinned", info.path]),
+                backend.command(["bpftool", "prog", "show"]) + "   # the programs' names"]
+    return ProgArrayDump(backend, info, commands)
 
 
 # --- lists ---------------------------------------------------------------------------------------
@@ -318,6 +358,9 @@ def map_of(name: str) -> tuple[CiliumMap, dict] | None:
 def layout_of(info: MapInfo, version: Version | None, btf: tuple | None = None) -> dict | None:
     """Which structs tshoot reads a pinned map with, and why (the rules of tshoot.mapio.bulk.LayoutChoice: the
     map's BTF, else the version, else the sizes); None for a map tshoot does not know."""
+    if info.map_type == PROG_ARRAY and progarray.is_prog_array(info.name):
+        return {"key": progarray.slot_meaning(info.name), "value": "program", "by": "a program array: ENTRIES are "
+                "its filled slots", "problem": None}
     found = map_of(info.name)
     if found is None:
         return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import socket
 
-from tshoot.cluster.enrich import Cluster, Enricher
+from tshoot.cluster.enrich import Enricher
+from tshoot.cluster.model import Cluster
 from tshoot.core.errors import TshootError
 from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend
 from tshoot.node.choice import choose_backend, kubeconfig_reachable
@@ -21,14 +22,18 @@ class Session:
     def __init__(self, backend: str = "auto", bpffs: str | None = None, node: str | None = None,
                  all_nodes: bool = False, kubeconfig: str | None = None, context: str | None = None,
                  namespace: str | None = None, parallel: int = DEFAULT_PARALLEL, timeout: float = DEFAULT_TIMEOUT,
-                 verbose: bool = False, note=None):
-        self.kind = choose_backend(backend, node, all_nodes, kubeconfig, local_only="--bpffs" if bpffs else None,
+                 verbose: bool = False, note=None, netns: str | None = None):
+        local_only = "--bpffs" if bpffs else "--netns" if netns else None
+        self.kind = choose_backend(backend, node, all_nodes, kubeconfig, local_only=local_only,
                                    hostname=socket.gethostname())
         self.bpffs, self.node, self.all_nodes = bpffs or DEFAULT_BPFFS, node, all_nodes
-        self.explicit = backend != "auto" or bpffs is not None
+        self.explicit = backend != "auto" or local_only is not None
         self.kubeconfig, self.context, self.namespace = kubeconfig, context, namespace
         self.parallel, self.timeout = parallel, timeout
         self.verbose, self.note = verbose, note or (lambda text: None)
+        self.netns = netns  # local backend: the node's network namespace
+        self._clocks: dict[str, object] = {}
+        self._config: dict | None = None
         self._api = None
         self._chosen: dict[str, Backend] = {}
 
@@ -40,7 +45,7 @@ class Session:
             if not self.explicit and not os.path.isdir(os.path.join(self.bpffs, PIN_DIR)):
                 raise TshootError(f"no kubeconfig found and no Cilium maps pinned under {self.bpffs}/{PIN_DIR}: pass "
                                   f"--kubeconfig (or run 'make up'), or run on a node as root with --backend local")
-            chosen: list = [LocalBackend(self.bpffs)]
+            chosen: list = [LocalBackend(self.bpffs, netns=self.netns)]
         else:
             from tshoot.node.agent import pod_backends
 
@@ -62,7 +67,27 @@ class Session:
         return fan_out(self.backends(), work, self.parallel)
 
     # --- enrichment -------------------------------------------------------------------------------------
-    def enricher(self, results) -> Enricher:
+    def clock(self, node: str, mode: str | None):
+        """The node's clock in conntrack units (tshoot.mapio.ctclock), read once per node."""
+        from tshoot.mapio.ctclock import clock_source, node_clock
+
+        if node not in self._clocks:
+            backend = self._chosen[node]
+            source = clock_source(mode, self.config() if backend.kind == "pod" else None, backend.version)
+            self._clocks[node] = node_clock(backend.clock_samples, source)
+            if self.verbose:
+                self.note(f"{node}: conntrack lifetimes read with the {source.mode} clock ({source.said_by})")
+        return self._clocks[node]
+
+    def config(self) -> dict:
+        """The cilium-config ConfigMap's data ({} when there is none)."""
+        if self._config is None:
+            from tshoot.cluster.model import cilium_config
+
+            self._config = cilium_config(self.api())
+        return self._config
+
+    def enricher(self, results, kinds: dict[str, str], clock_mode: str | None = None, clocks: bool = False) -> Enricher:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
         cluster, problem = None, None
@@ -77,7 +102,12 @@ class Session:
             problem = "no cluster to ask (no kubeconfig)"
         if problem and nodes:
             self.note(f"{problem}; identities other than reserved ones, nodes, pods and endpoints are not named")
-        return Enricher(cluster, interfaces=self._interfaces)
+        return Enricher(cluster, kinds, interfaces=self._interfaces,
+                        clocks=(lambda node: self.clock(node, clock_mode)) if clocks else None)
 
     def _interfaces(self, node: str) -> dict[int, str]:
-        return self._chosen[node].interfaces()
+        backend = self._chosen[node]
+        if backend.kind == "local" and self.netns is None:
+            self.note("interface names are those of tshoot's own network namespace (no --netns given); a node "
+                      "in its own namespace (kind, a container) numbers its interfaces there: give --netns")
+        return backend.interfaces()

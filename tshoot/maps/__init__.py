@@ -13,14 +13,14 @@ from tshoot.maps.base import CiliumMap
 
 # Module of each map, in the order maps are listed. tests/test_map_names.py checks this table against
 # the modules' own short names, aliases and pins, so the two cannot drift apart.
-MODULES = ("ipcache", "lxc", "lbservices", "lbbackends", "lbrevnat", "ct", "policy", "tunnel")
+MODULES = ("ipcache", "lxc", "lbservices", "lbbackends", "lbrevnat", "ct", "policy", "tunnel", "metrics")
 BY_NAME = {
     "ipcache": "ipcache", "lxc": "lxc", "endpoints": "lxc",
     "lb4-services": "lbservices", "lb6-services": "lbservices",
     "lb4-backends": "lbbackends", "lb6-backends": "lbbackends",
     "lb4-revnat": "lbrevnat", "lb6-revnat": "lbrevnat",
     "ct4": "ct", "ct6": "ct", "ct-any4": "ct", "ct-any6": "ct",
-    "policy": "policy", "tunnel": "tunnel",
+    "policy": "policy", "tunnel": "tunnel", "metrics": "metrics",
 }
 PINNED_PREFIXES = (  # the stem every pinned name of the module starts with
     ("cilium_ipcache", "ipcache"), ("cilium_lxc", "lxc"),
@@ -28,6 +28,7 @@ PINNED_PREFIXES = (  # the stem every pinned name of the module starts with
     ("cilium_lb4_backends", "lbbackends"), ("cilium_lb6_backends", "lbbackends"),
     ("cilium_lb4_reverse_nat", "lbrevnat"), ("cilium_lb6_reverse_nat", "lbrevnat"),
     ("cilium_ct", "ct"), ("cilium_policy_", "policy"), ("cilium_tunnel_map", "tunnel"),
+    ("cilium_metrics", "metrics"),
 )
 
 

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 
 from tshoot.core.btf import BTFStruct
 from tshoot.core.errors import UsageError
-from tshoot.core.layout import Layout
+from tshoot.core.layout import U, Layout
 from tshoot.core.version import NEWEST_KNOWN, Range, Version, newest, show
 
 
@@ -76,9 +76,15 @@ class CiliumMap(ABC):
     keys: list[tuple[Range, Layout]] = []
     values: list[tuple[Range, Layout]] = []
     absent_hint: str = ""  # what to do instead in versions without this map (said in the error)
+    # What fields name, for enrichment (tshoot.cluster.enrich.KINDS): {"identity": "identity",
+    # "tunnel_endpoint": "node_address", …}. tests/test_map_names.py checks every name is a field of the map.
+    field_kinds: dict[str, str] = {}
     # Field values that mean "nothing set" besides 0/None/[]/False (a backend's state "active" is byte 0),
     # so that a field only newer layouts have does not make equal bytes look ambiguous.
     unset_values: dict = {}
+    # A per-CPU map (cilium_metrics): the kernel answers a lookup with one value per possible CPU, each rounded
+    # up to 8 bytes, and bpftool prints them all; fold_cpus sums them into the one value users read.
+    per_cpu: bool = False
 
     # --- names -------------------------------------------------------------------------------
     def pin(self, version: Version) -> Pin:
@@ -132,15 +138,32 @@ class CiliumMap(ABC):
         hint = f": {self.absent_hint}" if self.absent_hint else ""
         return f"Cilium {show(version)} has no {self.short} map ({known}){hint}"
 
-    # --- keys from the command line ---------------------------------------------------------
+    def fold_cpus(self, data: bytes) -> bytes:
+        """A per-CPU map's value -> one value whose integer members are the sums over CPUs (what Cilium's CLI
+        prints), each sum wrapping at its member's width as the counter would. `data` of a single value's size
+        is returned as it is; every value layout of a per-CPU map has the same size."""
+        layout = self.values[0][1]
+        if len(data) == layout.size:
+            return data
+        stride = (layout.size + 7) // 8 * 8
+        if len(data) % stride:
+            raise UsageError(f"{self.short} values are {layout.size} bytes per CPU (stride {stride}); "
+                             f"got {len(data)} bytes, not a whole number of CPUs")
+        cpus = [layout.unpack(data[i : i + layout.size]) for i in range(0, len(data), stride)]
+        summed = {f.name: sum(cpu[f.name] for cpu in cpus) % (1 << (8 * f.size)) if f.kind == U else cpus[0][f.name]
+                  for f in layout.fields}
+        return layout.pack(summed)
+
+    # --- keys from what users give -------------------------------------------------------------
     @abstractmethod
     def add_key_arguments(self, parser) -> None:
-        """Add this map's key arguments (an address, a port, --slot …) to `tshoot key <map>`, through
-        argparse's add_argument (tshoot.cli.parsing.Parser takes the same calls)."""
+        """Declare this map's key fields for a command line (`tshoot key <map>`, `map lookup`), through
+        argparse's add_argument; each argument's dest is the name of a keyword argument of `key()`."""
 
     @abstractmethod
-    def key_from_args(self, args, version: Version) -> dict:
-        """Semantic key fields from parsed arguments (validated for `version`)."""
+    def key(self, version: Version, **fields) -> dict:
+        """Semantic key fields from typed keyword arguments (validated for `version`); a wrong value raises
+        tshoot.core.errors.FieldError naming the keyword argument."""
 
     def datapath_keys(self, fields: dict, version: Version | None) -> list[dict]:
         """The keys the datapath asks, in order, for what `fields` describes; the first entry found decides.

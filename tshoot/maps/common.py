@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import IP4, IP6, PAD, Field, Layout
 from tshoot.core.version import Version, show
 
@@ -64,13 +64,12 @@ def check_cluster_id(layout: Layout, cluster_id: int, version: Version, since: s
         return
     field = layout.by_name.get("cluster_id")
     if field is None:
-        raise UsageError(f"Cilium {show(version)} keys have no cluster_id (clustermesh ids need {since}+): "
-                         f"drop --cluster-id or pass --cilium-version {since} or newer")
+        raise FieldError("cluster_id", cluster_id, f"Cilium {show(version)} keys have no cluster_id (clustermesh ids "
+                         f"need {since}+): leave it 0, or say the node runs {since} or newer")
     if version >= EXT511_SINCE:
         if not 0 < cluster_id <= CLUSTER_ID_EXT511:
-            raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} cluster ids are 1 to "
-                             f"{CLUSTER_ID_MAX}, or up to {CLUSTER_ID_EXT511} with max-connected-clusters="
-                             f"{CLUSTER_ID_EXT511}")
+            raise FieldError("cluster_id", cluster_id, f"Cilium {show(version)} cluster ids are 1 to {CLUSTER_ID_MAX}, "
+                             f"or up to {CLUSTER_ID_EXT511} with max-connected-clusters={CLUSTER_ID_EXT511}")
     elif not 0 < cluster_id <= min(CLUSTER_ID_MAX, (1 << (8 * field.size)) - 1):
-        raise UsageError(f"--cluster-id {cluster_id}: Cilium {show(version)} cluster ids are 1 to {CLUSTER_ID_MAX} "
+        raise FieldError("cluster_id", cluster_id, f"Cilium {show(version)} cluster ids are 1 to {CLUSTER_ID_MAX} "
                          f"(max-connected-clusters={CLUSTER_ID_EXT511} arrived in 1.15)")

@@ -19,7 +19,7 @@ Layouts mirror Cilium's bpf/lib/common.h struct ipv4_ct_tuple, ipv6_ct_tuple, ct
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, IP6, PAD, Field, Layout, flag_names, flag_value
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -119,6 +119,9 @@ def flag_members(layout: Layout) -> list[Field]:
 
 
 class Conntrack(CiliumMap):
+    field_kinds = {"src_addr": "address", "dst_addr": "address", "ifindex": "interface", "src_sec_id": "identity",
+                   "lifetime": "lifetime"}
+
     def __init__(self, family: str, tcp: bool):
         v = "4" if family == IPV4 else "6"
         self.family, self.tcp = family, tcp
@@ -144,24 +147,26 @@ class Conntrack(CiliumMap):
         parser.add_argument("--related", action="store_true",
                             help="the entry ICMP errors about the flow look up (TUPLE_F_RELATED)")
 
-    def key_from_args(self, args, version: Version) -> dict:
+    def key(self, version: Version, *, src: str, dst: str, proto: str | int | None = None, direction: str = "egress",
+            related: bool = False) -> dict:
         ends = []
-        for text in (args.src, args.dst):
+        for name, text in (("src", src), ("dst", dst)):
             family, address, port, _ = parse_endpoint(text)
             if family != self.family:
                 other = self.short.replace("4", "6") if self.family == IPV4 else self.short.replace("6", "4")
-                raise UsageError(f"{text!r} is an {FAMILY_LABEL[family]} address: {FAMILY_LABEL[family]} "
+                raise FieldError(name, repr(text), f"an {FAMILY_LABEL[family]} address: {FAMILY_LABEL[family]} "
                                  f"connections are in {other}")
             ends.append((show_ip(address), port))
-        proto = parse_protocol(args.proto)
-        if (proto == TCP) != self.tcp:
+        protocol = parse_protocol(str(proto if proto is not None else ("tcp" if self.tcp else "udp")))
+        if (protocol == TCP) != self.tcp:
             v = "4" if self.family == IPV4 else "6"
-            right = f"ct{v}" if proto == TCP else f"ct-any{v}"
-            raise UsageError(f"{show_protocol(proto)} connections are in {right}, not {self.short} "
+            right = f"ct{v}" if protocol == TCP else f"ct-any{v}"
+            raise FieldError("proto", show_protocol(protocol), f"{show_protocol(protocol)} connections are in {right}, "
+                             f"not {self.short} "
                              f"(ct{v} holds TCP, ct-any{v} everything else)")
-        (src, sport), (dst, dport) = ends
-        return {"src_addr": src, "src_port": sport, "dst_addr": dst, "dst_port": dport,
-                "proto": show_protocol(proto), "direction": args.direction, "related": args.related}
+        (src_addr, sport), (dst_addr, dport) = ends
+        return {"src_addr": src_addr, "src_port": sport, "dst_addr": dst_addr, "dst_port": dport,
+                "proto": show_protocol(protocol), "direction": direction, "related": related}
 
     def key_fields(self, raw, layout) -> dict:
         flags = raw["flags"]

@@ -89,6 +89,7 @@ _FLAG_MEMBERS = {1: "flag_skip_tunnel", 2: "flag_has_tunnel_ep", 4: "flag_ipv6_t
 class IPCache(CiliumMap):
     short = "ipcache"
     summary = "IP/CIDR -> security identity, tunnel endpoint (LPM trie)"
+    field_kinds = {"prefix": "address", "identity": "identity", "tunnel_endpoint": "node_address"}
     pins = [
         Pin("1.9-1.18", "cilium_ipcache", "lpm_trie", 512000),
         Pin("1.18", "cilium_ipcache_v2", "lpm_trie", 512000),
@@ -109,10 +110,10 @@ class IPCache(CiliumMap):
                             help="an IP (looked up as the datapath does, /32 or /128) or a CIDR as the agent stores it")
         add_cluster_id_argument(parser)
 
-    def key_from_args(self, args, version: Version) -> dict:
-        family, address, plen = parse_prefix(args.address)
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
-        return {"prefix": f"{show_ip(address)}/{plen}", "family": family, "cluster_id": args.cluster_id}
+    def key(self, version: Version, *, address: str, cluster_id: int = 0) -> dict:
+        family, network, plen = parse_prefix(address)
+        check_cluster_id(self.layout_for("key", version), cluster_id, version)
+        return {"prefix": f"{show_ip(network)}/{plen}", "family": family, "cluster_id": cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
         address = raw["ip6"]

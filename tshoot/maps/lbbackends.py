@@ -10,7 +10,7 @@ Layouts mirror Cilium's bpf/lib/common.h struct lb4_backend, lb6_backend.
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_protocol, show_ip, show_protocol
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, PAD, U, Field, Layout
 from tshoot.core.version import Range, Version, show
 from tshoot.maps.base import CiliumMap, Pin
@@ -45,6 +45,8 @@ _VALUE_TAILS = [
 
 
 class Backends(CiliumMap):
+    field_kinds = {"address": "address"}
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         self.family = family
@@ -61,11 +63,11 @@ class Backends(CiliumMap):
         parser.add_argument("backend_id", metavar="BACKEND_ID", type=int,
                             help="the backend id a service slot points at (its value's backend_id)")
 
-    def key_from_args(self, args, version: Version) -> dict:
+    def key(self, version: Version, *, backend_id: int) -> dict:
         limit = (1 << (8 * self.layout_for("key", version).size)) - 1
-        if not 0 < args.backend_id <= limit:
-            raise UsageError(f"backend id {args.backend_id}: Cilium {show(version)} backend ids are 1 to {limit}")
-        return {"backend_id": args.backend_id}
+        if not 0 < backend_id <= limit:
+            raise FieldError("backend_id", backend_id, f"Cilium {show(version)} backend ids are 1 to {limit}")
+        return {"backend_id": backend_id}
 
     def key_fields(self, raw, layout) -> dict:
         return {"backend_id": raw["backend_id"]}

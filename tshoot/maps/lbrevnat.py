@@ -9,7 +9,7 @@ Layouts mirror Cilium's bpf/lib/common.h struct lb4_reverse_nat, lb6_reverse_nat
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, show_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError
 from tshoot.core.layout import BE, Field, Layout
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -19,6 +19,8 @@ KEY = Layout("__u16", 2, [Field("rev_nat_index", 0, 2, BE)])
 
 
 class RevNat(CiliumMap):
+    field_kinds = {"address": "address"}
+
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
         a = ADDRESS_SIZE[family]
@@ -36,10 +38,10 @@ class RevNat(CiliumMap):
         parser.add_argument("rev_nat_index", metavar="REV_NAT_INDEX", type=int,
                             help="the service's rev-NAT index (its service id; rev_nat_index in a service value)")
 
-    def key_from_args(self, args, version: Version) -> dict:
-        if not 0 < args.rev_nat_index <= 0xFFFF:
-            raise UsageError(f"rev-NAT index {args.rev_nat_index}: indexes are 1 to 65535")
-        return {"rev_nat_index": args.rev_nat_index}
+    def key(self, version: Version, *, rev_nat_index: int) -> dict:
+        if not 0 < rev_nat_index <= 0xFFFF:
+            raise FieldError("rev_nat_index", rev_nat_index, "rev-NAT indexes are 1 to 65535")
+        return {"rev_nat_index": rev_nat_index}
 
     def key_fields(self, raw, layout) -> dict:
         return {"rev_nat_index": raw["rev_nat_index"]}

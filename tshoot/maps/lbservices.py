@@ -17,7 +17,7 @@ Layouts mirror Cilium's bpf/lib/common.h struct lb4_key, lb4_service (and their 
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, PAD, Field, Layout, flag_names, flag_value
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -82,6 +82,7 @@ def _value(family: str, l7_port: bool, qcount: bool) -> Layout:
 
 class Services(CiliumMap):
     unset_values = {"lb_algorithm": LB_ALGORITHMS[0]}  # what older layouts' bytes mean: the agent's algorithm
+    field_kinds = {"address": "address"}
 
     def __init__(self, family: str):
         v = "4" if family == IPV4 else "6"
@@ -108,16 +109,15 @@ class Services(CiliumMap):
         parser.add_argument("--scope", choices=list(SCOPES.values()), default="external",
                             help="internal: the second lookup of services with internalTrafficPolicy=Local")
 
-    def key_from_args(self, args, version: Version) -> dict:
-        family, address, port, proto = parse_endpoint(args.frontend, "tcp")
+    def key(self, version: Version, *, frontend: str, slot: int = 0, scope: str = "external") -> dict:
+        family, address, port, proto = parse_endpoint(frontend, "tcp")
         if family != self.family:
             other = "lb6-services" if self.family == IPV4 else "lb4-services"
-            raise UsageError(f"{args.frontend!r} is an {FAMILY_LABEL[family]} frontend: use {other}")
-        if not 0 <= args.slot <= 0xFFFF:
-            raise UsageError(f"--slot {args.slot}: slots are 0 (the master entry) to 65535")
+            raise FieldError("frontend", repr(frontend), f"an {FAMILY_LABEL[family]} frontend: use {other}")
+        if not 0 <= slot <= 0xFFFF:
+            raise FieldError("slot", slot, "slots are 0 (the master entry) to 65535")
         return {"address": show_ip(address), "port": port,
-                "proto": show_protocol(proto if version >= PROTO_IN_KEY else 0),
-                "slot": args.slot, "scope": args.scope}
+                "proto": show_protocol(proto if version >= PROTO_IN_KEY else 0), "slot": slot, "scope": scope}
 
     def key_fields(self, raw, layout) -> dict:
         return {"address": show_ip(raw["address"]), "port": raw["dport"], "proto": show_protocol(raw["proto"]),

@@ -9,7 +9,7 @@ Layouts mirror Cilium's bpf/lib/common.h struct endpoint_key, endpoint_info.
 from __future__ import annotations
 
 from tshoot.core.addr import IPV4, IPV6, parse_ip, show_ip
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError
 from tshoot.core.layout import MAC, PAD, Field, Layout, flag_names, flag_value, format_mac, parse_mac
 from tshoot.core.version import Range, Version
 from tshoot.maps.base import CiliumMap, Pin
@@ -51,6 +51,8 @@ class Endpoints(CiliumMap):
     short = "lxc"
     aliases = ("endpoints",)
     summary = "local endpoint IP -> veth ifindex, lxc_id, MACs (hash)"
+    field_kinds = {"ip": "address", "ifindex": "interface", "parent_ifindex": "interface", "lxc_id": "endpoint",
+                   "sec_id": "identity"}
     pins = [Pin("1.9", "cilium_lxc", "hash", 65535)]
     keys = [(Range("1.9-1.14"), KEY_1_9), (Range("1.14-1.15"), KEY_1_14), (Range("1.15"), KEY_1_15)]
     values = [(Range("1.9-1.14"), VALUE_1_9), (Range("1.14-1.17"), VALUE_1_14), (Range("1.17"), VALUE_1_17)]
@@ -59,14 +61,14 @@ class Endpoints(CiliumMap):
         parser.add_argument("address", metavar="ADDRESS", help="a local endpoint's IPv4 or IPv6 address")
         add_cluster_id_argument(parser)
 
-    def key_from_args(self, args, version: Version) -> dict:
-        address, slash, plen = args.address.partition("/")
-        family, raw = parse_ip(address)
+    def key(self, version: Version, *, address: str, cluster_id: int = 0) -> dict:
+        ip, slash, plen = address.partition("/")
+        family, raw = parse_ip(ip)
         if slash and plen != ("32" if family == IPV4 else "128"):
-            raise UsageError(f"{args.address!r}: the lxc map is keyed by single addresses, not prefixes "
-                             f"(expected e.g. 10.0.1.110)")
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version)
-        return {"ip": show_ip(raw), "family": family, "cluster_id": args.cluster_id}
+            raise FieldError("address", repr(address), "the lxc map is keyed by single addresses, not prefixes "
+                             "(expected e.g. 10.0.1.110)")
+        check_cluster_id(self.layout_for("key", version), cluster_id, version)
+        return {"ip": show_ip(raw), "family": family, "cluster_id": cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
         family = FAMILY_NAME.get(raw["family"], raw["family"])

@@ -19,7 +19,8 @@ Layouts mirror Cilium's bpf/lib/common.h struct policy_key, policy_entry.
 from __future__ import annotations
 
 from tshoot.core.addr import parse_protocol, show_protocol
-from tshoot.core.errors import UsageError
+from tshoot.core.errors import FieldError, UsageError
+from tshoot.core.identity import parse_identity
 from tshoot.core.layout import BE, PAD, Field, Layout
 from tshoot.core.version import Range, Version, show
 from tshoot.maps.base import CiliumMap, Pin
@@ -29,10 +30,6 @@ FULL_PREFIX = 64  # POLICY_FULL_PREFIX
 PORT_RANGES = (1, 16, 4)  # lpm_prefix_length in the value: port ranges stored as prefixes
 PREFIX_RULE_1_16 = (1, 16, 0)
 MAX_ENDPOINT = 0xFFFF  # lxc_id is a u16
-
-# Cilium's reserved identities (pkg/identity/numericidentity.go), accepted by name for --identity.
-RESERVED_IDENTITIES = {"any": 0, "host": 1, "world": 2, "unmanaged": 3, "health": 4, "init": 5,
-                       "remote-node": 6, "kube-apiserver": 7, "ingress": 8, "world-ipv4": 9, "world-ipv6": 10}
 
 KEY_HASH = Layout("policy_key", 8, [
     Field("sec_label", 0, 4),
@@ -107,6 +104,7 @@ def port_blocks(low: int, high: int) -> list[tuple[int, int]]:
 
 
 class Policy(CiliumMap):
+    field_kinds = {"identity": "identity"}
     short = "policy"
     summary = "one endpoint's policy: remote identity, direction, protocol, port -> allow/deny, proxy port"
     pins = [
@@ -119,8 +117,8 @@ class Policy(CiliumMap):
 
     def pinned_name(self, version: Version, **params) -> str:
         if params.get("endpoint") is None:
-            raise UsageError("policy maps are per endpoint: give --endpoint ID (the endpoint's lxc_id, e.g. 2006) "
-                             "or the map's pinned name, e.g. cilium_policy_v2_02006")
+            raise FieldError("endpoint", None, "policy maps are per endpoint: give the endpoint's id (its lxc_id, e.g. "
+                             "2006) or the map's pinned name, e.g. cilium_policy_v2_02006")
         return super().pinned_name(version, **params)
 
     def add_key_arguments(self, parser):
@@ -137,28 +135,30 @@ class Policy(CiliumMap):
         parser.add_argument("--endpoint", type=int, metavar="ID",
                             help="the endpoint's id (lxc_id): names the map for --bpftool")
 
-    def key_from_args(self, args, version: Version) -> dict:
-        identity = _identity(args.identity)
-        protocol = parse_protocol(args.proto)
-        port, port_end = _ports(args.port)
-        if args.endpoint is not None and not 0 <= args.endpoint <= MAX_ENDPOINT:
-            raise UsageError(f"--endpoint {args.endpoint}: endpoint ids are 0 to {MAX_ENDPOINT}")
-        if port and not protocol:
-            raise UsageError(f"--port {args.port} needs a protocol: Cilium keys ports per protocol (add --proto tcp)")
-        if port != port_end:
+    def key(self, version: Version, *, identity: int | str, direction: str = "ingress", proto: int | str = "any",
+            port: int | str = 0, endpoint: int | None = None) -> dict:
+        """The key of a rule for `identity` (a number or a reserved name; 0/any = any identity), `proto` and
+        `port` (a port, or an aligned range "8080-8083" from 1.16.4; 0 = any)."""
+        remote = parse_identity(str(identity))
+        protocol = parse_protocol(str(proto))
+        low, high = _ports(str(port))
+        if endpoint is not None and not 0 <= endpoint <= MAX_ENDPOINT:
+            raise FieldError("endpoint", endpoint, f"endpoint ids are 0 to {MAX_ENDPOINT}")
+        if low and not protocol:
+            raise FieldError("port", port, "a port needs a protocol: Cilium keys ports per protocol", fix=("proto", "tcp"))
+        if low != high:
             if version < PORT_RANGES:
-                raise UsageError(f"port ranges are stored as prefixes from Cilium 1.16.4; Cilium {show(version)} "
-                                 f"has one entry per port")
-            blocks = port_blocks(port, port_end)
+                raise FieldError("port", port, f"port ranges are stored as prefixes from Cilium 1.16.4; Cilium "
+                                 f"{show(version)} has one entry per port")
+            blocks = port_blocks(low, high)
             if len(blocks) > 1:
                 shown = ", ".join(f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in blocks)
-                raise UsageError(f"ports {port}-{port_end} are not one prefix: Cilium stores them as {len(blocks)} "
-                                 f"entries ({shown}); build one key per block")
-        fields = {"identity": identity, "direction": args.direction, "protocol": show_protocol(protocol),
-                  "port": port}
+                raise FieldError("port", port, f"not one prefix: Cilium stores it as {len(blocks)} entries ({shown}); "
+                                 f"build one key per block")
+        fields = {"identity": remote, "direction": direction, "protocol": show_protocol(protocol), "port": low}
         if self.layout_for("key", version) is KEY_LPM:
-            fields["port_end"] = port_end
-            fields["prefix_len"] = prefix_len(version, protocol, port, port_end)
+            fields["port_end"] = high
+            fields["prefix_len"] = prefix_len(version, protocol, low, high)
         return fields
 
     def datapath_keys(self, fields: dict, version: Version | None) -> list[dict]:
@@ -222,23 +222,13 @@ class Policy(CiliumMap):
         return raw
 
 
-def _identity(text: str) -> int:
-    name = text.lower()
-    if name in RESERVED_IDENTITIES:
-        return RESERVED_IDENTITIES[name]
-    if name.isdigit() and int(name) < 1 << 32:
-        return int(name)
-    raise UsageError(f"--identity {text!r}: expected a number (e.g. 53731) or a reserved identity "
-                     f"({', '.join(RESERVED_IDENTITIES)})")
-
-
 def _ports(text: str) -> tuple[int, int]:
     low, dash, high = text.partition("-")
     if not low.isdigit() or (dash and not high.isdigit()):
-        raise UsageError(f"--port {text!r}: expected a port (80) or a range (8080-8083)")
+        raise FieldError("port", repr(text), "expected a port (80) or a range (8080-8083)")
     low_port, high_port = int(low), int(high) if dash else int(low)
     if not 0 <= low_port <= high_port <= 0xFFFF or (dash and low_port == 0):
-        raise UsageError(f"--port {text!r}: ports are 1 to 65535, low before high (0 alone means any port)")
+        raise FieldError("port", repr(text), "ports are 1 to 65535, low before high (0 alone means any port)")
     return low_port, high_port
 
 

@@ -36,6 +36,7 @@ ENDPOINT_KEY_ERA = "1.9-1.11.14 1.12-1.12.8"
 
 
 class Tunnel(CiliumMap):
+    field_kinds = {"endpoint": "node_address"}
     short = "tunnel"
     summary = "remote node's pod CIDR -> node IP, the overlay's outer destination (hash; 1.9-1.17)"
     pins = [Pin("1.9-1.18", "cilium_tunnel_map", "hash", 65536)]
@@ -53,10 +54,10 @@ class Tunnel(CiliumMap):
                                  "(10.0.1.110/24); the key holds the masked address")
         add_cluster_id_argument(parser)
 
-    def key_from_args(self, args, version: Version) -> dict:
-        family, address, _ = parse_prefix(args.cidr)
-        check_cluster_id(self.layout_for("key", version), args.cluster_id, version, since="1.12.8")
-        return {"ip": show_ip(address), "family": family, "cluster_id": args.cluster_id}
+    def key(self, version: Version, *, cidr: str, cluster_id: int = 0) -> dict:
+        family, address, _ = parse_prefix(cidr)
+        check_cluster_id(self.layout_for("key", version), cluster_id, version, since="1.12.8")
+        return {"ip": show_ip(address), "family": family, "cluster_id": cluster_id}
 
     def key_fields(self, raw, layout) -> dict:
         family = FAMILY_NAME.get(raw["family"], raw["family"])

@@ -21,7 +21,9 @@ import shlex
 
 from tshoot.cluster import cilium, kube
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned
+from tshoot.core.bpftool import per_cpu_bytes
+from tshoot.node.backend import (DEFAULT_BPFFS, PIN_DIR, TIMER_LIST, Backend, Entries, MapInfo, NotPinned,
+                                 clocks_from_timer_list)
 from tshoot.node.fanout import DEFAULT_TIMEOUT, NodeFailure
 
 AGENT_PIN_DIR = f"{DEFAULT_BPFFS}/{PIN_DIR}"  # where the agent pins its maps, inside its pod
@@ -154,18 +156,13 @@ class PodBackend(Backend):
                                    missing_ok=True)
         if found is None:
             return None
-        return _hex(found["value"])
+        return _value(found)
 
     def dump(self, info: MapInfo) -> Entries:
         items = self.agent.bpftool("map", "dump", "pinned", info.path) or []
         keys = b"".join(_hex(item["key"]) for item in items)
-        if items and "values" in items[0]:  # per-CPU: {"values": [{"cpu": 0, "value": [...]}, …]}
-            values = b"".join(b"".join(_hex(v["value"]) for v in item["values"]) for item in items)
-            stride = len(values) // len(items)
-        else:
-            values = b"".join(_hex(item["value"]) for item in items)
-            stride = info.value_size
-        return Entries(info.key_size, stride, keys, values)
+        values = [_value(item) for item in items]
+        return Entries(info.key_size, len(values[0]) if values else info.value_size, keys, b"".join(values))
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
@@ -224,6 +221,12 @@ class PodBackend(Backend):
         return {link["ifindex"]: link["ifname"] for link in json.loads(self.agent.run(["ip", "-j", "link", "show"],
                                                                                         "interface names"))}
 
+    def clock_samples(self) -> tuple[int, int]:
+        return clocks_from_timer_list(self.agent.run(["cat", TIMER_LIST], "the node's clocks"))
+
+    def program_names(self) -> dict[int, str]:
+        return {p["id"]: p.get("name", "") for p in self.agent.bpftool("prog", "show") or []}
+
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:
         return self.agent.command(argv)
@@ -260,6 +263,13 @@ def pod_backends(api, node: str | None = None, namespace: str | None = None, tim
 def _hex(items: list[str]) -> bytes:
     """bpftool -j bytes ["0x40", "0x00", …] -> bytes."""
     return bytes.fromhex("".join(items).replace("0x", ""))
+
+
+def _value(item: dict) -> bytes:
+    """An entry's value; a per-CPU map's ({"values": [{"cpu": 0, "value": [...]}, …]}) as the kernel lays it out."""
+    if "values" in item:
+        return per_cpu_bytes([_hex(v["value"]) for v in item["values"]])
+    return _hex(item["value"])
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:

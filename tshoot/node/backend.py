@@ -14,6 +14,27 @@ from tshoot.core.version import Version
 PIN_DIR = "tc/globals"  # under the bpffs mount, where Cilium pins its global maps
 DEFAULT_BPFFS = "/sys/fs/bpf"
 LPM_TRIE = "lpm_trie"
+PROG_ARRAY = "prog_array"  # a slot's value is a program; from user space, its id
+TIMER_LIST = "/proc/timer_list"  # the node's clocks, readable where the agent runs (root)
+
+
+def clocks_from_timer_list(text: str) -> tuple[int, int]:
+    """(CLOCK_MONOTONIC ns, jiffies) from /proc/timer_list: "now at N nsecs" is ktime_get(), "jiffies: N" the
+    tick counter (where Cilium's GetJtime read jiffies up to 1.13.3), read together."""
+    now = jiffies = None
+    for line in text.splitlines():
+        if now is None and line.startswith("now at "):
+            now = int(line.split()[2])
+        elif jiffies is None and line.startswith("jiffies: "):
+            jiffies = int(line.split()[1])
+        if now is not None and jiffies is not None:
+            return now, jiffies
+    raise TshootError(f"{TIMER_LIST} names no 'now at' or 'jiffies:' line: the node's clocks cannot be read")
+
+
+# Map types whose lookups answer one value per possible CPU, each rounded up to 8 bytes (both backends give
+# them so; CiliumMap.fold_cpus sums them).
+PER_CPU_TYPES = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
 
 
 def lpm_prefix(key: bytes) -> tuple[int, int, int]:
@@ -135,6 +156,14 @@ class Backend(ABC):
         if isinstance(found, NotPinned):
             raise NotPinned(str(found))
         return found
+
+    def clock_samples(self) -> tuple[int, int]:
+        """(CLOCK_MONOTONIC in ns, jiffies) read on the node now: the clocks conntrack lifetimes count in."""
+        raise TshootError(f"{self.kind} backend: the node's clocks cannot be read")
+
+    def program_names(self) -> dict[int, str]:
+        """The node's BPF programs, {id: name} (what a prog array's slots hold)."""
+        raise TshootError(f"{self.kind} backend: program names are not known")
 
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""

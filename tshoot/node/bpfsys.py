@@ -108,6 +108,8 @@ class Program:
     memlock: int | None
     map_ids: list[int]
     btf_id: int
+    run_count: int = 0     # counted only while kernel.bpf_stats_enabled is 1
+    run_time_ns: int = 0
 
 
 @dataclass
@@ -201,7 +203,8 @@ def program(prog_id: int) -> Program:
         id=info.id, type=type_name(PROG_TYPES, info.type), name=name, tag=bytes(info.tag).hex(),
         gpl=bool(info.gpl_compatible & 1), loaded_at=_wallclock(info.load_time), uid=info.created_by_uid,
         xlated=info.xlated_prog_len, jited=info.jited_prog_len,
-        memlock=int(memlock) if memlock is not None else None, map_ids=list(map_ids), btf_id=info.btf_id)
+        memlock=int(memlock) if memlock is not None else None, map_ids=list(map_ids), btf_id=info.btf_id,
+        run_count=info.run_cnt, run_time_ns=info.run_time_ns)
 
 
 def _full_name(fd: int, info: _ProgInfo) -> str:
@@ -245,6 +248,16 @@ def map_summary(map_id: int) -> MapSummary:
         os.close(fd)
     return MapSummary(id=info.id, type=type_name(MAP_TYPES, info.type), name=info.name.decode(errors="replace"),
                       key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries)
+
+
+def program_ids() -> list[int]:
+    """The id of every BPF program loaded on the machine (BPF_PROG_GET_NEXT_ID)."""
+    libbpf, found, current = lib(), [], ctypes.c_uint32(0)
+    while (ret := libbpf.bpf_prog_get_next_id(current.value, ctypes.byref(current))) == 0:
+        found.append(current.value)
+    if errno_of(ret) != errno.ENOENT:  # ENOENT: past the last program
+        raise _failure("listing BPF programs", errno_of(ret))
+    return found
 
 
 # --- links ---------------------------------------------------------------------------------------------

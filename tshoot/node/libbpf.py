@@ -104,9 +104,11 @@ PROTOTYPES = [
     ("bpf_map_get_fd_by_id", _i32, [_u32]),
     ("bpf_link_get_fd_by_id", _i32, [_u32]),
     ("bpf_link_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
+    ("bpf_prog_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
     ("bpf_prog_query_opts", _i32, [_i32, _u32, ct.POINTER(QueryOpts)]),
     ("bpf_map_lookup_elem", _i32, [_i32, _vp, _vp]),
     ("bpf_map_get_next_key", _i32, [_i32, _vp, _vp]),
+    ("bpf_map_update_elem", _i32, [_i32, _vp, _vp, ct.c_uint64]),
     ("bpf_map_lookup_batch", _i32, [_i32, _vp, _vp, _vp, _vp, ct.POINTER(_u32), _vp]),
     ("libbpf_num_possible_cpus", _i32, []),
     ("btf__load_from_kernel_by_id", _vp, [_u32]),
@@ -250,3 +252,9 @@ def count(fd: int, key_size: int, value_size: int) -> int:
     if ret != -2:
         check(ret, "bpf_map_get_next_key")
     return n
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Insert or replace an entry (BPF_ANY). For a per-CPU map `value` holds every possible CPU's value, each
+    rounded up to 8 bytes, as lookups return them."""
+    check(lib().bpf_map_update_elem(fd, key, value, 0), "bpf_map_update_elem")

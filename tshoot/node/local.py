@@ -14,19 +14,19 @@ import socket
 import subprocess
 
 from tshoot.core.errors import TshootError
-from tshoot.node.backend import PIN_DIR, Backend, Entries, MapInfo, NotPinned
+from tshoot.node.backend import (PER_CPU_TYPES, PIN_DIR, PROG_ARRAY, TIMER_LIST, Backend, Entries, MapInfo, NotPinned,
+                                 clocks_from_timer_list)
 from tshoot.node import libbpf
-
-_PERCPU = {"percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"}
 
 
 class LocalBackend(Backend):
     kind = "local"
 
-    def __init__(self, bpffs: str, version=None):
+    def __init__(self, bpffs: str, version=None, netns: str | None = None):
         self.bpffs = bpffs.rstrip("/") or "/"
         self.node = socket.gethostname()
         self.version = version
+        self.netns = netns  # the node's network namespace: where its ifindexes mean something (None: ours)
         self._open: dict[str, tuple[int, MapInfo]] = {}
 
     def pin_path(self, name: str) -> str:
@@ -69,7 +69,7 @@ class LocalBackend(Backend):
 
     def _value_stride(self, info: MapInfo) -> int:
         """Per-CPU maps return one value per possible CPU, each rounded up to 8 bytes."""
-        if info.map_type in _PERCPU:
+        if info.map_type in PER_CPU_TYPES:
             return (info.value_size + 7) // 8 * 8 * libbpf.possible_cpus()
         return info.value_size
 
@@ -81,10 +81,14 @@ class LocalBackend(Backend):
             raise TshootError(f"lookup in {info.path} failed: {exc.strerror}") from None
 
     def dump(self, info: MapInfo) -> Entries:
-        fd, _ = self._fd(info.name)
+        return self._dump(self._fd(info.name)[0], info)
+
+    def _dump(self, fd: int, info: MapInfo) -> Entries:
         stride = self._value_stride(info)
         try:
-            chunks = libbpf.lookup_batch(fd, info.key_size, stride)
+            # A prog array is read key by key: a batch lookup answers every slot, filled or not, while a
+            # single lookup of an empty slot is ENOENT (kernel/bpf/arraymap.c, fd arrays).
+            chunks = None if info.map_type == PROG_ARRAY else libbpf.lookup_batch(fd, info.key_size, stride)
             if chunks is None:
                 chunks = libbpf.iterate(fd, info.key_size, stride)
         except OSError as exc:
@@ -107,7 +111,8 @@ class LocalBackend(Backend):
             except TshootError:
                 continue  # a pinned program, or a file that is not a BPF object
             try:
-                info.entries = libbpf.count(fd, info.key_size, self._value_stride(info))
+                info.entries = len(self._dump(fd, info)) if info.map_type == PROG_ARRAY else \
+                    libbpf.count(fd, info.key_size, self._value_stride(info))
             except OSError:
                 info.entries = None  # e.g. a program array: its slots cannot be read from user space
             infos.append(info)
@@ -144,7 +149,30 @@ class LocalBackend(Backend):
         return parse_types(proc.stdout)
 
     def interfaces(self) -> dict[int, str]:
-        return dict(socket.if_nameindex())
+        """{ifindex: name} in the node's network namespace: an lxc's ifindex names nothing in another one."""
+        if self.netns is None:
+            return dict(socket.if_nameindex())
+        from tshoot.inspect.hooks_local import in_netns  # pyroute2's setns, only when a namespace is named
+
+        return dict(in_netns(self.netns, socket.if_nameindex))
+
+    def clock_samples(self) -> tuple[int, int]:
+        try:
+            with open(TIMER_LIST) as f:
+                return clocks_from_timer_list(f.read())
+        except OSError as exc:
+            raise TshootError(f"cannot read {TIMER_LIST}: {exc.strerror} (root reads it)") from None
+
+    def program_names(self) -> dict[int, str]:
+        from tshoot.node import bpfsys
+
+        names = {}
+        for prog_id in bpfsys.program_ids():
+            try:
+                names[prog_id] = bpfsys.program(prog_id).name
+            except TshootError:
+                continue  # unloaded meanwhile
+        return names
 
     def command(self, argv: list[str]) -> str:
         return shlex.join(argv)
@@ -153,3 +181,4 @@ class LocalBackend(Backend):
         for fd, _ in self._open.values():
             os.close(fd)
         self._open.clear()
+

@@ -1,54 +1,84 @@
 """`tshoot walk`: the guide's "day in the life of a packet", done by the tool, step by step.
 
 A walk asks each node what its datapath would do with the first packet of a flow (no conntrack entry),
-in the order Cilium's programs ask (bpf_lxc.c handle_ipv4_from_lxc, bpf_overlay.c, lib/policy.h):
+in the order Cilium's programs ask (bpf_lxc.c handle_ipv4_from_lxc, bpf_overlay.c, lib/policy.h). Each
+step has a stable id (what `-o json` consumers and tests address), a title for people, the commands it
+ran (what a person would type) and what the bytes mean:
 
-  1. the source pod: its route to the destination and its eth0@ifN (N is the node-side lxc's ifindex);
-  2. the source node: the lxc device with that ifindex and the program attached to its ingress
-     (from-container), and the source endpoint in cilium_lxc;
-  3. for a Service: the master entry of cilium_lb4_services, its backend slots, the backend chosen and the
-     reverse-NAT entry; the walk continues to that backend;
-  4. the source node's ipcache: the destination's identity and tunnel endpoint;
-  5. the source endpoint's egress policy for that identity;
-  6. the forwarding decision: a local endpoint (cilium_lxc) is delivered on this node; otherwise the
-     tunnel endpoint names the node the packet is encapsulated to (VXLAN through cilium_vxlan);
-  7. on the destination node: from-overlay on cilium_vxlan, the cilium_lxc entry (ifindex, MACs, lxc_id),
-     the ingress policy verdict for the source identity, port and protocol;
-  8. delivery to the lxc device whose peer is the destination pod's eth0.
+  source-route          the source pod: its route to the destination and its eth0@ifN (N: the lxc's ifindex)
+  source-endpoint       the lxc device with that ifindex, its from-container program, the cilium_lxc entry
+  source-tail-call      from-container's tail call into cilium_calls_<ep> (CILIUM_CALL_IPV4_FROM_LXC)
+  source-identity       the source's identity in the ipcache
+  service               for IP:PORT: the cilium_lb*_services master entry, its slots, the backend chosen,
+                        the reverse-NAT entry; the walk continues to that backend
+  destination-identity  the destination's ipcache entry: identity and tunnel endpoint
+  egress-policy         the source endpoint's egress policy for that identity
+  forwarding            a local endpoint, the host, or a tunnel endpoint (the ipcache's; before 1.18 the
+                        cilium_tunnel_map fallback for the destination's pod CIDR)
+  overlay               on the destination node: from-overlay on cilium_vxlan
+  overlay-tail-call     its tail call into cilium_calls_overlay_2
+  destination-endpoint  the destination's cilium_lxc entry (ifindex, MACs, lxc_id)
+  policy-program        the destination endpoint's slot in cilium_call_policy (local delivery tail-calls it)
+  ingress-policy        the destination endpoint's ingress policy for the source identity, port, protocol
+  host                  a packet for the node itself: host firewall or not (cilium-config)
+  delivery              the redirect to the lxc device whose peer is the destination pod's eth0
 
-Each step records the commands it ran (what a person would type) and what the bytes mean. Where the path
-cannot be followed (no route, no backend, no entry, a policy deny, a missing map) the walk stops there and
-says why. Nodes are reached through tshoot.mapio.read backends (pod: bpftool in the agent; local: this
-machine's pinned maps) and tshoot.inspect.hooks_agent or hooks_local (net show); cluster objects name identities, nodes and pods.
+Where the path cannot be followed (no route, no backend, no entry, an empty tail-call slot, a policy deny,
+a missing map) the walk stops there and says why, and names the cilium_metrics counter the packet would
+increment (tshoot.walk.counters). Nodes are reached through tshoot.mapio.read backends (pod: bpftool in the
+agent; local: this machine's pinned maps) and tshoot.inspect net shows; the cluster model
+(tshoot.cluster.model) names identities, nodes and pods.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from typing import Callable
 
-from tshoot.mapio import read as mapread
-from tshoot.core.addr import IPV6, parse_endpoint, parse_ip, parse_protocol, show_ip, show_protocol
+from tshoot.cluster.model import Cluster
+from tshoot.core.addr import IPV4, IPV6, parse_ip, parse_prefix, parse_protocol, show_ip, show_protocol
 from tshoot.core.errors import TshootError, UsageError
-from tshoot.maps import find
-from tshoot.inspect.netshow import interface_by_ifindex, program_for
-from tshoot.cluster.objects import reserved_identity
+from tshoot.core.identity import HOST, KUBE_APISERVER, REMOTE_NODE
 from tshoot.core.version import Version
-from tshoot.node.fanout import DEFAULT_TIMEOUT
+from tshoot.inspect.netshow import interface_by_ifindex, program_for
+from tshoot.mapio import read as mapread
+from tshoot.maps import find, progarray
+from tshoot.walk import counters
+
+TUNNEL_MAP_UNTIL = (1, 18, 0)  # bpf_lxc stopped reading cilium_tunnel_map in 1.18.0-pre.1 (bpf/lib/encap.h)
+NODE_IDENTITIES = (HOST, REMOTE_NODE, KUBE_APISERVER)  # what the ipcache gives a node's own addresses
 
 
-class Stop(Exception):
-    """The path cannot be followed past this step; the message says why."""
+class _End(Exception):
+    """The walk ends here; the message says why, `counter` what cilium_metrics counts for the packet."""
+
+    def __init__(self, message: str, counter: dict | None = None):
+        super().__init__(message)
+        self.counter = counter
+
+
+class Stop(_End):
+    """The path cannot be followed past this step: the datapath drops the packet, or the walk cannot tell."""
+
+
+class Left(_End):
+    """The packet leaves what the walk can follow without being dropped (to the stack, another cluster)."""
+
+
+class _Delivered(_End):
+    """The packet reached its destination before the walk's last step (the node itself)."""
 
 
 class Step:
-    def __init__(self, title: str, node: str | None = None):
-        self.title, self.node = title, node
+    def __init__(self, step_id: str, title: str, node: str | None = None):
+        self.id, self.title, self.node = step_id, title, node
         self.commands: list[str] = []
         self.result: dict = {}
         self.says = ""
 
     def as_dict(self, number: int) -> dict:
-        return {"step": number, "title": self.title, "node": self.node, "commands": self.commands,
+        return {"id": self.id, "step": number, "title": self.title, "node": self.node, "commands": self.commands,
                 "result": self.result, "says": self.says}
 
 
@@ -72,84 +102,137 @@ class Node:
             found = mapread.lookup_fields(self.backend, cmap, fields, self.version, params)
         except mapread.NoEntry as miss:
             last = miss.commands[-1].split("   # ")[0]  # the lookup that missed, with why as its comment
-            self._show(step, [*miss.commands[:-1], f"{last}   # {miss}"])
+            self.show(step, [*miss.commands[:-1], f"{last}   # {miss}"])
             return None
         except UsageError:
             raise
         except TshootError as exc:  # the map is missing or unreadable there: the walk cannot go on past it
             raise Stop(f"{short} on {self.name}: {exc}") from None
-        self._show(step, found.commands)
+        self.show(step, found.commands)
         return found
 
-    def _show(self, step: Step, commands: list[str]) -> None:
+    def slot(self, step: Step, map_name: str, index: int) -> int | None:
+        """The program id in slot `index` of the prog array `map_name` (None: the slot is empty). From user
+        space a prog array's lookup answers the program's id (the kernel's prog_fd_array_sys_lookup_elem)."""
+        try:
+            info = self.backend.info(map_name)
+        except TshootError as exc:
+            raise Stop(f"{map_name} on {self.name}: {exc}") from None
+        key = index.to_bytes(4, "little")
+        self.show(step, [*self.backend.preamble(), self.backend.command(
+            ["bpftool", "map", "lookup", "pinned", info.path, "key", *(str(b) for b in key)])])
+        try:
+            value = self.backend.lookup(info, key)
+        except TshootError as exc:
+            raise Stop(f"{map_name} on {self.name}: {exc}") from None
+        return int.from_bytes(value[:4], "little") if value else None
+
+    def show(self, step: Step, commands: list[str]) -> None:
         for command in commands:
             if command not in self._shown or "bpftool" in command:
                 self._shown.add(command)
                 step.commands.append(command)
 
 
-class Cluster:
-    """What names the numbers: identities -> labels, node IPs -> nodes, endpoint ids -> pods."""
+@dataclass
+class Source:
+    """Where the walk starts. `run` runs commands in the source pod: fn(argv) -> (code, stdout, stderr);
+    None when there is no pod to ask (a local walk without --pod-netns starts at the node)."""
 
-    def __init__(self, identities: dict[int, list[str]], node_by_ip: dict[str, str],
-                 pod_by_ip: dict[str, str], endpoints: dict[tuple[str, int], str]):
-        self.identities, self.node_by_ip, self.pod_by_ip, self.endpoints = identities, node_by_ip, pod_by_ip, endpoints
+    name: str
+    ip: str
+    node: str
+    run: Callable | None = None
+    shown: str = ""  # how a command in the pod is written (kubectl -n NS exec POD)
+    pod_cidr: str | None = None  # the source node's pod CIDR: its mask is bpf_lxc's IPV4_MASK
 
-    def labels(self, identity: int) -> list[str]:
-        reserved = reserved_identity(identity)
-        if reserved:
-            return reserved["labels"]
-        return self.identities.get(identity, [])
+
+@dataclass
+class Packet:
+    destination: str
+    protocol: str | None = None
+    port: int | None = None
+    slot: int | None = None  # for a Service: the backend slot to follow
+
+
+@dataclass
+class HostFirewall:
+    """Whether the nodes run Cilium's host firewall (enable-host-firewall, off by default), and from where
+    the walk knows it: the verdict for a packet to a node depends on it."""
+
+    enabled: bool
+    said_by: str
+
+    def as_dict(self) -> dict:
+        return {"enable-host-firewall": self.enabled, "from": self.said_by}
+
+
+@dataclass
+class WalkContext:
+    nodes: Callable[[str], Node]  # node name -> Node
+    source: Source
+    packet: Packet
+    cluster: Cluster = field(default_factory=Cluster)
+    host_firewall: HostFirewall = field(default_factory=lambda: HostFirewall(False, "the agent's default"))
 
 
 class Walker:
-    """One walk. `source_run` runs commands in the source pod: fn(argv) -> (code, stdout, stderr); None when
-    there is no pod to ask (a local walk without --pod-netns starts at the node)."""
+    """One walk, on what its context says."""
 
-    def __init__(self, nodes, cluster: Cluster, source_run, source_shown: str, source_name: str, source_ip: str,
-                 source_node: str, destination: str, protocol: str | None, port: int | None, slot: int | None = None):
-        self.nodes, self.cluster = nodes, cluster  # nodes: fn(name) -> Node
-        self.source_run, self.source_shown, self.source_name = source_run, source_shown, source_name
-        self.source_ip, self.source_node = source_ip, source_node
-        self.destination, self.protocol, self.port, self.slot = destination, protocol, port, slot
+    def __init__(self, context: WalkContext):
+        self.context, self.cluster, self.source = context, context.cluster, context.source
+        packet = context.packet
+        self.destination, self.protocol, self.port, self.slot = packet.destination, packet.protocol, packet.port, \
+            packet.slot
         self.steps: list[Step] = []
+        self._tunnel_node: str | None = None  # what the forwarding step found the tunnel endpoint to be
 
     # --- the walk --------------------------------------------------------------------------------------
     def run(self) -> dict:
-        verdict, reason = "delivered", None
+        verdict, reason, counter = "delivered", None, None
         try:
-            self._walk()
-        except Stop as stop:
-            verdict, reason = "stopped", str(stop)
-        except _Left as left:
-            verdict, reason = "left", str(left)
-        return {"source": {"pod": self.source_name, "ip": self.source_ip, "node": self.source_node},
+            counter = self._walk()
+        except _End as end:
+            verdict = {Stop: "stopped", Left: "left", _Delivered: "delivered"}[type(end)]
+            reason, counter = str(end), end.counter
+        return {"source": {"pod": self.source.name, "ip": self.source.ip, "node": self.source.node},
                 "destination": {"address": self.destination, "protocol": self.protocol, "port": self.port},
                 "steps": [s.as_dict(i) for i, s in enumerate(self.steps, start=1)],
-                "verdict": verdict, "reason": reason}
+                "verdict": verdict, "reason": reason, "counter": counter,
+                "assumes": self.context.host_firewall.as_dict()}
 
-    def _step(self, title: str, node: str | None = None) -> Step:
-        step = Step(title, node)
+    def _step(self, step_id: str, title: str, node: str | None = None) -> Step:
+        step = Step(step_id, title, node)
         self.steps.append(step)
         return step
 
-    def _walk(self) -> None:
-        src = self.nodes(self.source_node)
-        peer_ifindex = self._source_pod() if self.source_run else None
+    def _walk(self) -> dict | None:
+        src = self.context.nodes(self.source.node)
+        peer_ifindex = self._source_pod() if self.source.run else None
         lxc = self._source_lxc(src, peer_ifindex)
+        self._entry_tail_call(src, "source-tail-call", "source node: from-container's tail call into the endpoint's "
+                              "program", progarray.endpoint_calls(lxc["lxc_id"]), "bpf_lxc.c", counters.EGRESS)
         src_identity = self._source_identity(src)
         if self.port is not None:
             self._service(src)
         dst_identity, tunnel_endpoint = self._ipcache(src)
         self._policy(src, lxc["lxc_id"], "egress", dst_identity, "the source endpoint's egress policy")
-        local = self._decide(src, tunnel_endpoint)
-        dst = src if local else self._remote(tunnel_endpoint)
+        local, tunnel_endpoint = self._decide(src, tunnel_endpoint)
+        if local is not None and "host" in (local.get("flags") or []):
+            self._to_host(src, src_identity)
+        dst = src if local is not None else self._remote(src, tunnel_endpoint)
+        if dst is not src:
+            self._entry_tail_call(dst, "overlay-tail-call", "destination node: from-overlay's tail call",
+                                  progarray.OVERLAY_CALLS, "bpf_overlay.c", counters.INGRESS)
         entry = self._destination_lxc(dst)
+        delivering = "bpf_lxc.c" if dst is src else "bpf_overlay.c"
+        self._policy_program(dst, entry["lxc_id"], delivering)
         self._policy(dst, entry["lxc_id"], "ingress", src_identity, "the destination endpoint's ingress policy")
         self._deliver(dst, entry)
+        return counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_lxc.c", dst)
 
     def _source_pod(self) -> int | None:
-        step = self._step("source pod: route and neighbour")
+        step = self._step("source-route", "source pod: route and neighbour")
         route = self._in_pod(step, ["ip", "-j", "route", "get", self.destination])
         if not route:
             raise Stop(f"the source pod has no route to {self.destination}")
@@ -166,12 +249,12 @@ class Walker:
         step.says = (f"{self.destination} leaves through {step.result['interface']}"
                      + (f" via {gateway} (answered by {step.result.get('gateway_mac')}: Cilium's ARP responder)"
                         if gateway else "")
-                     + (f"; its peer is ifindex {peer} on node {self.source_node}" if peer else ""))
+                     + (f"; its peer is ifindex {peer} on node {self.source.node}" if peer else ""))
         return peer
 
     def _in_pod(self, step: Step, argv: list[str]):
-        step.commands.append(f"{self.source_shown} -- {' '.join(argv)}")
-        code, out, err = self.source_run(argv)
+        step.commands.append(f"{self.source.shown} -- {' '.join(argv)}")
+        code, out, err = self.source.run(argv)
         if code != 0:
             detail = (err.strip().splitlines() or [f"exit code {code}"])[-1]
             if argv[:3] == ["ip", "-j", "route"]:
@@ -179,41 +262,51 @@ class Walker:
             raise TshootError(f"{' '.join(argv)} in the source pod failed: {detail}")
         return json.loads(out or "[]")
 
+    def _hook_commands(self, node: Node, step: Step, device: str, hook) -> None:
+        """How to see the hook by hand with the node's bpftool: `net show` lists tc and (from bpftool 7.3) tcx;
+        a tcx hook is also listed by `link show`, which every bpftool with links has."""
+        step.commands.append(node.backend.command(["bpftool", "net", "show", "dev", device]))
+        if hook is not None and hook.hook == "tcx" and hook.link_id:
+            where = f" (pinned at {hook.pinned[0]})" if hook.pinned else ""
+            step.commands.append(node.backend.command(["bpftool", "link", "show", "id", str(hook.link_id)])
+                                 + f"   # tcx link{where}: bpftool < 7.3 lists it only here")
+
     def _source_lxc(self, src: Node, peer_ifindex: int | None) -> dict:
-        step = self._step("source node: the pod's lxc device, its program, its endpoint", src.name)
+        step = self._step("source-endpoint", "source node: the pod's lxc device, its program, its endpoint", src.name)
         if peer_ifindex:
-            step.commands.append(src.backend.command(["bpftool", "net", "show"]) + f"   # the line with ({peer_ifindex})")
             interface = interface_by_ifindex(src.net(), peer_ifindex)
             hook = program_for(interface, "ingress")
+            self._hook_commands(src, step, interface.name, hook)
             step.result["lxc"] = {"name": interface.name, "ifindex": interface.ifindex}
             if hook is None:
                 raise Stop(f"nothing is attached to {interface.name}'s ingress on {src.name}: Cilium's from-container "
                            f"program is missing, so Cilium does not see this pod's packets")
             step.result["program"] = {"id": hook.prog_id, "name": hook.prog_name, "section": hook.section,
                                       "attach": hook.attach, "tc_name": hook.tc_name}
-        found = src.lookup(step, "lxc", {"ip": self.source_ip})
+        found = src.lookup(step, "lxc", {"ip": self.source.ip})
         if found is None:
-            raise Stop(f"{self.source_ip} is not in cilium_lxc on {src.name}: Cilium does not manage the source pod")
+            raise Stop(f"{self.source.ip} is not in cilium_lxc on {src.name}: Cilium does not manage the source pod")
         value = found.obj["value"]
         step.result["endpoint"] = value
-        where = (f"{step.result['lxc']['name']}({peer_ifindex}) runs {step.result['program']['section'] or step.result['program']['name']} "
-                 f"(program id {step.result['program']['id']}); " if peer_ifindex else "")
+        program = step.result.get("program") or {}
+        where = (f"{step.result['lxc']['name']}({peer_ifindex}) runs {program['section'] or program['name']} "
+                 f"(program id {program['id']}); " if peer_ifindex else "")
         step.says = f"{where}the source is endpoint {value['lxc_id']} in cilium_lxc"
         return value
 
     def _source_identity(self, src: Node) -> int:
-        step = self._step("source node: the source's security identity", src.name)
-        found = src.lookup(step, "ipcache", {"prefix": _host(self.source_ip)})
+        step = self._step("source-identity", "source node: the source's security identity", src.name)
+        found = src.lookup(step, "ipcache", {"prefix": _host(self.source.ip)})
         if found is None:
-            raise Stop(f"{self.source_ip} has no ipcache entry on {src.name}")
+            raise Stop(f"{self.source.ip} has no ipcache entry on {src.name}")
         identity = found.obj["value"]["identity"]
         step.result = {"identity": identity, "labels": self.cluster.labels(identity)}
-        step.says = f"packets from {self.source_ip} carry identity {identity} {_labels(step.result['labels'])}"
+        step.says = f"packets from {self.source.ip} carry identity {identity} {_labels(step.result['labels'])}"
         return identity
 
     def _service(self, src: Node) -> None:
         """If destination:port is a Service frontend, follow the load balancer to a backend."""
-        step = self._step("source node: is it a Service? (load balancer)", src.name)
+        step = self._step("service", "source node: is it a Service? (load balancer)", src.name)
         family, _ = parse_ip(self.destination)
         short = "lb6" if family == IPV6 else "lb4"
         version = src.version
@@ -236,8 +329,10 @@ class Walker:
                                    **{k: value[k] for k in ("lb_algorithm", "affinity_timeout", "l7_lb_proxy_port")
                                       if k in value}}
         if count == 0:
+            # bpf/lib/lb.h lb4_local() finds no backend; bpf_lxc drops with DROP_NO_SERVICE
             raise Stop(f"Service {self.destination}:{self.port} has no backend (master entry count 0): "
-                       f"the datapath drops the packet (no service backend)")
+                       f"the datapath drops the packet (no service backend)",
+                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
         slots = []
         for slot in range(1, count + 1):
             entry = src.lookup(step, f"{short}-services", {**key, "slot": slot})
@@ -250,7 +345,8 @@ class Walker:
         step.result["slots"] = slots
         usable = [s for s in slots if s["backend"]]
         if not usable:
-            raise Stop(f"Service {self.destination}:{self.port}: none of its {count} slots leads to a backend")
+            raise Stop(f"Service {self.destination}:{self.port}: none of its {count} slots leads to a backend",
+                       counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
         chosen = next((s for s in usable if s["slot"] == self.slot), usable[0]) if self.slot else usable[0]
         revnat = src.lookup(step, f"{short}-revnat", {"rev_nat_index": rev_nat})
         step.result["rev_nat"] = revnat.obj["value"] if revnat else None
@@ -263,7 +359,7 @@ class Walker:
         self.destination, self.port = backend["address"], backend["port"]
 
     def _ipcache(self, src: Node) -> tuple[int, str | None]:
-        step = self._step("source node: ipcache lookup of the destination", src.name)
+        step = self._step("destination-identity", "source node: ipcache lookup of the destination", src.name)
         found = src.lookup(step, "ipcache", {"prefix": _host(self.destination)})
         if found is None:
             raise Stop(f"no ipcache entry covers {self.destination} on {src.name} (not even 0.0.0.0/0 = world): "
@@ -272,15 +368,30 @@ class Walker:
         identity, tunnel = value["identity"], value["tunnel_endpoint"]
         step.result = {"matched": found.obj["key"]["prefix"], "identity": identity,
                        "labels": self.cluster.labels(identity), "tunnel_endpoint": tunnel,
-                       "tunnel_node": self.cluster.node_by_ip.get(tunnel) if tunnel else None}
+                       "tunnel_node": self._node_name(src, step, tunnel) if tunnel else None}
         step.says = (f"{self.destination} matches {step.result['matched']}: identity {identity} "
                      f"{_labels(step.result['labels'])}"
                      + (f", tunnel endpoint {tunnel} ({step.result['tunnel_node'] or 'not a known node'})"
                         if tunnel else ", no tunnel endpoint"))
         return identity, tunnel
 
-    def _policy(self, node: Node, endpoint: int, direction: str, remote: int, title: str) -> None:
-        step = self._step(f"{'source' if direction == 'egress' else 'destination'} node: {title}", node.name)
+    def _node_name(self, src: Node, step: Step, address: str) -> str | None:
+        """The node at a tunnel endpoint: its Node object's name; else, when the source node's ipcache gives the
+        address a node identity (remote-node: the agent learnt it from a CiliumNode or the kvstore), a node
+        described by that; None when neither says it is a node."""
+        name = self.cluster.node_by_ip.get(address)
+        if name:
+            return name
+        found = src.lookup(step, "ipcache", {"prefix": _host(address)})
+        identity = found.obj["value"]["identity"] if found else None
+        if identity in NODE_IDENTITIES:
+            return f"a node: identity {identity} {_labels(self.cluster.labels(identity))}, no Node object"
+        return None
+
+    def _policy(self, node: Node, endpoint: int, direction: str, remote: int, title: str,
+                program: str = "bpf_lxc.c") -> None:
+        step = self._step(f"{direction}-policy",
+                          f"{'source' if direction == 'egress' else 'destination'} node: {title}", node.name)
         protocol = parse_protocol(self.protocol) if self.protocol else 0
         port = self.port or 0
         cmap, _ = find("policy")
@@ -293,57 +404,95 @@ class Walker:
                 break
         shown = f"identity {remote} {_labels(self.cluster.labels(remote))}, {show_protocol(protocol)}" + \
                 (f"/{port}" if port else "")
+        metric = counters.INGRESS if direction == "ingress" else counters.EGRESS
         if verdict is None:
             step.result = {"verdict": "denied", "rule": None}
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: no entry allows {shown} "
-                       f"(the datapath drops it: Policy denied)")
+                       f"(the datapath drops it: Policy denied)",
+                       counters.counter(counters.DROP_POLICY, metric, program, node))
         value = verdict.obj["value"]
         rule = verdict.obj["key"]
         step.result = {"verdict": "denied" if value.get("deny") else "allowed", "rule": rule, "entry": value}
         if value.get("deny"):
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: the deny rule {rule} "
-                       f"matches {shown}")
+                       f"matches {shown}",
+                       counters.counter(counters.DROP_POLICY_DENY, metric, program, node))
         proxy = value.get("proxy_port") or 0
         step.says = (f"endpoint {endpoint} allows {direction} {shown} (rule: identity {rule['identity'] or 'any'}, "
                      f"{rule['protocol']}{'/' + str(rule['port']) if rule.get('port') else ''})"
                      + (f"; redirected to the L7 proxy on port {proxy}" if proxy else ""))
 
-    def _decide(self, src: Node, tunnel: str | None) -> bool:
-        step = self._step("source node: forwarding decision", src.name)
+    def _decide(self, src: Node, tunnel: str | None) -> tuple[dict | None, str | None]:
+        """(the cilium_lxc entry, None) when the destination is local (a pod, or the host); (None, the tunnel
+        endpoint) when the packet is encapsulated; Left when it goes to the stack."""
+        step = self._step("forwarding", "source node: forwarding decision", src.name)
         local = src.lookup(step, "lxc", {"ip": self.destination})
         if local is not None:
-            step.result = {"decision": "local", "lxc_id": local.obj["value"]["lxc_id"]}
-            step.says = f"{self.destination} is a local endpoint of {src.name}: delivered on this node, no tunnel"
-            return True
+            value = local.obj["value"]
+            host = "host" in (value.get("flags") or [])
+            step.result = {"decision": "host" if host else "local", "lxc_id": value["lxc_id"]}
+            step.says = (f"{self.destination} is an address of {src.name} itself (cilium_lxc entry flagged host)"
+                         if host else
+                         f"{self.destination} is a local endpoint of {src.name}: delivered on this node, no tunnel")
+            return value, None
+        via = "ipcache"
+        if not tunnel and (src.version is None or src.version < TUNNEL_MAP_UNTIL):
+            tunnel = self._tunnel_map(src, step)
+            via = "cilium_tunnel_map"
         if not tunnel:
-            step.result = {"decision": "stack"}
-            raise _Left(f"{self.destination} is neither a local endpoint nor behind a tunnel endpoint: the packet "
-                        f"goes to the host stack (to-netdev on the uplink; BPF or iptables masquerade)")
-        step.commands.append(src.backend.command(["bpftool", "net", "show", "dev", "cilium_vxlan"]))
+            step.result = {**step.result, "decision": "stack"}
+            raise Left(f"{self.destination} is neither a local endpoint nor behind a tunnel endpoint: the packet "
+                        f"goes to the host stack (to-netdev on the uplink; BPF or iptables masquerade)",
+                        counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
         vxlan = _device(src.net(), "cilium_vxlan")
         hook = program_for(vxlan, "egress") if vxlan else None
-        node = self.cluster.node_by_ip.get(tunnel)
-        step.result = {"decision": "tunnel", "tunnel_endpoint": tunnel, "node": node,
+        self._hook_commands(src, step, "cilium_vxlan", hook)
+        node = self._node_name(src, step, tunnel)
+        step.result = {**step.result, "decision": "tunnel", "tunnel_endpoint": tunnel, "via": via, "node": node,
                        "device": vxlan.name if vxlan else None,
                        "program": {"id": hook.prog_id, "section": hook.section} if hook else None}
         step.says = (f"not local: encapsulated in VXLAN to {tunnel}" + (f" ({node})" if node else "")
+                     + (" (from cilium_tunnel_map: the ipcache entry has no tunnel endpoint)" if via != "ipcache" else "")
                      + (f" and redirected to cilium_vxlan({vxlan.ifindex})" if vxlan else " — but there is no "
                         "cilium_vxlan device on this node"))
         if vxlan is None:
             raise Stop(f"{src.name} has no cilium_vxlan device: the tunnel cannot be used (routing mode native?)")
-        return False
+        self._tunnel_node = node
+        return None, tunnel
 
-    def _remote(self, tunnel: str) -> Node:
+    def _tunnel_map(self, src: Node, step: Step) -> str | None:
+        """Before 1.18, bpf_lxc's encap_and_redirect_lxc() (bpf/lib/encap.h, v1.9-v1.17) falls back to
+        cilium_tunnel_map when the ipcache gives no tunnel endpoint: the key is the destination masked with
+        the LOCAL node's pod-CIDR mask (IPV4_MASK; IPv6: the /96), the value the node to encapsulate to.
+        A miss is DROP_NO_TUNNEL_ENDPOINT, which bpf_lxc turns into pass-to-stack, not a drop."""
+        family, _ = parse_ip(self.destination)
+        if family == IPV4:
+            if self.source.pod_cidr is None:
+                step.says = "the source node's pod CIDR is unknown, so its cilium_tunnel_map key cannot be built"
+                return None
+            _, _, length = parse_prefix(self.source.pod_cidr)
+        else:
+            length = 96
+        network = show_ip(parse_prefix(f"{self.destination}/{length}")[1])  # host bits cleared
+        found = src.lookup(step, "tunnel", {"ip": network})
+        step.result["tunnel_map_key"] = f"{network} (the destination masked with /{length})"
+        return found.obj["value"]["endpoint"] if found else None
+
+    def _remote(self, src: Node, tunnel: str) -> Node:
         name = self.cluster.node_by_ip.get(tunnel)
         if name is None and self.cluster.node_by_ip:
-            raise _Left(f"tunnel endpoint {tunnel} is not a node of this cluster (another cluster of a mesh?): "
+            if self._tunnel_node:
+                raise Left(f"tunnel endpoint {tunnel} is {self._tunnel_node}: without a Node object the walk cannot find "
+                            f"its agent to follow the packet there",
+                            counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
+            raise Left(f"tunnel endpoint {tunnel} is not a node of this cluster (another cluster of a mesh?): "
                         f"the walk cannot follow it there")
-        node = self.nodes(name or tunnel)
+        node = self.context.nodes(name or tunnel)
         name = node.name
-        step = self._step("destination node: from-overlay", name)
-        step.commands.append(node.backend.command(["bpftool", "net", "show", "dev", "cilium_vxlan"]))
+        step = self._step("overlay", "destination node: from-overlay", name)
         vxlan = _device(node.net(), "cilium_vxlan")
         hook = program_for(vxlan, "ingress") if vxlan else None
+        self._hook_commands(node, step, "cilium_vxlan", hook)
         if hook is None:
             raise Stop(f"nothing handles VXLAN on {name}: no program on cilium_vxlan's ingress")
         step.result = {"device": f"{vxlan.name}({vxlan.ifindex})",
@@ -353,14 +502,14 @@ class Walker:
         return node
 
     def _destination_lxc(self, dst: Node) -> dict:
-        step = self._step("destination node: endpoint lookup (cilium_lxc)", dst.name)
+        step = self._step("destination-endpoint", "destination node: endpoint lookup (cilium_lxc)", dst.name)
         found = dst.lookup(step, "lxc", {"ip": self.destination})
         if found is None:
             raise Stop(f"{self.destination} is not a local endpoint of {dst.name} (no cilium_lxc entry): the "
                        f"ipcache and the endpoint map disagree")
         value = found.obj["value"]
         interface = _by_index(dst.net(), value["ifindex"])
-        pod = self.cluster.endpoints.get((dst.name, value["lxc_id"])) or self.cluster.pod_by_ip.get(self.destination)
+        pod = self._pod(dst, value["lxc_id"])
         step.result = {**value, "interface": interface.name if interface else None, "pod": pod}
         step.says = (f"{self.destination} is endpoint {value['lxc_id']}" + (f" ({pod})" if pod else "")
                      + f": deliver to ifindex {value['ifindex']}"
@@ -368,18 +517,85 @@ class Walker:
                      + f", source MAC {value['node_mac']}, destination MAC {value['mac']}")
         return value
 
+    def _pod(self, node: Node, endpoint_id: int) -> str | None:
+        return self.cluster.endpoint_pod(node.name, endpoint_id) or self.cluster.pod_by_ip.get(self.destination)
+
+    def _policy_program(self, dst: Node, endpoint: int, delivering: str) -> None:
+        """Local delivery tail-calls the endpoint's policy program: cilium_call_policy[lxc_id]
+        (ipv4_local_delivery(), bpf/lib/l3.h up to 1.17, bpf/lib/local_delivery.h from 1.18). An empty slot
+        (an endpoint not regenerated yet) drops the packet there."""
+        step = self._step("policy-program", "destination node: the endpoint's policy program (tail call)", dst.name)
+        program = dst.slot(step, "cilium_call_policy", endpoint)
+        step.result = {"map": "cilium_call_policy", "slot": endpoint, "program_id": program}
+        if program is None:
+            code = counters.empty_policy_slot_drop(dst.version)
+            direction = counters.EGRESS if delivering == "bpf_lxc.c" else counters.INGRESS
+            raise Stop(f"cilium_call_policy[{endpoint}] is empty on {dst.name}: the tail call to endpoint {endpoint}'s "
+                       f"policy program fails and the datapath drops the packet ({counters.reason_name(code, dst.version)}); "
+                       f"the endpoint is not ready (being regenerated?)",
+                       counters.counter(code, direction, delivering, dst))
+        step.says = f"cilium_call_policy[{endpoint}] holds program {program}: endpoint {endpoint}'s policy program"
+
+    def _entry_tail_call(self, node: Node, step_id: str, title: str, calls: str, program: str, direction: int) -> None:
+        """An entry program's first move: from-container (bpf_lxc.c) and from-overlay (bpf_overlay.c) tail-call
+        CILIUM_CALL_IPV4_FROM_LXC (IPv6: _IPV6_) in their own calls map, and drop with DROP_MISSED_TAIL_CALL
+        when the slot is empty (ep_tail_call(); ret = DROP_MISSED_TAIL_CALL, every version)."""
+        step = self._step(step_id, title, node.name)
+        family, _ = parse_ip(self.destination)
+        slot = progarray.CALL_IPV6_FROM_LXC if family == IPV6 else progarray.CALL_IPV4_FROM_LXC
+        found = node.slot(step, calls, slot)
+        step.result = {"map": calls, "slot": slot, "program_id": found}
+        if found is None:
+            raise Stop(f"{calls}[{slot}] is empty on {node.name}: {program.removesuffix('.c')}'s tail call to its "
+                       f"IPv{'6' if family == IPV6 else '4'} handler fails and the packet is dropped (Missed tail call)",
+                       counters.counter(counters.DROP_MISSED_TAIL_CALL, direction, program, node))
+        step.says = f"{calls}[{slot}] holds program {found}: the packet goes on in the tail-called handler"
+
+    def _to_host(self, src: Node, src_identity: int) -> None:
+        """A packet for the node itself. Without the host firewall bpf_lxc passes it to the stack and no
+        host-endpoint policy exists in the datapath (bpf_lxc.c handle_ipv4_from_lxc(): ENDPOINT_F_HOST ->
+        pass_to_stack; bpf_host's host_ingress_policy() compiled out without ENABLE_HOST_FIREWALL). With it,
+        the to-host program on cilium_host (cilium_net from 1.18) enforces the host endpoint's ingress policy."""
+        firewall = self.context.host_firewall
+        step = self._step("host", "source node: to the host (host firewall?)", src.name)
+        step.result = {"host_firewall": firewall.as_dict()}
+        if not firewall.enabled:
+            step.says = (f"no host-endpoint policy: the host firewall is off ({firewall.said_by}), so bpf_lxc passes "
+                         f"the packet to {src.name}'s stack")
+            raise _Delivered(f"to {src.name}'s own stack; no host policy applies with the host firewall off "
+                             f"({firewall.said_by})",
+                             counters.counter(counters.REASON_FORWARDED, counters.EGRESS, "bpf_lxc.c", src))
+        host_ep = self._host_endpoint(src, step)
+        step.says = (f"the host firewall is on ({firewall.said_by}): the host endpoint {host_ep}'s ingress policy "
+                     f"decides, in bpf_host's to-host program")
+        self._policy(src, host_ep, "ingress", src_identity, "the host endpoint's ingress policy", "bpf_host.c")
+        raise _Delivered(f"to {src.name}'s own stack, allowed by the host endpoint's policy ({firewall.said_by})",
+                         counters.counter(counters.REASON_FORWARDED, counters.INGRESS, "bpf_host.c", src))
+
+    def _host_endpoint(self, node: Node, step: Step) -> int:
+        """The host endpoint's id: the one map named after it, cilium_calls_hostns_<id> (callsmap.HostMapName;
+        cilium_lxc's host entries carry lxc_id 0, lxcmap.AddHostEntry)."""
+        step.commands.append(node.backend.command(["bpftool", "map", "show"]) + "   # cilium_calls_hostns_<id>")
+        try:
+            names = [info.name for info in node.backend.list_maps()]
+        except TshootError as exc:
+            raise Stop(f"cannot list the maps of {node.name} to find its host endpoint: {exc}") from None
+        prefix = progarray.HOST_CALLS_PREFIX
+        ids = [int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()]
+        if not ids:
+            raise Stop(f"the host firewall is on but {node.name} pins no cilium_calls_hostns_<id>: the host "
+                       f"endpoint's programs are not loaded")
+        step.result["host_endpoint"] = ids[0]
+        return ids[0]
+
     def _deliver(self, dst: Node, entry: dict) -> None:
-        step = self._step("delivery", dst.name)
+        step = self._step("delivery", "delivery", dst.name)
         interface = _by_index(dst.net(), entry["ifindex"])
-        pod = self.cluster.endpoints.get((dst.name, entry["lxc_id"])) or self.cluster.pod_by_ip.get(self.destination)
+        pod = self._pod(dst, entry["lxc_id"])
         step.result = {"ifindex": entry["ifindex"], "interface": interface.name if interface else None, "pod": pod}
-        step.says = (f"tail call to endpoint {entry['lxc_id']}'s to-container program (cilium_call_policy"
-                     f"[{entry['lxc_id']}]), then redirect to {step.result['interface'] or 'ifindex ' + str(entry['ifindex'])}"
+        step.says = (f"endpoint {entry['lxc_id']}'s policy program redirects to "
+                     f"{step.result['interface'] or 'ifindex ' + str(entry['ifindex'])}"
                      + (f", whose peer is {pod}'s eth0" if pod else ""))
-
-
-class _Left(Exception):
-    """The packet leaves what the walk can follow without being dropped (to the stack, another cluster)."""
 
 
 def _host(ip: str) -> str:
@@ -397,101 +613,6 @@ def _device(show, name: str):
 
 def _by_index(show, ifindex: int):
     return next((i for i in show.interfaces if i.ifindex == ifindex), None)
-
-
-# --- how a walk is set up ------------------------------------------------------------------------------
-
-def parse_destination(text: str, protocol: str | None, port: int | None) -> tuple[str, str | None, int | None]:
-    """'10.32.0.10:53/udp' -> ('10.32.0.10', 'udp', 53); '10.0.1.110' -> ('10.0.1.110', protocol, port)."""
-    try:
-        family, raw = parse_ip(text)
-        return show_ip(raw), protocol, port
-    except UsageError:
-        pass
-    if ":" in text and (text.startswith("[") or text.count(":") == 1):
-        family, raw, parsed_port, parsed_proto = parse_endpoint(text)
-        return show_ip(raw), (show_protocol(parsed_proto).lower() if parsed_proto is not None else protocol or "tcp"), \
-            parsed_port
-    raise UsageError(f"destination {text!r}: expected a pod name, an IP, or a Service as IP:PORT[/PROTO] "
-                     f"(e.g. 10.32.0.10:53/udp)")
-
-
-def cluster_walk(kubeconfig: str | None, context: str | None, source: str, namespace: str, destination: str,
-                 protocol: str | None, port: int | None, slot: int | None, version: Version | None,
-                 timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """A walk on a cluster: the source is a pod; each node is reached through its Cilium agent."""
-    from tshoot.cluster import kube
-    from tshoot.node.agent import pod_backends
-    from tshoot.cluster.enrich import Cluster as Objects
-    from tshoot.inspect import hooks_agent as hooks
-
-    api = kube.api_client(kubeconfig, context)
-    pod = kube.get_object(api, kube.PODS, source, namespace)
-    node_name = pod.get("spec", {}).get("nodeName")
-    source_ip = pod.get("status", {}).get("podIP")
-    if not node_name or not source_ip:
-        raise TshootError(f"pod {namespace}/{source} has no node or no IP yet (phase "
-                          f"{pod.get('status', {}).get('phase', '?')}): nothing to walk")
-    objs = Objects.fetch(api)
-    cluster = Cluster(objs.labels, objs.node_by_ip, objs.pod_by_ip, objs.endpoints)
-    try:
-        address, protocol, port = parse_destination(destination, protocol, port)
-    except UsageError:
-        if ":" in destination:  # meant as IP:PORT; pod names have no colon
-            raise
-        pod_namespace, _, name = destination.rpartition("/")
-        target = kube.get_object(api, kube.PODS, name, pod_namespace or namespace)
-        address = target.get("status", {}).get("podIP")
-        if not address:
-            raise TshootError(f"destination pod {pod_namespace or namespace}/{name} has no IP yet") from None
-    hook_cluster = hooks.connect(kubeconfig, context, timeout)
-    made: dict[str, Node] = {}
-
-    def node(name: str) -> Node:
-        if name not in made:
-            [backend] = pod_backends(api, name, timeout=timeout)
-            made[name] = Node(name, backend, lambda: hooks.net_show(hook_cluster, name), version or backend.version)
-        return made[name]
-
-    container = pod["spec"]["containers"][0]["name"]
-
-    def run(argv: list[str]):
-        return kube.exec_in_pod(api, namespace, source, container, argv)
-
-    walker = Walker(node, cluster, run, f"kubectl -n {namespace} exec {source}", f"{namespace}/{source}", source_ip,
-                    node_name, address, protocol, port, slot)
-    return walker.run()
-
-
-def local_walk(bpffs: str, source_ip: str, destination: str, protocol: str | None, port: int | None,
-               slot: int | None, version: Version | None, node_netns: str | None, pod_netns: str | None) -> dict:
-    """A walk on this machine: the source is a local endpoint's IP; maps from the local bpffs, hooks from
-    the node's network namespace; the route step runs in the pod's namespace when --pod-netns names it."""
-    import socket
-    import subprocess
-
-    from tshoot.node.local import LocalBackend
-    from tshoot.inspect import hooks_local as hooks
-
-    backend = LocalBackend(bpffs, version)
-    name = socket.gethostname()
-    here = Node(name, backend, lambda: hooks.net_show(node_netns, bpffs), version)
-    address, protocol, port = parse_destination(destination, protocol, port)
-
-    def run(argv: list[str]):
-        proc = subprocess.run(["ip", "netns", "exec", pod_netns, *argv], capture_output=True, text=True)
-        return proc.returncode, proc.stdout, proc.stderr
-
-    def nodes(wanted: str) -> Node:
-        if wanted != name:
-            raise _Left(f"the packet continues on node {wanted}, which the local backend cannot reach "
-                        f"(walk from a cluster with the pod backend to follow it)")
-        return here
-
-    source = show_ip(parse_ip(source_ip)[1])
-    walker = Walker(nodes, Cluster({}, {}, {}, {}), run if pod_netns else None, f"ip netns exec {pod_netns}",
-                    f"endpoint {source}", source, name, address, protocol, port, slot)
-    return walker.run()
 
 
 def _selection(frontend: dict) -> str:
