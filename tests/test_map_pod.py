@@ -270,6 +270,11 @@ def test_shown_commands_run_as_shown_with_kubectl_and_return_what_tshoot_decoded
         elif " map list" in command or " map show" in command:
             names = {e["name"] for e in entries}
             assert names and all(name in done.stdout for name in names), command
+        elif " getnext " in command:  # which prefix answered: the key it asks about is the entry tshoot showed
+            asked = command.split(" key hex ", 1)[1].split("   #", 1)[0]
+            decoded = tshoot("decode", args[1], "--key", asked, "-o", "json", "--cilium-version", "1.19.4")
+            assert decoded.code == 0, (command, decoded)
+            assert [json.loads(decoded.out)["key"]] == [e["key"] for e in entries], command
         else:  # bpftool map lookup/dump: the same bytes, decoded by tshoot from what kubectl printed
             cmap = args[1]
             decoded = tshoot("decode", cmap, "-", "-o", "json", "--cilium-version", "1.19.4", input=done.stdout)

@@ -143,6 +143,8 @@ def test_walk_stops_where_a_map_is_missing(sim, kubeapi, tshoot):
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert result["reason"].startswith("lxc on k8s-guide-control-plane: map cilium_lxc is not pinned")
     assert result["steps"][-1]["title"] == "destination node: endpoint lookup (cilium_lxc)"
+    # No drop: the walk cannot read an unpinned map, but the loaded programs still hold it.
+    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 def test_the_by_hand_commands_run_as_shown_with_kubectl(sim, kubeapi, tshoot):
@@ -173,8 +175,6 @@ def test_the_by_hand_commands_run_as_shown_with_kubectl(sim, kubeapi, tshoot):
                                  "-o", "json", "--cilium-version", "1.19.4", input=done.stdout)
                 assert json.loads(decoded.out)["value"]["identity"] == step["result"]["identity"], command
     assert ran >= 5
-    # No drop: the walk cannot read an unpinned map, but the loaded programs still hold it.
-    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 # --- the walk checked against the packet (tests/simtraffic.py) --------------------------------------------
