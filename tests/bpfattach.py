@@ -74,3 +74,44 @@ def cgroup_link(prog_pin, cgroup: str, attach_type: str, link_pin) -> None:
         _link(prog_pin, cg, bpfsys.ATTACH_TYPES.index(attach_type), link_pin, "cgroup")
     finally:
         os.close(cg)
+
+
+class _OpenOpts(ctypes.Structure):
+    """The head of libbpf's struct bpf_object_open_opts (sz says how much of it is given)."""
+    _fields_ = [("sz", ctypes.c_size_t), ("object_name", ctypes.c_char_p), ("relaxed_maps", ctypes.c_bool),
+                ("pin_root_path", ctypes.c_char_p)]
+
+
+def tail_call(obj, prog_name: str, pin_root, prog_array: str, key: int) -> None:
+    """Load one program of `obj` (its maps reused by name from pin_root, as tc loads pin them) and put it
+    in slot `key` of the prog array `prog_array`: how Cilium's loader fills cilium_call_policy with an
+    endpoint's policy program. The array holds the program; nothing else is pinned."""
+    lib = _lib()
+    vp = ctypes.c_void_p
+    for fn, args, res in (("bpf_object__open_file", [ctypes.c_char_p, vp], vp),
+                          ("bpf_object__next_program", [vp, vp], vp), ("bpf_program__name", [vp], ctypes.c_char_p),
+                          ("bpf_program__set_autoload", [vp, ctypes.c_bool], ctypes.c_int),
+                          ("bpf_object__load", [vp], ctypes.c_int), ("bpf_program__fd", [vp], ctypes.c_int),
+                          ("bpf_object__find_map_fd_by_name", [vp, ctypes.c_char_p], ctypes.c_int),
+                          ("bpf_map_update_elem", [ctypes.c_int, vp, vp, ctypes.c_uint64], ctypes.c_int),
+                          ("bpf_object__close", [vp], None)):
+        getattr(lib, fn).argtypes, getattr(lib, fn).restype = args, res
+    opts = _OpenOpts(ctypes.sizeof(_OpenOpts), None, False, str(pin_root).encode())
+    handle = lib.bpf_object__open_file(str(obj).encode(), ctypes.byref(opts))
+    if not handle:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open {obj}: {os.strerror(err)}")
+    try:
+        prog, chosen = None, None
+        while prog := lib.bpf_object__next_program(handle, prog):
+            wanted = lib.bpf_program__name(prog).decode() == prog_name
+            lib.bpf_program__set_autoload(prog, wanted)
+            chosen = prog if wanted else chosen
+        if chosen is None:
+            raise LookupError(f"{obj} has no program {prog_name}")
+        _check(lib.bpf_object__load(handle), f"load {prog_name} from {obj}")
+        array = _check(lib.bpf_object__find_map_fd_by_name(handle, prog_array.encode()), f"map {prog_array}")
+        slot, fd = ctypes.c_uint32(key), ctypes.c_uint32(lib.bpf_program__fd(chosen))
+        _check(lib.bpf_map_update_elem(array, ctypes.byref(slot), ctypes.byref(fd), 0), f"{prog_array}[{key}]")
+    finally:
+        lib.bpf_object__close(handle)

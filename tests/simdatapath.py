@@ -6,6 +6,12 @@ maps of the chosen Cilium version, filled as the agent fills them, and tc progra
 attached where Cilium attaches them. Each pod is a network namespace whose eth0 is a veth peered with
 an lxc device on its node, routed through cilium_host like a Cilium pod.
 
+The programs are the project's model of Cilium's datapath decisions (bpf/progs/cilium/datapath.bpf.c),
+compiled for the chosen version's map layouts and loaded so they use the very maps filled here: packets
+really cross the cluster (pod to pod, through VXLAN between nodes, to Services, to a namespace standing
+for the internet behind the node's iptables masquerade) and really drop where Cilium would, counted in
+cilium_metrics.
+
 The cluster's objects (tests/kubeapi/objects.py shapes) are the source of truth: pods, CiliumEndpoints
 (endpoint id, identity), CiliumNodes and Services decide what goes into the maps. The API server's exec
 runs commands inside these namespaces: agent pods in their node (with its bpffs on /sys/fs/bpf), other
@@ -16,18 +22,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import shutil
+import os
+import struct
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.bpfobj import BPF_DIR, compile_bpf
 from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import NodeSpec
 from tshoot.maps import find
 from tshoot.core.version import Version, parse
 
 BRIDGE_CIDR = "172.18.0.0/16"  # kind's docker network
+GATEWAY_IP = "172.18.0.1"  # the docker network's gateway: the way to the internet
+INTERNET_IP = "198.51.100.10"  # an address on the internet (TEST-NET-2), in the internet namespace
 WORLD, HOST, REMOTE_NODE = 2, 1, 6  # reserved identities
 # Which Cilium object file attaches where (the names `bpftool net show` prints in the guide).
 ATTACH = {
@@ -39,6 +49,13 @@ ATTACH = {
 }
 # The sim keeps conntrack small: entry counts do not change a lookup, and LRU maps preallocate.
 CT_MAX_ENTRIES = 4096
+DATAPATH_SOURCE = BPF_DIR / "progs" / "cilium" / "datapath.bpf.c"
+# The maps the datapath reads, by the macro its source names them with and tshoot's short name.
+DATAPATH_MAPS = {"IPCACHE": "ipcache", "LXC": "lxc", "CT4": "ct4", "CT_ANY4": "ct-any4", "LB4_SERVICES": "lb4-services",
+                 "LB4_BACKENDS": "lb4-backends", "LB4_REVNAT": "lb4-revnat", "POLICY": "policy", "TUNNEL": "tunnel"}
+TEMPLATE_ENDPOINT = 65535  # the endpoint id of the policy map name in the compiled bpf_lxc.o
+# Placeholder values of the node constants in the compiled objects (ENCAP_IFINDEX, IPV4_MASK).
+ENCAP_IFINDEX_PLACEHOLDER, IPV4_MASK_PLACEHOLDER = struct.pack("<I", 0x6b6c0e01), struct.pack("<I", 0x6b6c0e02)
 
 
 @dataclass
@@ -104,19 +121,20 @@ class SimDatapath:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def build(self) -> "SimDatapath":
-        self._objects_dir = self.workdir / "bpf-objects"
-        self._objects_dir.mkdir(parents=True, exist_ok=True)
-        for name in {obj for hooks in ATTACH.values() for _, obj, _ in hooks}:
-            shutil.copy(self.bpf_objects["datapath"], self._objects_dir / name)
+        self._objects_dir = self.workdir / f"bpf-objects-{uuid.uuid4().hex[:6]}"
+        self._objects_dir.mkdir(parents=True)
+        templates = datapath_objects(self.version, self.bpf_objects["datapath"].parent)
         self._add_netns(self.underlay)
         self._ip(self.underlay, "link", "add", "br0", "type", "bridge")
         self._ip(self.underlay, "link", "set", "br0", "up")
+        self._build_internet()
         for index, node in enumerate(self.nodes.values()):
             self._build_node(node, index)
         for pod in self._pod_objects():
             self._build_pod(pod)
         for node in self.nodes.values():
             self._fill_maps(node)
+            self._load_programs(node, templates)
         return self
 
     def teardown(self) -> None:
@@ -129,6 +147,20 @@ class SimDatapath:
         """Agent pods run in their node (bpffs on /sys/fs/bpf); other sim pods in their own namespace."""
         return SimExec(server, {n: SimNode(s.netns, s.bpffs) for n, s in self.nodes.items()},
                        {p.name: SimNode(p.netns, None) for p in self.pods.values()})
+
+    # --- the internet -------------------------------------------------------------------------------
+    def _build_internet(self) -> None:
+        """The docker network's gateway, with an internet address behind it (on its loopback)."""
+        self.internet = f"kl-www-{uuid.uuid4().hex[:6]}"
+        self._add_netns(self.internet)
+        uplink = f"w{uuid.uuid4().hex[:8]}"
+        self._ip(self.underlay, "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", self.internet)
+        self._ip(self.underlay, "link", "set", uplink, "master", "br0", "up")
+        prefix = ipaddress.ip_network(BRIDGE_CIDR).prefixlen
+        self._ip(self.internet, "addr", "add", f"{GATEWAY_IP}/{prefix}", "dev", "eth0")
+        self._ip(self.internet, "addr", "add", f"{INTERNET_IP}/32", "dev", "lo")
+        for dev in ("lo", "eth0"):
+            self._ip(self.internet, "link", "set", dev, "up")
 
     # --- nodes -------------------------------------------------------------------------------------
     def _build_node(self, node: SimNodeState, index: int) -> None:
@@ -154,15 +186,45 @@ class SimDatapath:
         for other in self.nodes.values():
             self._ip(ns, "route", "add", other.spec.pod_cidr, "via", spec.router_ip, "dev", "cilium_host",
                      "src", spec.router_ip, "mtu", "1450")
-        for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0"):
-            self._attach(node, dev, ATTACH[dev])
+        self._ip(ns, "route", "add", "default", "via", GATEWAY_IP, "dev", "eth0")
+        # The guide's lab masquerades pod traffic leaving the node with iptables (Cilium's CILIUM_POST_nat
+        # rule, enable-bpf-masquerade off), and the node forwards.
+        self._run(["ip", "netns", "exec", ns, "sh", "-c",
+                   "sysctl -qw net.ipv4.ip_forward=1 && iptables -t nat -A POSTROUTING -s " + spec.pod_cidr +
+                   " ! -o cilium_+ -m comment --comment 'cilium masquerade non-cluster' -j MASQUERADE"])
 
-    def _attach(self, node: SimNodeState, dev: str, hooks) -> None:
+    def _load_programs(self, node: SimNodeState, templates: dict[str, Path]) -> None:
+        """The node's objects (bpf_host.o, bpf_overlay.o…) with its constants, attached where Cilium
+        attaches them; each endpoint's bpf_lxc.o on its lxc device and its policy program in
+        cilium_call_policy. The maps exist already: the programs reuse them by name."""
+        from tests import bpfattach
+
+        node_dir = self._objects_dir / node.spec.name
+        node_dir.mkdir()
+        constants = {ENCAP_IFINDEX_PLACEHOLDER: struct.pack("<I", _ifindex(node.netns, "cilium_vxlan")),
+                     IPV4_MASK_PLACEHOLDER: ipaddress.ip_network(node.spec.pod_cidr).netmask.packed}
+        host = _substitute(templates["node"].read_bytes(), constants)
+        for name in {obj for dev, hooks in ATTACH.items() if dev != "lxc" for _, obj, _ in hooks}:
+            (node_dir / name).write_bytes(host)
+        for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0"):
+            self._attach(node, dev, ATTACH[dev], node_dir)
+        pin = find("policy")[0].pin(self.version)
+        endpoint = _substitute(templates["endpoint"].read_bytes(), constants)
+        policy_prog = "cil_lxc_policy" if self.version >= (1, 18, 0) else "handle_policy"
+        for pod in node.pods:
+            ep_dir = node_dir / f"ep{pod.endpoint_id}"
+            ep_dir.mkdir()
+            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode(): pin.name.format(endpoint=pod.endpoint_id).encode()}
+            (ep_dir / "bpf_lxc.o").write_bytes(_substitute(endpoint, renamed))
+            self._attach(node, pod.lxc_name, ATTACH["lxc"], ep_dir)
+            bpfattach.tail_call(ep_dir / "bpf_lxc.o", policy_prog, node.globals, "cilium_call_policy", pod.endpoint_id)
+
+    def _attach(self, node: SimNodeState, dev: str, hooks, objects_dir: Path) -> None:
         env = {"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         self._run(["ip", "netns", "exec", node.netns, "tc", "qdisc", "add", "dev", dev, "clsact"], env=env)
         for direction, obj, section in hooks:
             self._run(["ip", "netns", "exec", node.netns, "tc", "filter", "add", "dev", dev, direction, "bpf", "da",
-                       "obj", obj, "sec", section], env=env, cwd=self._objects_dir)
+                       "obj", obj, "sec", section], env=env, cwd=objects_dir)
 
     # --- pods --------------------------------------------------------------------------------------
     def _pod_objects(self) -> list[dict]:
@@ -193,7 +255,6 @@ class SimDatapath:
         # Cilium answers the pod's ARP for the gateway with the lxc device's MAC (bpf_lxc's ARP responder).
         self._ip(ns, "neigh", "add", gateway, "lladdr", link.gateway_mac or node_mac, "dev", "eth0", "nud", "permanent")
         self._ip(node.netns, "route", "add", f"{ip}/32", "dev", lxc_name)
-        self._attach(node, lxc_name, ATTACH["lxc"])
         endpoint = self._endpoint(name, namespace)
         pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, _ifindex(node.netns, lxc_name),
                      _ifindex(ns, "eth0"), mac, node_mac, endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
@@ -217,7 +278,7 @@ class SimDatapath:
             pin = cmap.pin(v)
             path = node.globals / pin.name.format(**params)
             key_size, value_size = cmap.layout_for("key", v).size, cmap.layout_for("value", v).size
-            max_entries = min(pin.max_entries, CT_MAX_ENTRIES) if short.startswith("ct") else pin.max_entries
+            max_entries = _max_entries(short, v)
             flags = "1" if pin.map_type == "lpm_trie" else "0"  # LPM tries need BPF_F_NO_PREALLOC
             _bpftool("map", "create", str(path), "type", pin.map_type, "key", str(key_size), "value", str(value_size),
                      "entries", str(max_entries), "name", path.name[:15], "flags", flags)
@@ -324,6 +385,43 @@ class SimExec(NodeExec):
             return super().__call__(namespace, pod, container, argv)
         proc = subprocess.run(self.command(self.pods[pod], argv), capture_output=True, timeout=self.timeout)
         return proc.returncode, proc.stdout, proc.stderr
+
+
+def _max_entries(short: str, version: Version) -> int:
+    pin = find(short)[0].pin(version)
+    return min(pin.max_entries, CT_MAX_ENTRIES) if short.startswith("ct") else pin.max_entries
+
+
+def datapath_objects(version: Version, out_dir: Path) -> dict[str, Path]:
+    """bpf/progs/cilium/datapath.bpf.c for this version, compiled once per test session: {"endpoint": bpf_lxc
+    template, "node": bpf_host/bpf_overlay template}. Map names and sizes come from tshoot's registry, the
+    same numbers the maps are created with, so libbpf's compatibility check accepts the pinned maps."""
+    text = ".".join(map(str, version))
+    defines = {"CILIUM_VERSION": str(10000 * version[0] + 100 * version[1] + version[2])}
+    for macro, short in DATAPATH_MAPS.items():
+        if short == "tunnel" and version >= (1, 18, 0):
+            continue  # cilium_tunnel_map is gone in 1.18
+        defines[f"{macro}_NAME"] = find(short)[0].pin(version).name.format(endpoint=TEMPLATE_ENDPOINT)
+        defines[f"{macro}_MAX"] = str(_max_entries(short, version))
+    out = {}
+    for kind, extra in (("endpoint", {"ENDPOINT_OBJECT": "1"}), ("node", {})):
+        path = out_dir / f"cilium-{kind}-{text}.o"
+        if not path.exists():
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            compile_bpf(DATAPATH_SOURCE, partial, {**defines, **extra})
+            partial.rename(path)
+        out[kind] = path
+    return out
+
+
+def _substitute(elf: bytes, replacements: dict[bytes, bytes]) -> bytes:
+    """Cilium's loader specialises a compiled template by rewriting it (pkg/datapath/loader/template.go,
+    v1.9): same-length map names and constant values, each found where the template put it."""
+    for old, new in replacements.items():
+        if len(old) != len(new) or old not in elf:
+            raise ValueError(f"cannot substitute {old!r} in the datapath object")
+        elf = elf.replace(old, new)
+    return elf
 
 
 def _bpftool(*args: str) -> None:
