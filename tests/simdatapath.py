@@ -180,8 +180,12 @@ class SimDatapath:
         self._ip(self.underlay, "link", "set", uplink, "master", "br0", "up")
         prefix = ipaddress.ip_network(BRIDGE_CIDR).prefixlen
         self._ip(ns, "addr", "add", f"{spec.ip}/{prefix}", "dev", "eth0")
-        for dev in ("eth0", "cilium_host", "cilium_net", "cilium_vxlan"):
+        for dev in ("eth0", "cilium_vxlan"):
             self._ip(ns, "link", "set", dev, "up")
+        # The agent turns ARP off on the cilium_host/cilium_net pair (LinkSetARPOff in the loader's base
+        # device setup): routes via cilium_host's own address then resolve without asking anyone.
+        for dev in ("cilium_host", "cilium_net"):
+            self._ip(ns, "link", "set", dev, "arp", "off", "up")
         # Cilium's routes: the node's own pod CIDR via cilium_host, other nodes' pod CIDRs too (tunnel mode).
         for other in self.nodes.values():
             self._ip(ns, "route", "add", other.spec.pod_cidr, "via", spec.router_ip, "dev", "cilium_host",
@@ -360,6 +364,18 @@ class SimDatapath:
     # --- test helpers --------------------------------------------------------------------------------
     def map_path(self, node: str, name: str) -> Path:
         return self.nodes[node].globals / name
+
+    def update_map(self, node: str, short: str, key: dict, value: dict | None = None, **params) -> None:
+        """Write (or, without a value, delete) one entry of a node's map, encoded as the agent encodes it:
+        how a test takes away what the datapath needs (a policy entry, a backend, an ipcache entry)."""
+        cmap, _ = find(short)
+        path = self.map_path(node, cmap.pin(self.version).name.format(**params))
+        args = ["key", "hex", *cmap.encode("key", key, self.version).hex(" ").split()]
+        if value is None:
+            _bpftool("map", "delete", "pinned", str(path), *args)
+        else:
+            _bpftool("map", "update", "pinned", str(path), *args, "value", "hex",
+                     *cmap.encode("value", value, self.version).hex(" ").split())
 
     def _add_netns(self, name: str) -> None:
         subprocess.run(["ip", "netns", "add", name], check=True)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests import simdatapath
+from tests import simdatapath, simtraffic
 
 
 def walk(tshoot, kubeapi, *args):
@@ -21,7 +21,7 @@ def steps(result):
 
 @pytest.mark.parametrize("version", ["1.9.1", "1.16.15", "1.18.3", "1.19.4"])
 def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
-    sim(simdatapath.guide_scenario(version))
+    s = sim(simdatapath.guide_scenario(version))
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     by = steps(result)
@@ -46,19 +46,21 @@ def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
     # every lookup shows the command that ran in the agent
     assert any("bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache" in c
                for c in by["source node: ipcache lookup of the destination"]["commands"])
+    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 def test_walk_to_a_pod_by_name_and_the_table(sim, kubeapi, tshoot):
-    sim(simdatapath.guide_scenario("1.19.4"))
+    s = sim(simdatapath.guide_scenario("1.19.4"))
     r = tshoot("walk", "net-tshoot-xbw6q", "net-tshoot-4gmzr", "--kubeconfig", str(kubeapi.kubeconfig))
     assert r.code == 0, r
     assert "10.0.2.99 on k8s-guide-worker" in r.out and "delivered" in r.out.splitlines()[-1]
     assert "encapsulated in VXLAN to 172.18.0.5 (k8s-guide-control-plane)" in r.out
+    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
 
 
 @pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])  # the protocol joined the service key in 1.17
 def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
-    sim(simdatapath.service_scenario(version))
+    s = sim(simdatapath.service_scenario(version))
     r, result = walk(tshoot, kubeapi, "client-7d9f8-x2v4q", "10.32.0.10:53/udp", "--slot", "2")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     by = steps(result)
@@ -71,6 +73,7 @@ def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
     assert ipcache["identity"] == 18203 and ipcache["tunnel_endpoint"] is None
     assert by["source node: forwarding decision"]["result"]["decision"] == "local"
     assert by["delivery"]["result"]["pod"].startswith("kube-system/coredns-")
+    assert_query_reaches(s, "client-7d9f8-x2v4q", by["delivery"]["result"]["pod"].split("/")[1])
 
 
 def test_walk_stops_at_a_policy_deny(sim, kubeapi, tshoot):
@@ -83,6 +86,8 @@ def test_walk_stops_at_a_policy_deny(sim, kubeapi, tshoot):
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert "policy denies ingress for endpoint 2006" in result["reason"]
     assert result["steps"][-1]["title"] == "destination node: the destination endpoint's ingress policy"
+    assert_ping_dropped(s, "net-tshoot-xbw6q", "10.0.1.110", "k8s-guide-control-plane",
+                        simtraffic.DROP_POLICY, simtraffic.METRIC_INGRESS)
 
 
 def test_walk_stops_without_a_service_backend(sim, kubeapi, tshoot):
@@ -96,6 +101,13 @@ def test_walk_stops_without_a_service_backend(sim, kubeapi, tshoot):
                     *zero_count], check=True)
     r, result = walk(tshoot, kubeapi, "client-7d9f8-x2v4q", "10.32.0.10:53/udp")
     assert (r.code, result["verdict"]) == (1, "stopped") and "has no backend" in result["reason"]
+    # the packet: lb4_local() drops the new flow (1.19) with DROP_NO_SERVICE on the client's node
+    metrics = s.map_path("k8s-guide-worker", "cilium_metrics")
+    before = simtraffic.metrics(metrics)
+    assert simtraffic.exchange(s.pods["client-7d9f8-x2v4q"].netns, "udp", "10.32.0.10", 53, timeout=0.5) is None
+    after = simtraffic.metrics(metrics)
+    key = (simtraffic.DROP_NO_SERVICE, simtraffic.METRIC_EGRESS)
+    assert after[key] - before[key] >= 1, (before, after)
 
 
 def test_walk_errors_are_one_line(sim, kubeapi, tshoot):
@@ -116,6 +128,7 @@ def test_local_backend_walks_one_node(sim, kubeapi, tshoot):
     result = json.loads(r.out)
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     assert steps(result)["delivery"]["result"]["interface"] == s.pods["coredns-6f6b679f8f-wx7tl"].lxc_name
+    assert_query_reaches(s, "client-7d9f8-x2v4q", "coredns-6f6b679f8f-wx7tl")
     # slot 1 is the CoreDNS pod on the other node: the local backend says where the walk would continue
     r = tshoot("walk", client.ip, "10.32.0.10:53/udp", "--slot", "1", *local)
     result = json.loads(r.out)
@@ -130,3 +143,45 @@ def test_walk_stops_where_a_map_is_missing(sim, kubeapi, tshoot):
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert result["reason"].startswith("lxc on k8s-guide-control-plane: map cilium_lxc is not pinned")
     assert result["steps"][-1]["title"] == "destination node: endpoint lookup (cilium_lxc)"
+    # No drop: the walk cannot read an unpinned map, but the loaded programs still hold it.
+    assert_ping_arrives(s, "net-tshoot-xbw6q", "net-tshoot-4gmzr")
+
+
+# --- the walk checked against the packet (tests/simtraffic.py) --------------------------------------------
+
+def assert_ping_arrives(s, source: str, target: str, count: int = 3):
+    """The walk said delivered: echo requests from source reach target (counted on its eth0) and are answered."""
+    dst = s.pods[target]
+    before = simtraffic.rx_packets(dst.netns, "eth0")
+    assert simtraffic.ping(s.pods[source].netns, dst.ip, count=count)
+    assert simtraffic.rx_packets(dst.netns, "eth0") - before >= count
+
+
+def assert_ping_dropped(s, source: str, address: str, node: str, reason: int, direction: int, count: int = 2):
+    """The walk stopped at a drop: the echo requests die, counted under that reason in the node's cilium_metrics."""
+    path = s.map_path(node, "cilium_metrics")
+    before = simtraffic.metrics(path)
+    assert not simtraffic.ping(s.pods[source].netns, address, count=count, wait=0.5)
+    after = simtraffic.metrics(path)
+    assert after[(reason, direction)] - before[(reason, direction)] >= count, (before, after)
+
+
+def assert_query_reaches(s, client: str, backend: str, attempts: int = 24):
+    """The walk said the Service delivers to `backend` (its --slot): a DNS-port query reaches it and its answer
+    comes back from the Service's address. Cilium picks a slot at random per new flow, so new flows (new source
+    ports) are tried until one lands on that backend."""
+    dns = [p for p in s.pods if p.startswith("coredns-")]
+    target = s.pods[backend]
+    before = simtraffic.rx_packets(target.netns, "eth0")
+    wanted, answers = f"{backend} {s.pods[client].ip} hello", []
+    servers = [simtraffic.Server(s.pods[name].netns, "udp", 53, name) for name in dns]
+    try:
+        for sport in range(40000, 40000 + attempts):
+            answers.append(simtraffic.exchange(s.pods[client].netns, "udp", "10.32.0.10", 53, sport=sport))
+            if answers[-1] == wanted:
+                break
+    finally:
+        for server in servers:
+            server.close()
+    assert wanted in answers, answers
+    assert simtraffic.rx_packets(target.netns, "eth0") - before >= 1

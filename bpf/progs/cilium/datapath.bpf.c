@@ -340,7 +340,7 @@ enum { CT_NEW, CT_ESTABLISHED, CT_REPLY };
 enum ct_dir { CT_EGRESS, CT_INGRESS };
 
 struct ct_state {
-	__u16 rev_nat_index;
+	__be16 rev_nat_index;	/* network order, as the entries and cilium_lb4_reverse_nat's key hold it */
 };
 
 static __always_inline void *ct_map(__u8 proto)
@@ -383,13 +383,13 @@ static __always_inline int ct_lookup(const struct pkt *p, enum ct_dir dir, struc
 	ct_tuple(p, dir, t);
 	entry = bpf_map_lookup_elem(ct_map(p->ip4.protocol), t);
 	if (entry) {
-		state->rev_nat_index = bpf_ntohs(entry->rev_nat_index);
+		state->rev_nat_index = entry->rev_nat_index;
 		return CT_REPLY;
 	}
 	ct_reverse(t);
 	entry = bpf_map_lookup_elem(ct_map(p->ip4.protocol), t);
 	if (entry) {
-		state->rev_nat_index = bpf_ntohs(entry->rev_nat_index);
+		state->rev_nat_index = entry->rev_nat_index;
 		return CT_ESTABLISHED;
 	}
 	return CT_NEW;
@@ -397,12 +397,12 @@ static __always_inline int ct_lookup(const struct pkt *p, enum ct_dir dir, struc
 
 /* ct_create4(): the flow's own entry (the reversed tuple), with the Service's reverse-NAT index so its
  * replies are translated back. */
-static __always_inline int ct_create(const struct pkt *p, struct ipv4_ct_tuple *t, __u16 rev_nat_index,
+static __always_inline int ct_create(const struct pkt *p, struct ipv4_ct_tuple *t, __be16 rev_nat_index,
 				     __u32 src_identity)
 {
 	struct ct_entry entry = {};
 
-	entry.rev_nat_index = bpf_htons(rev_nat_index);
+	entry.rev_nat_index = rev_nat_index;
 	entry.src_sec_id = src_identity;
 	if (bpf_map_update_elem(ct_map(p->ip4.protocol), t, &entry, BPF_ANY) < 0)
 		return -DROP_INVALID;
@@ -410,7 +410,7 @@ static __always_inline int ct_create(const struct pkt *p, struct ipv4_ct_tuple *
 }
 
 /* lb.h lb4_rev_nat(): a reply of a load-balanced flow leaves with the Service's address and port. */
-static __always_inline int rev_nat(struct __sk_buff *skb, struct pkt *p, __u16 index)
+static __always_inline int rev_nat(struct __sk_buff *skb, struct pkt *p, __be16 index)
 {
 	struct lb4_reverse_nat *nat;
 
@@ -425,7 +425,7 @@ static __always_inline int rev_nat(struct __sk_buff *skb, struct pkt *p, __u16 i
 /* --- load balancing: bpf/lib/lb.h lb4_lookup_service(), lb4_local() ------------------------------------ */
 /* Returns 1 when the packet was translated to a backend (rev_nat_index set), 0 when it is not for a
  * Service, or a negative drop reason. */
-static __always_inline int lb4_xlate(struct __sk_buff *skb, struct pkt *p, __u16 *rev_nat_index)
+static __always_inline int lb4_xlate(struct __sk_buff *skb, struct pkt *p, __be16 *rev_nat_index)
 {
 	struct lb4_key key = {};
 	struct lb4_service *svc, *slot;
@@ -452,7 +452,7 @@ static __always_inline int lb4_xlate(struct __sk_buff *skb, struct pkt *p, __u16
 	if (svc->count == 0)
 		return 0;
 #endif
-	*rev_nat_index = bpf_ntohs(svc->rev_nat_index);
+	*rev_nat_index = svc->rev_nat_index;
 
 	/* The CT_SERVICE entry remembers the backend a flow was given (lb4_local(), ct_lookup4 with
 	 * TUPLE_F_SERVICE). */
@@ -570,7 +570,7 @@ static __always_inline int ipv4_from_lxc(struct __sk_buff *skb, __u32 *dst_ident
 	struct remote_endpoint_info *info;
 	struct ipv4_ct_tuple t = {};
 	struct ct_state state = {};
-	__u16 svc_rev_nat = 0;
+	__be16 svc_rev_nat = 0;
 	__u32 src_identity;
 	__be32 tunnel;
 	struct pkt p;
