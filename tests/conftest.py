@@ -153,11 +153,22 @@ def datapath_node(bpf_objects, tmp_path_factory):
         subprocess.run(["umount", "-l", str(bpffs)], check=False)
 
 
+def need_sim_datapath() -> None:
+    """The simulated cluster runs its datapath in the kernel: root, and clang/tc/bpftool/iptables to build it."""
+    if os.geteuid() != 0:
+        pytest.skip("the simulated Cilium cluster needs root (network namespaces, bpffs, tc programs)")
+    missing = [tool for tool in ("clang", "tc", "bpftool", "iptables") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the simulated Cilium cluster needs {', '.join(missing)} (scripts/install-test-deps)")
+
+
 @pytest.fixture
-def sim(kubeapi, tmp_path, bpf_objects):
+def sim(kubeapi, tmp_path, request):
     """Factory: start(scenario) builds a simulated Cilium cluster (tests/simdatapath.py) behind `kubeapi`."""
+    need_sim_datapath()
     from tests import simdatapath
 
+    bpf_objects = request.getfixturevalue("bpf_objects")
     made = []
 
     def start(scenario):

@@ -210,8 +210,8 @@ class SimDatapath:
         host = _substitute(templates["node"].read_bytes(), constants)
         for name in {obj for dev, hooks in ATTACH.items() if dev != "lxc" for _, obj, _ in hooks}:
             (node_dir / name).write_bytes(host)
-        for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0"):
-            self._attach(node, dev, ATTACH[dev], node_dir)
+        tc = [line for dev in ("cilium_host", "cilium_net", "cilium_vxlan", "eth0")
+              for line in _tc_attach(dev, ATTACH[dev], node_dir)]
         pin = find("policy")[0].pin(self.version)
         endpoint = _substitute(templates["endpoint"].read_bytes(), constants)
         policy_prog = "cil_lxc_policy" if self.version >= (1, 18, 0) else "handle_policy"
@@ -220,15 +220,15 @@ class SimDatapath:
             ep_dir.mkdir()
             renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode(): pin.name.format(endpoint=pod.endpoint_id).encode()}
             (ep_dir / "bpf_lxc.o").write_bytes(_substitute(endpoint, renamed))
-            self._attach(node, pod.lxc_name, ATTACH["lxc"], ep_dir)
-            bpfattach.tail_call(ep_dir / "bpf_lxc.o", policy_prog, node.globals, "cilium_call_policy", pod.endpoint_id)
-
-    def _attach(self, node: SimNodeState, dev: str, hooks, objects_dir: Path) -> None:
-        env = {"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        self._run(["ip", "netns", "exec", node.netns, "tc", "qdisc", "add", "dev", dev, "clsact"], env=env)
-        for direction, obj, section in hooks:
-            self._run(["ip", "netns", "exec", node.netns, "tc", "filter", "add", "dev", dev, direction, "bpf", "da",
-                       "obj", obj, "sec", section], env=env, cwd=objects_dir)
+            tc += _tc_attach(pod.lxc_name, ATTACH["lxc"], ep_dir)
+        # One tc for the whole node; TC_BPF_MNT makes it pin and reuse maps in the node's bpffs.
+        script = node_dir / "attach.batch"
+        script.write_text("\n".join(tc) + "\n")
+        self._run(["ip", "netns", "exec", node.netns, "tc", "-batch", str(script)],
+                  env={"TC_BPF_MNT": str(node.bpffs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        for pod in node.pods:
+            bpfattach.tail_call(node_dir / f"ep{pod.endpoint_id}" / "bpf_lxc.o", policy_prog, node.globals,
+                                "cilium_call_policy", pod.endpoint_id)
 
     # --- pods --------------------------------------------------------------------------------------
     def _pod_objects(self) -> list[dict]:
@@ -284,8 +284,8 @@ class SimDatapath:
             key_size, value_size = cmap.layout_for("key", v).size, cmap.layout_for("value", v).size
             max_entries = _max_entries(short, v)
             flags = "1" if pin.map_type == "lpm_trie" else "0"  # LPM tries need BPF_F_NO_PREALLOC
-            _bpftool("map", "create", str(path), "type", pin.map_type, "key", str(key_size), "value", str(value_size),
-                     "entries", str(max_entries), "name", path.name[:15], "flags", flags)
+            batch.append(f"map create {path} type {pin.map_type} key {key_size} value {value_size} "
+                         f"entries {max_entries} name {path.name[:15]} flags {flags}")
             return cmap, path
 
         def put(target: tuple, key: dict, value: dict) -> None:
@@ -416,6 +416,12 @@ class SimExec(NodeExec):
             return super().__call__(namespace, pod, container, argv)
         proc = subprocess.run(self.command(self.pods[pod], argv), capture_output=True, timeout=self.timeout)
         return proc.returncode, proc.stdout, proc.stderr
+
+
+def _tc_attach(dev: str, hooks, objects_dir: Path) -> list[str]:
+    """tc batch lines attaching hooks on dev; tc names a filter after its object's file name (bpf_lxc.o)."""
+    return [f"qdisc add dev {dev} clsact", *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
+                                            for direction, obj, section in hooks)]
 
 
 def _max_entries(short: str, version: Version) -> int:
