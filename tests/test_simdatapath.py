@@ -93,7 +93,7 @@ def two_nodes_two_pods(version: str) -> dict:
 
 def _live_ids(kind: str) -> set[int]:
     """Every prog or map id the kernel holds, by BPF_{PROG,MAP}_GET_NEXT_ID (which takes no reference)."""
-    from tshoot import bpfsys
+    from tshoot.node import bpfsys
 
     walk = getattr(bpfsys.libbpf(), f"bpf_{kind}_get_next_id")
     walk.argtypes, walk.restype = [ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)], ctypes.c_int
