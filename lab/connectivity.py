@@ -54,8 +54,10 @@ PATHS = (SAME_NODE, OTHER_NODE, CLUSTER_IP, NODE_PORT, NODE_POD, WORLD, DNS)
 TCP_SCRIPT = 't0=$EPOCHREALTIME; exec 3<>"/dev/tcp/$1/$2" || exit 1; t1=$EPOCHREALTIME; ' \
              'read -r -t "$3" reply <&3; echo "$t0 $t1 $reply"'
 # bash's /dev/udp: one datagram, the reply timed (UDP has no handshake to time).
+# (bash's read takes one byte per read(2), which on a datagram socket drops the rest of the datagram: head
+# reads the whole datagram at once.)
 UDP_SCRIPT = 'exec 3<>"/dev/udp/$1/$2" || exit 1; t0=$EPOCHREALTIME; printf "kindlab\\n" >&3; ' \
-             'read -r -t "$3" reply <&3 || exit 1; t1=$EPOCHREALTIME; echo "$t0 $t1 $reply"'
+             'reply=$(timeout "$3" head -n 1 <&3) || exit 1; t1=$EPOCHREALTIME; echo "$t0 $t1 $reply"'
 PING_TIME = re.compile(r"time[=<]([\d.]+) ?ms")
 DIG_TIME = re.compile(r"^;; Query time: (\d+) msec", re.M)
 DIG_SERVER = re.compile(r"^;; SERVER: ([^#\s]+)", re.M)
