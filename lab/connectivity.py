@@ -375,8 +375,8 @@ def run_probe(api, probe: Probe, wait: float = WAIT) -> Row:
 # --- explaining a failure ---------------------------------------------------------------------------------
 
 def explain(probe: Probe, row: Row, walk, world: World | None) -> Explanation:
-    """The walk for the row's source and destination; `walk(pod, namespace, destination, protocol)` returns
-    the walk's dict (tshoot.walk.walker.cluster_walk)."""
+    """The walk for the row's source and destination; `walk(pod, namespace, destination, protocol, slot)`
+    returns the walk's dict (tshoot.walk.walker.cluster_walk)."""
     pod = probe.walk_from or (None if probe.source.is_node else probe.source.pod)
     namespace = probe.source.namespace if not probe.walk_from else TSHOOT_NAMESPACE
     missing = ("the cluster DNS Service kube-system/kube-dns was not found" if probe.protocol == "dns"
@@ -406,9 +406,13 @@ def explain(probe: Probe, row: Row, walk, world: World | None) -> Explanation:
         (f" -n {namespace}" if namespace != "default" else "")
     commands.append(shown)
     try:
-        result = walk(pod, namespace, probe.target, protocol)
+        result = walk(pod, namespace, probe.target, protocol, None)
+        result = _worst_slot(result, lambda slot: walk(pod, namespace, probe.target, protocol, slot), findings)
     except TshootError as exc:
         return Explanation(shown, reason=f"the walk failed: {exc}", findings=findings, commands=commands)
+    if result.get("slot"):
+        shown += f" --slot {result['slot']}"
+        commands[-1] = shown
     steps = result["steps"]
     last = steps[-1] if steps else None
     explanation = Explanation(shown, result["verdict"], None, result.get("reason"), findings, commands)
@@ -421,14 +425,36 @@ def explain(probe: Probe, row: Row, walk, world: World | None) -> Explanation:
     for step in steps:
         if step["title"] == "source node: ipcache lookup of the destination":
             matched, address = step["result"].get("matched"), step["result"].get("tunnel_endpoint")
-            if matched and probe.path in (SAME_NODE, OTHER_NODE, NODE_POD) and not matched.endswith("/32"):
-                findings.append(f"the ipcache on {step['node']} has no entry for {probe.address}: it matches "
-                                f"{matched} (identity {step['result']['identity']}), so Cilium does not see a pod "
-                                f"there (tunnel endpoint {address or 'none'})")
+            if matched and probe.path != WORLD and not matched.endswith("/32"):
+                findings.append(f"the ipcache on {step['node']} has no entry of its own for the destination: "
+                                f"{step['says']}; Cilium does not know a pod there (tunnel endpoint "
+                                f"{address or 'none'})")
     if result["verdict"] == "delivered":
         findings.append("the walk finds every lookup open: the packet is lost outside the maps it reads "
                         "(no listener, the reply path, a device or a rule)")
     return explanation
+
+
+LB_STEP = "source node: is it a Service? (load balancer)"
+
+
+def _worst_slot(result: dict, walk_slot, findings: list[str]) -> dict:
+    """A Service picks a backend per flow at random (lb4_select_backend_id()); the probe's may not be the
+    one a walk follows first. Every slot is walked, and the first that does not deliver explains the row."""
+    lb = next((s for s in result["steps"] if s["title"] == LB_STEP), None)
+    slots = (lb or {}).get("result", {}).get("slots") or []
+    if len(slots) < 2:
+        return result
+    walks = [(slot, result if slot["slot"] == lb["result"].get("chosen") else walk_slot(slot["slot"]))
+             for slot in slots]
+    summary = []
+    for slot, walked in walks:
+        backend = slot["backend"]
+        where = f"{backend['address']}:{backend['port']}" if backend else f"backend {slot['backend_id']} (missing)"
+        summary.append(f"slot {slot['slot']} → {where}: {walked['verdict']}")
+    findings.append(f"the Service picks one of {len(slots)} backends per connection: " + "; ".join(summary))
+    slot, worst = next(((slot, w) for slot, w in walks if w["verdict"] != "delivered"), walks[0])
+    return {**worst, "slot": slot["slot"]}
 
 
 def _shell(argv: list[str]) -> str:
@@ -498,8 +524,8 @@ def explain_all(rows: list[Row], kubeconfig: str, context: str, world: World | N
     walks: dict[tuple, Future] = {}
     lock = threading.Lock()
 
-    def walk(pod: str, namespace: str, destination: str, protocol: str | None) -> dict:
-        key = (pod, namespace, destination, protocol)
+    def walk(pod: str, namespace: str, destination: str, protocol: str | None, slot: int | None) -> dict:
+        key = (pod, namespace, destination, protocol, slot)
         with lock:
             mine = key not in walks
             if mine:
@@ -507,7 +533,7 @@ def explain_all(rows: list[Row], kubeconfig: str, context: str, world: World | N
         if mine:
             try:
                 walks[key].set_result(cluster_walk(kubeconfig, context, pod, namespace, destination, protocol,
-                                                   None, None, None))
+                                                   None, slot, None))
             except Exception as exc:  # handed to every row waiting for this walk (explain() reports TshootError)
                 walks[key].set_exception(exc)
         return walks[key].result()

@@ -84,7 +84,10 @@ while True:
     data, peer = sock.recvfrom(2048)
     log.write(peer[0] + "\n")
     log.flush()
-    sock.sendto(peer[0].encode() + b"\n", peer)
+    try:
+        sock.sendto(peer[0].encode() + b"\n", peer)
+    except OSError:  # no route back (an unmasqueraded pod address): the arrival is recorded all the same
+        pass
 """
 
 
