@@ -3,6 +3,7 @@ one thing at a time (a policy entry, an ipcache entry, a Service's backends, the
 device) fails exactly the rows that need it, each explained by a walk that names what is missing."""
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -16,6 +17,10 @@ WORKER, CONTROL_PLANE, WORKER2 = "k8s-guide-worker", "k8s-guide-control-plane", 
 @pytest.fixture
 def lab_sim(sim, kubeapi):
     """start(version) -> (sim, world): the guide's cluster with net-echo, its workloads running."""
+    # what the check runs in the pods, here this machine's binaries in the pods' namespaces
+    missing = [tool for tool in ("ping", "dig", "bash", "timeout", "head") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the connectivity check's probes need {', '.join(missing)} (scripts/install-test-deps)")
     made = []
 
     def start(version="1.19.4"):
@@ -34,13 +39,21 @@ def run(kubeapi, world):
     return connectivity.check(str(kubeapi.kubeconfig), None, world)
 
 
-@pytest.mark.parametrize("version", ["1.19.4"])
+@pytest.mark.parametrize("version", ["1.9.1", "1.19.4"])
 def test_every_row_passes_on_a_healthy_cluster(lab_sim, kubeapi, version):
     s, world = lab_sim(version)
     report = run(kubeapi, world)
-    for row in report.rows:
-        print(row.to_dict())
     assert report.passed, [r.to_dict() for r in report.rows if not r.ok]
+    nodes = len(s.nodes)
+    # the matrix: per pod ICMP+TCP to every net-echo, ClusterIP, a NodePort per node, world ICMP+UDP, DNS;
+    # per node TCP to every net-echo
+    assert len(report.rows) == nodes * (2 * nodes + 1 + nodes + 2 + 1) + nodes * nodes
+    same = [r for r in report.rows if r.probe.path == connectivity.SAME_NODE and r.probe.protocol == "tcp"]
+    assert {r.seen for r in same} == {r.probe.source.ip for r in same}  # pod to pod: no NAT
+    world_rows = [r for r in report.rows if r.probe.path == connectivity.WORLD and r.probe.protocol == "udp"]
+    assert {r.seen for r in world_rows} == {n.spec.ip for n in s.nodes.values()}  # masqueraded to each node
+    assert world.arrivals() and set(world.arrivals()) <= {n.spec.ip for n in s.nodes.values()}
+    assert report.seconds < 20
 
 
 # --- one thing broken at a time ---------------------------------------------------------------------------
@@ -140,3 +153,35 @@ def test_without_the_tunnel_device_cross_node_rows_fail(lab_sim, kubeapi):
 
     assert_fails_exactly(report, crosses_worker, lambda r: service_path(r) and not r.probe.source.is_node,
                          "vxlan")
+
+
+def test_the_cli_prints_rows_json_and_explanations(lab_sim, kubeapi, lab):
+    s, world = lab_sim()
+    with world:  # an existing target for --world IP:PORT
+        args = ["check", "connectivity", "--kubeconfig", str(kubeapi.kubeconfig), "--world",
+                f"{world.address}:{world.port}"]
+        r = lab(*args, "-o", "json")
+        assert r.code == 0, r
+        data = json.loads(r.out)
+        paths = {row["path"] for row in data["rows"]}
+        assert paths == set(connectivity.PATHS) and data["failed"] == 0 and data["seconds"] < 20
+        assert all(row["latency_ms"] is not None for row in data["rows"])
+        client = pod(s, "net-tshoot", WORKER)
+        s.update_map(WORKER, "policy", {"identity": 0, "direction": "egress", "protocol": "ANY", "port": 0},
+                     endpoint=client.endpoint_id)
+        r = lab(*args)
+    assert r.code == 1, r
+    lines = r.out.splitlines()
+    assert lines[0].split()[:5] == ["SOURCE", "DESTINATION", "PATH", "PROTO", "RESULT"]
+    failed = [line for line in lines[1:len(data["rows"]) + 1] if " FAIL " in line]
+    assert failed and all(line.startswith(f"default/{client.name}") for line in failed)
+    assert f"{len(data['rows']) - len(failed)}/{len(data['rows'])} passed" in r.out
+    assert f"policy denies egress for endpoint {client.endpoint_id}" in r.out
+    assert f"tshoot walk {client.name} " in r.out and "bpftool map lookup pinned" in r.out
+
+
+def test_usage_errors_are_one_line(lab):
+    r = lab("check", "connectivity", "--world", "banana")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "banana" in r.err
+    r = lab("check", "connectivity", "--timeout", "soon")
+    assert r.code == 2 and "--timeout" in r.err
