@@ -61,6 +61,7 @@ UDP_SCRIPT = 'exec 3<>"/dev/udp/$1/$2" || exit 1; t0=$EPOCHREALTIME; printf "kin
 PING_TIME = re.compile(r"time[=<]([\d.]+) ?ms")
 DIG_TIME = re.compile(r"^;; Query time: (\d+) msec", re.M)
 DIG_SERVER = re.compile(r"^;; SERVER: ([^#\s]+)", re.M)
+IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
 # --- what is checked ---------------------------------------------------------------------------------
@@ -176,9 +177,11 @@ class FixedWorld(World):
 class DockerWorld(World):
     """A container on the lab's docker network, from the image the lab's nodes run (already on this
     machine: nothing is pulled). socat, which kind's node image carries, answers each datagram with its
-    source and writes the source to the container's log."""
+    source and writes the source, alone on a line, to the container's log."""
 
     PORT = 8081
+    READY = re.compile(rb"(listening|receiving) on AF=")  # socat -d -d, once the socket is bound
+    START_TIMEOUT = 10.0
 
     def __init__(self, cluster: str):
         self.cluster = cluster
@@ -198,14 +201,31 @@ class DockerWorld(World):
         self.container = client.containers.run(
             nodes[0].image.id, name=f"{self.cluster}-world-{uuid.uuid4().hex[:6]}", detach=True,
             entrypoint=["socat"], network=network, labels={"io.x-k8s.kindlab.world": self.cluster},
-            command=[f"UDP4-RECVFROM:{self.PORT},fork", "SYSTEM:echo $SOCAT_PEERADDR; echo $SOCAT_PEERADDR >&2"])
-        self.container.reload()
-        self.address = self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+            command=["-d", "-d", f"UDP4-RECVFROM:{self.PORT},fork",
+                     "SYSTEM:echo $SOCAT_PEERADDR; echo $SOCAT_PEERADDR >&2"])
+        try:
+            deadline = time.monotonic() + self.START_TIMEOUT
+            while not self.READY.search(self.container.logs(stdout=False, stderr=True)):
+                self.container.reload()
+                if self.container.status == "exited" or time.monotonic() > deadline:
+                    last = self.container.logs().decode(errors="replace").strip().splitlines()[-1:]
+                    raise TshootError(f"the world target (container {self.container.name}) did not start: "
+                                      f"{last[0] if last else self.container.status} (or pass --world none)")
+                time.sleep(0.05)
+            self.container.reload()
+            self.address = self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+            if not self.address:
+                raise TshootError(f"the world target (container {self.container.name}) has no IPv4 address on "
+                                  f"docker network {network} (or pass --world none)")
+        except BaseException:
+            self.__exit__()
+            raise
         self.port = self.PORT
         return self
 
     def arrivals(self) -> list[str]:
-        return self.container.logs(stdout=False, stderr=True).decode(errors="replace").split()
+        lines = self.container.logs(stdout=False, stderr=True).decode(errors="replace").splitlines()
+        return [line.strip() for line in lines if IPV4.fullmatch(line.strip())]
 
     def __exit__(self, *exc) -> None:
         if self.container is not None:

@@ -185,3 +185,30 @@ def test_usage_errors_are_one_line(lab):
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "banana" in r.err
     r = lab("check", "connectivity", "--timeout", "soon")
     assert r.code == 2 and "--timeout" in r.err
+
+
+def test_the_docker_world_is_a_container_on_the_labs_network(kind_cluster, docker_engine):
+    """The lab's world target on the real Docker engine: started from the nodes' image on their network,
+    it answers a datagram with its source and keeps it; leaving the check removes it."""
+    import socket
+
+    cluster = kind_cluster(workers=0)
+    with connectivity.DockerWorld(cluster.name) as world:
+        node = cluster.nodes[0]
+        node.reload()
+        container = world.container
+        assert container.image.id == node.image.id
+        assert set(container.attrs["NetworkSettings"]["Networks"]) == set(node.attrs["NetworkSettings"]["Networks"])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(5)
+        sock.connect((world.address, world.port))
+        sock.send(b"kindlab\n")
+        seen = sock.recv(512).decode().strip()
+        assert seen == sock.getsockname()[0] and world.arrivals() == [seen]
+        name = container.name
+    assert docker_engine.containers.list(all=True, filters={"name": name}) == []
+
+
+def test_no_world_without_the_lab(docker_engine):
+    with pytest.raises(connectivity.TshootError, match="no node containers of kind cluster 'kl-absent'"):
+        connectivity.DockerWorld("kl-absent").__enter__()
