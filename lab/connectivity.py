@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from tshoot.cluster import kube
+from tshoot.cluster.cilium import AGENT_CONTAINER, agent_pods
 from tshoot.core.errors import TshootError
 
 from .manifests import ECHO_LABEL, ECHO_SERVICE, TSHOOT_LABEL, TSHOOT_NAMESPACE
@@ -95,7 +96,7 @@ class Probe:
     port: int | None = None
     expect: str | None = None  # the address the answer must name (DNS: the ClusterIP; world: the node's)
     walk_from: str | None = None  # the pod the walk starts from when the source is not a pod
-    expect_server: str = ""  # DNS: the cluster DNS Service's address, where the walk of a failure goes
+    dns_server_ip: str = ""  # DNS: the cluster DNS Service's address, where the walk of a failure goes
 
     def argv(self, wait: float) -> list[str]:
         w = f"{wait:g}"
@@ -110,7 +111,7 @@ class Probe:
     def target(self) -> str:
         """The walk's destination: IP, or IP:PORT/PROTO."""
         if self.protocol == "dns":
-            return f"{self.expect_server}:53/udp"
+            return f"{self.dns_server_ip}:53/udp"
         return f"{self.address}:{self.port}/{self.protocol}" if self.port else self.address
 
 
@@ -256,13 +257,14 @@ def _running(pods) -> dict[str, dict]:
 
 
 def discover(api) -> Layout:
-    from tshoot.cluster.cilium import agent_pods
+    """The pods, Service and nodes the check needs; a missing part is one line naming how to get it."""
 
     tshoot = _running(kube.list_objects(api, kube.PODS, TSHOOT_NAMESPACE, TSHOOT_LABEL))
     echo = _running(kube.list_objects(api, kube.PODS, TSHOOT_NAMESPACE, ECHO_LABEL))
     install = "install them with 'lab cilium install' (make cilium), then 'lab cilium wait'"
     if not tshoot:
-        raise TshootError(f"no running net-tshoot pod (label {TSHOOT_LABEL}) in namespace {TSHOOT_NAMESPACE}: {install}")
+        raise TshootError(f"no running net-tshoot pod (label {TSHOOT_LABEL}) in namespace {TSHOOT_NAMESPACE}: "
+                          f"{install}")
     if not echo:
         raise TshootError(f"no running net-echo pod (label {ECHO_LABEL}) in namespace {TSHOOT_NAMESPACE}: {install}")
     try:
@@ -275,7 +277,7 @@ def discover(api) -> Layout:
                         if a.get("type") == "InternalIP" and ":" not in a["address"]), None)
         if address:
             node_ips[node["metadata"]["name"]] = address
-    agents = _running(p for p in agent_pods(api))
+    agents = _running(agent_pods(api))
     try:
         dns = kube.get_object(api, kube.SERVICES, "kube-dns", "kube-system")["spec"].get("clusterIP")
     except TshootError:
@@ -291,11 +293,14 @@ def plan(layout: Layout, world: World | None) -> list[Probe]:
     nodes = sorted(set(layout.tshoot) | set(layout.echo), key=lambda n: (n not in layout.tshoot, n))
     probes: list[Probe] = []
 
+    # net-echo listens on the Service's target port (a number in the lab's manifest)
+    echo_port = port["targetPort"] if isinstance(port.get("targetPort"), int) else port["port"]
+
     def source_of(pod: dict, is_node: bool = False) -> Source:
         node = pod["spec"]["nodeName"]
         ip = layout.node_ips.get(node, pod["status"]["podIP"]) if is_node else pod["status"]["podIP"]
         return Source(node, ip, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                      pod["spec"]["containers"][0]["name"] if not is_node else "cilium-agent", is_node)
+                      AGENT_CONTAINER if is_node else pod["spec"]["containers"][0]["name"], is_node)
 
     for node in nodes:
         pod = layout.tshoot.get(node)
@@ -310,8 +315,7 @@ def plan(layout: Layout, world: World | None) -> list[Probe]:
             path = SAME_NODE if other == node else OTHER_NODE
             shown = f"{echo['metadata']['name']} ({ip})"
             probes.append(Probe(path, "icmp", src, shown, ip))
-            probes.append(Probe(path, "tcp", src, shown, ip, port["targetPort"] if isinstance(
-                port.get("targetPort"), int) else port["port"], expect=src.ip))
+            probes.append(Probe(path, "tcp", src, shown, ip, echo_port, expect=src.ip))
         probes.append(Probe(CLUSTER_IP, "tcp", src, f"svc/{ECHO_SERVICE} ({spec['clusterIP']}:{port['port']})",
                             spec["clusterIP"], port["port"]))
         if port.get("nodePort"):
@@ -325,7 +329,7 @@ def plan(layout: Layout, world: World | None) -> list[Probe]:
             probes.append(Probe(WORLD, "udp", src, shown, world.address, world.port,
                                 expect=layout.node_ips.get(node)))
         probes.append(Probe(DNS, "dns", src, f"{service_name} → {spec['clusterIP']}", service_name,
-                            expect=spec["clusterIP"], expect_server=layout.dns_server or ""))
+                            expect=spec["clusterIP"], dns_server_ip=layout.dns_server or ""))
     for node in nodes:
         agent = layout.agents.get(node)
         if agent is None:
@@ -336,8 +340,7 @@ def plan(layout: Layout, world: World | None) -> list[Probe]:
             echo = layout.echo.get(other)
             if echo is not None:
                 ip = echo["status"]["podIP"]
-                probes.append(Probe(NODE_POD, "tcp", src, f"{echo['metadata']['name']} ({ip})", ip,
-                                    port["targetPort"] if isinstance(port.get("targetPort"), int) else port["port"],
+                probes.append(Probe(NODE_POD, "tcp", src, f"{echo['metadata']['name']} ({ip})", ip, echo_port,
                                     walk_from=walk_from))
     return probes
 
@@ -361,7 +364,8 @@ def judge(probe: Probe, code: int, out: str, err: str) -> tuple[bool, float | No
         if code == 0 and probe.expect in answers:
             return True, float(took.group(1)) if took else None, f"{probe.address} is {probe.expect}{via}", None
         if code == 0:
-            return False, None, f"{probe.address}: {', '.join(answers) or 'no A record'}{via}, expected {probe.expect}", None
+            found = ", ".join(answers) or "no A record"
+            return False, None, f"{probe.address}: {found}{via}, expected {probe.expect}", None
         return False, None, f"no answer: {last}", None
     parts = out.split(maxsplit=2)
     if code != 0 or len(parts) < 2:
@@ -394,15 +398,17 @@ def run_probe(api, probe: Probe, wait: float = WAIT) -> Row:
 
 # --- explaining a failure ---------------------------------------------------------------------------------
 
-def explain(probe: Probe, row: Row, walk, world: World | None) -> Explanation:
+def explain(probe: Probe, row: Row, walk, world: World | None, wait: float = WAIT) -> Explanation:
     """The walk for the row's source and destination; `walk(pod, namespace, destination, protocol, slot)`
     returns the walk's dict (tshoot.walk.walker.cluster_walk)."""
     pod = probe.walk_from or (None if probe.source.is_node else probe.source.pod)
     namespace = probe.source.namespace if not probe.walk_from else TSHOOT_NAMESPACE
-    missing = ("the cluster DNS Service kube-system/kube-dns was not found" if probe.protocol == "dns"
-               and not probe.expect_server else f"no net-tshoot pod on {probe.source.node} to start from"
-               if pod is None else None)
-    commands = [f"{probe.source.exec_shown()} -- {_shell(probe.argv(WAIT))}"]
+    missing = None
+    if probe.protocol == "dns" and not probe.dns_server_ip:
+        missing = "the cluster DNS Service kube-system/kube-dns was not found"
+    elif pod is None:
+        missing = f"no net-tshoot pod on {probe.source.node} to start from"
+    commands = [f"{probe.source.exec_shown()} -- {_shell(probe.argv(wait))}"]
     findings = []
     if probe.walk_from:
         findings.append(f"the walk starts at a pod: it follows {probe.walk_from}, on the same node, whose packets "
@@ -522,7 +528,7 @@ def check(kubeconfig: str | None, context: str | None, world: World | None, wait
         ordered = [rows[i] for i in range(len(probes))]
         seconds = time.monotonic() - started
         if explain_failures:
-            explain_all(ordered, path, name, target, parallel)
+            explain_all(ordered, path, name, target, wait, parallel)
     return Report(ordered, seconds)
 
 
@@ -534,7 +540,8 @@ class _NoWorld:
         return None
 
 
-def explain_all(rows: list[Row], kubeconfig: str, context: str, world: World | None, parallel: int = PARALLEL) -> None:
+def explain_all(rows: list[Row], kubeconfig: str, context: str, world: World | None, wait: float = WAIT,
+                parallel: int = PARALLEL) -> None:
     """Walk every failed row, in parallel; rows with the same source and destination share one walk."""
     import threading
     from concurrent.futures import Future
@@ -560,5 +567,5 @@ def explain_all(rows: list[Row], kubeconfig: str, context: str, world: World | N
 
     failed = [r for r in rows if not r.ok]
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        for row, explanation in zip(failed, pool.map(lambda r: explain(r.probe, r, walk, world), failed)):
+        for row, explanation in zip(failed, pool.map(lambda r: explain(r.probe, r, walk, world, wait), failed)):
             row.explanation = explanation

@@ -212,3 +212,9 @@ def test_the_docker_world_is_a_container_on_the_labs_network(kind_cluster, docke
 def test_no_world_without_the_lab(docker_engine):
     with pytest.raises(connectivity.TshootError, match="no node containers of kind cluster 'kl-absent'"):
         connectivity.DockerWorld("kl-absent").__enter__()
+
+
+def test_a_lab_without_net_echo_is_told_how_to_get_it(kubeapi_cluster, lab):
+    r = lab("check", "connectivity", "--kubeconfig", str(kubeapi_cluster.kubeconfig), "--world", "none")
+    assert r.code == 1 and r.out == "" and len(r.err.strip().splitlines()) == 1, r
+    assert "no running net-echo pod (label name=net-echo)" in r.err and "lab cilium install" in r.err
