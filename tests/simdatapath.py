@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import struct
 import subprocess
@@ -92,6 +93,7 @@ class SimNodeState:
     netns: str
     bpffs: Path
     pods: list[SimPod] = field(default_factory=list)
+    ifindex: dict[str, int] = field(default_factory=dict)  # the node's devices, once built
 
     @property
     def globals(self) -> Path:
@@ -118,6 +120,7 @@ class SimDatapath:
         self.pods: dict[str, SimPod] = {}
         self._namespaces: list[str] = []
         self._mounts: list[Path] = []
+        self._pending: dict[str, list[str]] = {}  # `ip` commands per namespace, run by _flush()
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def build(self) -> "SimDatapath":
@@ -132,16 +135,21 @@ class SimDatapath:
             self._build_node(node, index)
         for pod in self._pod_objects():
             self._build_pod(pod)
+        self._flush()
         for node in self.nodes.values():
+            self._read_ifindexes(node)
+            self._forward_and_masquerade(node)
             self._fill_maps(node)
             self._load_programs(node, templates)
         return self
 
     def teardown(self) -> None:
-        for mnt in self._mounts:
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
-        for ns in reversed(self._namespaces):
-            subprocess.run(["ip", "netns", "delete", ns], check=False)
+        if self._mounts:
+            subprocess.run(["umount", "-l", *map(str, self._mounts)], check=False, capture_output=True)
+        if self._namespaces:
+            subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns delete {ns}\n" for ns in
+                                                                      reversed(self._namespaces)),
+                           text=True, check=False, capture_output=True)
 
     def exec_handler(self, server) -> NodeExec:
         """Agent pods run in their node (bpffs on /sys/fs/bpf); other sim pods in their own namespace."""
@@ -182,8 +190,8 @@ class SimDatapath:
         self._ip(ns, "addr", "add", f"{spec.ip}/{prefix}", "dev", "eth0")
         for dev in ("eth0", "cilium_vxlan"):
             self._ip(ns, "link", "set", dev, "up")
-        # The agent turns ARP off on the cilium_host/cilium_net pair (LinkSetARPOff in the loader's base
-        # device setup): routes via cilium_host's own address then resolve without asking anyone.
+        # The agent turns ARP off on the cilium_host/cilium_net pair (pkg/datapath/loader setupBaseDevice(),
+        # LinkSetARPOff): routes via cilium_host's own address then resolve without asking anyone.
         for dev in ("cilium_host", "cilium_net"):
             self._ip(ns, "link", "set", dev, "arp", "off", "up")
         # Cilium's routes: the node's own pod CIDR via cilium_host, other nodes' pod CIDRs too (tunnel mode).
@@ -191,21 +199,33 @@ class SimDatapath:
             self._ip(ns, "route", "add", other.spec.pod_cidr, "via", spec.router_ip, "dev", "cilium_host",
                      "src", spec.router_ip, "mtu", "1450")
         self._ip(ns, "route", "add", "default", "via", GATEWAY_IP, "dev", "eth0")
-        # The guide's lab masquerades pod traffic leaving the node with iptables (Cilium's CILIUM_POST_nat
-        # rule, enable-bpf-masquerade off), and the node forwards.
-        self._run(["ip", "netns", "exec", ns, "sh", "-c",
-                   "sysctl -qw net.ipv4.ip_forward=1 && iptables -t nat -A POSTROUTING -s " + spec.pod_cidr +
+
+    def _forward_and_masquerade(self, node: SimNodeState) -> None:
+        """The guide's lab masquerades pod traffic leaving the node with iptables (Cilium's CILIUM_POST_nat
+        rule, enable-bpf-masquerade off), and the node forwards."""
+        self._run(["ip", "netns", "exec", node.netns, "sh", "-c",
+                   "sysctl -qw net.ipv4.ip_forward=1 && iptables -t nat -A POSTROUTING -s " + node.spec.pod_cidr +
                    " ! -o cilium_+ -m comment --comment 'cilium masquerade non-cluster' -j MASQUERADE"])
+
+    def _read_ifindexes(self, node: SimNodeState) -> None:
+        """The kernel's ifindexes, read once per node: its devices, its lxcs and (their peers) the pods' eth0."""
+        links = json.loads(subprocess.run(["ip", "-n", node.netns, "-j", "link", "show"], capture_output=True,
+                                          text=True, check=True).stdout)
+        node.ifindex = {link["ifname"]: link["ifindex"] for link in links}
+        peers = {link["ifname"]: link.get("link_index") for link in links}
+        for pod in node.pods:
+            pod.lxc_index, pod.eth0_index = node.ifindex[pod.lxc_name], peers[pod.lxc_name]
 
     def _load_programs(self, node: SimNodeState, templates: dict[str, Path]) -> None:
         """The node's objects (bpf_host.o, bpf_overlay.o…) with its constants, attached where Cilium
         attaches them; each endpoint's bpf_lxc.o on its lxc device and its policy program in
-        cilium_call_policy. The maps exist already: the programs reuse them by name."""
+        cilium_call_policy. The maps the agent fills exist already and are reused by name; the first load
+        creates cilium_metrics and cilium_call_policy, which the datapath itself fills."""
         from tests import bpfattach
 
         node_dir = self._objects_dir / node.spec.name
         node_dir.mkdir()
-        constants = {ENCAP_IFINDEX_PLACEHOLDER: struct.pack("<I", _ifindex(node.netns, "cilium_vxlan")),
+        constants = {ENCAP_IFINDEX_PLACEHOLDER: struct.pack("<I", node.ifindex["cilium_vxlan"]),
                      IPV4_MASK_PLACEHOLDER: ipaddress.ip_network(node.spec.pod_cidr).netmask.packed}
         host = _substitute(templates["node"].read_bytes(), constants)
         for name in {obj for dev, hooks in ATTACH.items() if dev != "lxc" for _, obj, _ in hooks}:
@@ -218,7 +238,8 @@ class SimDatapath:
         for pod in node.pods:
             ep_dir = node_dir / f"ep{pod.endpoint_id}"
             ep_dir.mkdir()
-            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode(): pin.name.format(endpoint=pod.endpoint_id).encode()}
+            renamed = {pin.name.format(endpoint=TEMPLATE_ENDPOINT).encode():
+                       pin.name.format(endpoint=pod.endpoint_id).encode()}
             (ep_dir / "bpf_lxc.o").write_bytes(_substitute(endpoint, renamed))
             tc += _tc_attach(pod.lxc_name, ATTACH["lxc"], ep_dir)
         # One tc for the whole node; TC_BPF_MNT makes it pin and reuse maps in the node's bpffs.
@@ -260,8 +281,8 @@ class SimDatapath:
         self._ip(ns, "neigh", "add", gateway, "lladdr", link.gateway_mac or node_mac, "dev", "eth0", "nud", "permanent")
         self._ip(node.netns, "route", "add", f"{ip}/32", "dev", lxc_name)
         endpoint = self._endpoint(name, namespace)
-        pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, _ifindex(node.netns, lxc_name),
-                     _ifindex(ns, "eth0"), mac, node_mac, endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
+        pod = SimPod(name, namespace, node.spec.name, ip, ns, lxc_name, 0, 0, mac, node_mac,  # ifindexes: later
+                     endpoint["status"]["id"], endpoint["status"]["identity"]["id"])
         node.pods.append(pod)
         self.pods[name] = pod
 
@@ -393,15 +414,23 @@ class SimDatapath:
                      *cmap.encode("value", value, self.version).hex(" ").split())
 
     def _add_netns(self, name: str) -> None:
-        subprocess.run(["ip", "netns", "add", name], check=True)
         self._namespaces.append(name)
+        self._pending.setdefault("", []).append(f"netns add {name}")
 
     def _ip(self, ns: str, *args: str) -> None:
-        self._run(["ip", "-n", ns, *args])
+        self._pending.setdefault(ns, []).append(" ".join(args))
+
+    def _flush(self) -> None:
+        """The queued `ip` commands: one `ip -batch` for the new namespaces, then one per namespace in the
+        order each was first used (the bridge before the nodes whose uplinks it creates, a node before the
+        pods whose eth0 its lxc veths create)."""
+        for ns, commands in self._pending.items():
+            self._run(["ip", *(["-n", ns] if ns else []), "-batch", "-"], stdin="\n".join(commands) + "\n")
+        self._pending.clear()
 
     @staticmethod
-    def _run(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> None:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+    def _run(argv: list[str], env: dict | None = None, stdin: str | None = None) -> None:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, input=stdin)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
 
@@ -420,8 +449,9 @@ class SimExec(NodeExec):
 
 def _tc_attach(dev: str, hooks, objects_dir: Path) -> list[str]:
     """tc batch lines attaching hooks on dev; tc names a filter after its object's file name (bpf_lxc.o)."""
-    return [f"qdisc add dev {dev} clsact", *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
-                                            for direction, obj, section in hooks)]
+    return [f"qdisc add dev {dev} clsact",
+            *(f"filter add dev {dev} {direction} bpf da obj {objects_dir / obj} sec {section}"
+              for direction, obj, section in hooks)]
 
 
 def _max_entries(short: str, version: Version) -> int:
@@ -465,11 +495,6 @@ def _bpftool(*args: str) -> None:
     proc = subprocess.run(["bpftool", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bpftool {' '.join(args[:4])}…: {proc.stderr.strip() or proc.stdout.strip()}")
-
-
-def _ifindex(ns: str, dev: str) -> int:
-    return int(subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/ifindex"],
-                              capture_output=True, text=True, check=True).stdout)
 
 
 def _mac(hex12: str) -> str:

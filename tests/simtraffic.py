@@ -19,7 +19,7 @@ from collections import Counter
 # byte, then line/file (1.16+) or reserved bytes; the per-CPU value is {count u64, bytes u64}.
 METRIC_INGRESS, METRIC_EGRESS = 1, 2
 REASON_FORWARDED = 0
-DROP_POLICY, DROP_UNKNOWN_L3, DROP_MISSED_TAIL_CALL = 133, 139, 140
+DROP_POLICY, DROP_MISSED_TAIL_CALL = 133, 140
 DROP_UNROUTABLE, DROP_NO_SERVICE, DROP_EP_NOT_READY = 151, 158, 203
 
 _SERVER = r"""

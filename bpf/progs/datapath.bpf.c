@@ -2,8 +2,9 @@
 /* Stand-ins for Cilium's datapath programs, for tests that attach BPF where Cilium does.
  *
  * Same program names (cil_*) and the 1.9-era section names the guide's `bpftool net show` prints
- * ("bpf_lxc.o:[from-container]"). They pass every packet: tests need real attachments with real
- * names, ids and tags, not Cilium's logic.
+ * ("bpf_lxc.o:[from-container]"). They pass every packet: the node datapath of tests/netnode.py needs
+ * real attachments with real names, ids and tags, not Cilium's logic. The simulated cluster
+ * (tests/simdatapath.py) forwards with the project's model of that logic instead: progs/cilium/.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>

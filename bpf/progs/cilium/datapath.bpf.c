@@ -36,6 +36,8 @@ volatile const __u32 ENCAP_IFINDEX = 0x6b6c0e01;	/* cilium_vxlan's ifindex */
 volatile const __u32 IPV4_MASK = 0x6b6c0e02;		/* the node's pod CIDR mask, network order */
 
 /* --- Cilium's constants (bpf/lib/common.h, drop_reasons.h from 1.18) ----------------------------- */
+/* Drop reasons are positive here: Cilium defines them negative and stores the absolute value in
+ * cilium_metrics (drop.h); the functions below return them negated, as Cilium's do. */
 #define WORLD_ID		2
 #define HOST_ID			1
 #define ENDPOINT_KEY_IPV4	1
@@ -61,7 +63,6 @@ volatile const __u32 IPV4_MASK = 0x6b6c0e02;		/* the node's pod CIDR mask, netwo
 #define DROP_CSUM_L3		153
 #define DROP_CSUM_L4		154
 #define DROP_NO_SERVICE		158
-#define DROP_NO_TUNNEL_ENDPOINT	160
 #define DROP_POLICY_DENY	181
 #define DROP_EP_NOT_READY	203
 
@@ -591,8 +592,10 @@ static __always_inline int ipv4_from_lxc(struct __sk_buff *skb, __u32 *dst_ident
 	src_identity = identity_of(lookup_ipcache(p.ip4.saddr));
 #endif
 
-	/* Service translation before anything looks at the destination (tail_handle_ipv4 with
-	 * ENABLE_PER_PACKET_LB; __per_packet_lb_svc_xlate_4() in 1.19). */
+	/* Service translation before anything looks at the destination: bpf_lxc's per-packet path
+	 * (ENABLE_PER_PACKET_LB; __per_packet_lb_svc_xlate_4() in 1.19). With kube-proxy replacement Cilium
+	 * translates a ClusterIP earlier, at connect() in bpf_sock.c; the simulated pods share the test's
+	 * cgroup, so the same lookups are made here, per packet, with the same maps and the same result. */
 	ret = lb4_xlate(skb, &p, &svc_rev_nat);
 	if (ret < 0)
 		return ret;
