@@ -399,7 +399,8 @@ def check_connectivity(
         result = "[green]pass[/]  " if row.ok else "[red]FAIL[/]  "
         out.print(f"{_escape(line)}  {result}  {latency:<8}  {_escape(row.detail)}")
 
-    report = check(kubeconfig, context, target, wait, parallel, *((on_plan, on_row) if fmt == "table" else ()))
+    live = {"on_plan": on_plan, "on_row": on_row} if fmt == "table" else {}  # json/yaml: one document at the end
+    report = check(kubeconfig, context, target, wait, parallel, **live)
     if fmt != "table":
         _print_data(report.to_dict(), fmt)
         raise typer.Exit(0 if report.passed else 1)

@@ -506,8 +506,7 @@ class Report:
 
 
 def check(kubeconfig: str | None, context: str | None, world: World | None, wait: float = WAIT,
-          parallel: int = PARALLEL, on_plan=lambda probes: None, on_row=lambda row: None,
-          explain_failures: bool = True) -> Report:
+          parallel: int = PARALLEL, on_plan=lambda probes: None, on_row=lambda row: None) -> Report:
     """Run the matrix (at most `parallel` probes at once), calling on_row(row) as each finishes; then walk
     every failure. Rows come back in plan order."""
     path = kube.kubeconfig_path(kubeconfig)
@@ -527,8 +526,7 @@ def check(kubeconfig: str | None, context: str | None, world: World | None, wait
                 on_row(row)
         ordered = [rows[i] for i in range(len(probes))]
         seconds = time.monotonic() - started
-        if explain_failures:
-            explain_all(ordered, path, name, target, wait, parallel)
+        explain_all(ordered, path, name, target, wait, parallel)
     return Report(ordered, seconds)
 
 
