@@ -203,7 +203,7 @@ class DockerWorld(World):
             nodes[0].image.id, name=f"{self.cluster}-world-{uuid.uuid4().hex[:6]}", detach=True,
             entrypoint=["socat"], network=network, labels={"io.x-k8s.kindlab.world": self.cluster},
             command=["-d", "-d", f"UDP4-RECVFROM:{self.PORT},fork",
-                     "SYSTEM:echo $SOCAT_PEERADDR; echo $SOCAT_PEERADDR >&2"])
+                     "SYSTEM:echo $SOCAT_PEERADDR >&2; echo $SOCAT_PEERADDR"])  # logged, then answered
         try:
             deadline = time.monotonic() + self.START_TIMEOUT
             while not self.READY.search(self.container.logs(stdout=False, stderr=True)):
@@ -225,6 +225,7 @@ class DockerWorld(World):
         return self
 
     def arrivals(self) -> list[str]:
+        """What the log holds so far (the engine collects it asynchronously, within milliseconds)."""
         lines = self.container.logs(stdout=False, stderr=True).decode(errors="replace").splitlines()
         return [line.strip() for line in lines if IPV4.fullmatch(line.strip())]
 

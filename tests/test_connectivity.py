@@ -5,6 +5,7 @@ device) fails exactly the rows that need it, each explained by a walk that names
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -204,7 +205,11 @@ def test_the_docker_world_is_a_container_on_the_labs_network(kind_cluster, docke
         sock.connect((world.address, world.port))
         sock.send(b"kindlab\n")
         seen = sock.recv(512).decode().strip()
-        assert seen == sock.getsockname()[0] and world.arrivals() == [seen]
+        assert seen == sock.getsockname()[0]
+        deadline = time.monotonic() + 5  # the engine's log collection is asynchronous
+        while not world.arrivals() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.arrivals() == [seen]
         name = container.name
     assert docker_engine.containers.list(all=True, filters={"name": name}) == []
 
