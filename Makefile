@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 export KUBECONFIG ?= $(CURDIR)/kubeconfig
 
 .DEFAULT_GOAL := help
-.PHONY: help lab setup check up down cilium cilium-wait cilium-check cilium-restart cilium-unhook \
+.PHONY: help lab setup check up down cilium cilium-wait cilium-check cilium-connectivity cilium-restart cilium-unhook \
         nuke-all-pods nuke-kube-proxy tshoot test test-deps bench
 
 help: ## list the targets
@@ -45,6 +45,9 @@ cilium-wait: setup ## wait until every Cilium agent is ready, with progress per 
 
 cilium-check: setup ## cilium status in every agent, as one table
 	@$(LAB) cilium check
+
+cilium-connectivity: setup ## the guide's paths with real packets (pod, node, Service, NodePort, world, DNS); failures walked
+	@$(LAB) check connectivity
 
 cilium-restart: setup ## restart the Cilium agents and wait for them
 	@$(LAB) cilium restart

@@ -26,6 +26,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Namespace"): Kind("/api/v1", "namespaces", False),
     ("v1", "ServiceAccount"): Kind("/api/v1", "serviceaccounts", True),
     ("v1", "ConfigMap"): Kind("/api/v1", "configmaps", True),
+    ("v1", "Service"): Kind("/api/v1", "services", True),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): Kind("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
         Kind("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
@@ -37,7 +38,7 @@ KINDS: dict[tuple[str, str], Kind] = {
 # Namespaces before what lives in them, identities and permissions before the pods that use them, the
 # configuration before its readers; the operator before the agents, since it creates the CRDs they wait for.
 ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap",
-         "Deployment", "DaemonSet"]
+         "Deployment", "DaemonSet", "Service"]
 
 
 def kind_of(obj: dict) -> Kind:

@@ -337,3 +337,97 @@ def cilium_unhook(kubeconfig: Kubeconfig = None, context: Context = None, name: 
 
 
 cilium_app.command("unhook")(cilium_unhook)
+
+
+# --- lab check: the lab forwards ----------------------------------------------------------------------------
+
+check_app = new_app("check", help="Check that the lab forwards: the guide's paths with real packets.")
+app.add_typer(check_app, name="check")
+
+
+@check_app.command("connectivity")
+def check_connectivity(
+        kubeconfig: Kubeconfig = None, context: Context = None, output: Output = "table",
+        name: Name = "k8s-guide",
+        timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION",
+                                             help="how long each probe waits for its answer")] = "2s",
+        world: Annotated[str, typer.Option("--world", metavar="docker|none|IP:PORT",
+                                           help="the pod → world target: docker starts one on kind's network and "
+                                                "removes it; IP:PORT is an existing UDP target that answers with the "
+                                                "sender's address; none skips those rows")] = "docker",
+        parallel: Annotated[int, typer.Option("--parallel", min=1, max=64, metavar="N",
+                                              help="probes at once (default 8)")] = 8) -> None:
+    """The guide's paths as a matrix, from the net-tshoot pods (API exec), in seconds; every failure walked.
+
+    Rows: pod → pod on the same node and on every other node (ICMP, TCP), pod → ClusterIP Service, pod → NodePort on every node, node → pod (TCP), pod → world (ICMP, and UDP: masqueraded or not), DNS (the Service's name through the cluster DNS). Each row gives source, destination, path, result and latency, printed as it finishes. For each failed row, `tshoot walk` for its source and destination says where the path stops and how to reproduce it by hand. Exit 0 when every row passes, 1 otherwise.
+
+    Examples:
+
+      lab check connectivity
+
+      lab check connectivity -o json
+
+      lab check connectivity --world none --timeout 5s
+    """
+    from .connectivity import DockerWorld, FixedWorld, check
+
+    fmt = check_output(output)
+    wait = parse_duration(timeout)
+    if world == "docker":
+        target = DockerWorld(name)
+    elif world == "none":
+        target = None
+    else:
+        from tshoot.core.addr import parse_endpoint, show_ip
+
+        _, raw, port, _ = parse_endpoint(world)
+        target = FixedWorld(show_ip(raw), port)
+    out = console()
+    widths: dict[str, int] = {}
+    columns = ("source", "destination", "path", "proto")
+
+    def cells(probe) -> list[str]:
+        return [probe.source.shown, probe.destination, probe.path, probe.protocol]
+
+    def on_plan(probes) -> None:
+        for i, column in enumerate(columns):
+            widths[column] = max([len(column)] + [len(cells(p)[i]) for p in probes])
+        out.print("  ".join(c.upper().ljust(widths[c]) for c in columns) + "  RESULT  LATENCY   DETAIL",
+                  style="bold", markup=False)
+
+    def on_row(row) -> None:
+        latency = f"{row.latency_ms:.2f}ms" if row.latency_ms is not None else "-"
+        line = "  ".join(v.ljust(widths[c]) for c, v in zip(columns, cells(row.probe)))
+        result = "[green]pass[/]  " if row.ok else "[red]FAIL[/]  "
+        out.print(f"{_escape(line)}  {result}  {latency:<8}  {_escape(row.detail)}")
+
+    live = {"on_plan": on_plan, "on_row": on_row} if fmt == "table" else {}  # json/yaml: one document at the end
+    report = check(kubeconfig, context, target, wait, parallel, **live)
+    if fmt != "table":
+        _print_data(report.to_dict(), fmt)
+        raise typer.Exit(0 if report.passed else 1)
+    failed = [r for r in report.rows if not r.ok]
+    out.print(f"\n{len(report.rows) - len(failed)}/{len(report.rows)} passed in {report.seconds:.1f}s")
+    for row in failed:
+        p, why = row.probe, row.explanation
+        out.print(f"\n[red]✗[/] {_escape(p.source.shown)} → {_escape(p.destination)}, {p.path} ({p.protocol}): "
+                  f"{_escape(row.detail)}")
+        if why is None:
+            continue
+        if why.step:
+            out.print(f"  walk {why.verdict} at step {why.step['step']} ({_escape(why.step['title'])})"
+                      + (f" on {why.step['node']}" if why.step["node"] else "") + ":")
+        if why.reason:
+            out.print(f"    {_escape(why.reason)}")
+        for finding in why.findings:
+            out.print(f"  - {_escape(finding)}")
+        out.print("  by hand:")
+        for command in why.commands:
+            out.print(f"    {command}", markup=False)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

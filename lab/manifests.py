@@ -12,12 +12,16 @@ CILIUM_NAMESPACE = "cilium"  # the guide's namespace (kubectl -n cilium …), no
 TSHOOT_NAMESPACE = "default"
 AGENT_LABEL = "k8s-app=cilium"
 TSHOOT_LABEL = "name=net-tshoot"
+ECHO_LABEL = "name=net-echo"  # manifests/tshoot/net-echo.yaml.j2: the pods and the Service the connectivity check talks to
+ECHO_SERVICE = "net-echo"
 
 
 @dataclass(frozen=True)
 class Tshoot:
     image: str = NETSHOOT_IMAGE
     namespace: str = TSHOOT_NAMESPACE
+    echo_port: int = 8080
+    node_port: int = 30080  # in kube-apiserver's default NodePort range 30000-32767
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ REPOSITORY = "kindlab-test-node"
 TOOLS = ["bash", "sh", "cat", "rm", "mkdir", "ls", "sleep", "grep", "sed", "true", "false", "env", "touch", "stat",
          "chmod", "mount", "umount",
          "nft",  # kind ships nftables since v0.23 (kube-proxy's nftables mode)
-         "ip"]
+         "ip",
+         "socat"]  # kind's base image installs it; lab check connectivity's world container runs it
 # Every name kindest/node has for iptables; the -multi binaries pick their backend and mode from argv[0].
 XTABLES = {
     "xtables-nft-multi": [f"{fam}tables-nft{suffix}" for fam in ("ip", "ip6") for suffix in ("", "-save", "-restore")],

@@ -348,25 +348,40 @@ class SimDatapath:
                 put(policy, {"identity": 0, "direction": direction, "protocol": "ANY", "port": 0}, {"proxy_port": 0})
 
         backend_ids: dict[tuple[str, int, str], int] = {}
-        for service_index, (svc, addresses) in enumerate(self._services(), start=1):
-            rev_nat = self.service_ids.get(svc["metadata"]["name"], service_index)
+        listed = self._services()
+        # Cilium gives every frontend (address, port) a service ID of its own, the rev-NAT index its replies
+        # are translated back with (pkg/service/service.go upsertService -> AcquireID per L3n4Addr): a
+        # Service's first port keeps the Service's ID here, its other ports and NodePorts take the next ones.
+        frontend_ids = iter(range(len(listed) + 1, 1 << 16))
+        for service_index, (svc, addresses) in enumerate(listed, start=1):
+            service_id = self.service_ids.get(svc["metadata"]["name"], service_index)
             vip = svc["spec"]["clusterIP"]
-            for port in svc["spec"]["ports"]:
+            for port_index, port in enumerate(svc["spec"]["ports"]):
                 target_port = port["targetPort"] if isinstance(port.get("targetPort"), int) else port["port"]
                 targets = [(ip, target_port) for ip in addresses]
                 proto = port["protocol"] if v >= (1, 17, 0) else "ANY"  # the protocol is part of the key from 1.17
-                put(services, {"address": vip, "port": port["port"], "proto": proto, "slot": 0, "scope": "external"},
-                    {"backend_id": 0, "count": len(targets), "rev_nat_index": rev_nat, "flags": [], "flags2": []})
-                for slot, (ip, target_port) in enumerate(targets, start=1):
-                    backend_id = backend_ids.setdefault((ip, target_port, port["protocol"]), len(backend_ids) + 1)
-                    put(services, {"address": vip, "port": port["port"], "proto": proto, "slot": slot,
+                frontends = [(vip, port["port"])]
+                if port.get("nodePort"):
+                    # A NodePort on every node's address, in every node's table: bpf_lxc translates it at the
+                    # source. The sim has no bpf_host nodeport_lb4() (the real lab translates a remote node's
+                    # NodePort on that node's uplink); the backend and the reply seen by the pod are the same.
+                    frontends += [(other.spec.ip, port["nodePort"]) for other in self.nodes.values()]
+                for frontend_index, (address, number) in enumerate(frontends):
+                    rev_nat = service_id if port_index == frontend_index == 0 else next(frontend_ids)
+                    put(services, {"address": address, "port": number, "proto": proto, "slot": 0,
                                    "scope": "external"},
-                        {"backend_id": backend_id, "count": 0, "rev_nat_index": rev_nat, "flags": [], "flags2": []})
-                    backend = {"address": ip, "port": target_port}
-                    if v >= (1, 17, 0):
-                        backend["proto"] = port["protocol"]
-                    put(backends, {"backend_id": backend_id}, backend)
-                put(revnat, {"rev_nat_index": rev_nat}, {"address": vip, "port": port["port"]})
+                        {"backend_id": 0, "count": len(targets), "rev_nat_index": rev_nat, "flags": [], "flags2": []})
+                    for slot, (ip, target_port) in enumerate(targets, start=1):
+                        backend_id = backend_ids.setdefault((ip, target_port, port["protocol"]), len(backend_ids) + 1)
+                        put(services, {"address": address, "port": number, "proto": proto, "slot": slot,
+                                       "scope": "external"},
+                            {"backend_id": backend_id, "count": 0, "rev_nat_index": rev_nat, "flags": [],
+                             "flags2": []})
+                        backend = {"address": ip, "port": target_port}
+                        if v >= (1, 17, 0):
+                            backend["proto"] = port["protocol"]
+                        put(backends, {"backend_id": backend_id}, backend)
+                    put(revnat, {"rev_nat_index": rev_nat}, {"address": address, "port": number})
         script = self.workdir / f"fill-{node.spec.name}.batch"
         script.write_text("\n".join(batch) + "\n")
         _bpftool("batch", "file", str(script))

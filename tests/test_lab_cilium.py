@@ -80,8 +80,8 @@ def test_install_applies_everything_server_side_in_order(new_lab, kubeapi):
     assert all(w.query.get("fieldManager") == ["kindlab"] and w.query.get("force") == ["true"] for w in writes)
     kinds = [yaml.safe_load(w.body)["kind"] for w in writes]
     order = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap",
-             "Deployment", "DaemonSet"]
-    assert kinds == sorted(kinds, key=order.index) and kinds[0] == "Namespace" and kinds[-1] == "DaemonSet"
+             "Deployment", "DaemonSet", "Service"]
+    assert kinds == sorted(kinds, key=order.index) and kinds[0] == "Namespace" and kinds[-1] == "Service"
     expected = documents(render_cilium(Target(name, release()))) + documents(render_tshoot(Target(name, release())))
     assert len(writes) == len(expected) == len(r.out.strip().splitlines())
     live = kubeapi.get("daemonsets", "cilium", "cilium")
@@ -93,6 +93,9 @@ def test_install_applies_everything_server_side_in_order(new_lab, kubeapi):
     assert kubeapi.get("daemonsets", "net-tshoot", "default")["spec"]["template"]["spec"]["containers"][0][
         "image"] == "nicolaka/netshoot:v0.16"
     assert "daemonset.apps/cilium serverside-applied" in r.out
+    # what lab check connectivity talks to: net-echo on every node, behind a NodePort Service
+    assert kubeapi.get("services", "net-echo", "default")["spec"]["ports"][0]["nodePort"] == 30080
+    assert "service/net-echo serverside-applied" in r.out
 
 
 @pytest.mark.docker
@@ -157,8 +160,9 @@ def test_install_with_helm_hands_cilium_to_the_chart(new_lab, kubeapi, tmp_path)
     assert call["argv"][call["argv"].index("--kubeconfig") + 1] == str(new_lab.kubeconfig)
     assert call["argv"][call["argv"].index("--kube-context") + 1] == new_lab.cluster.context
     assert yaml.safe_load(call["values"])["k8sServiceHost"] == f"{new_lab.cluster.name}-control-plane"
-    # Only net-tshoot went through the API: the chart owns Cilium's objects.
-    assert [yaml.safe_load(w.body)["metadata"]["name"] for w in kubeapi.writes()] == ["net-tshoot"]
+    # Only the tshoot manifests (net-echo, net-tshoot) went through the API: the chart owns Cilium's objects.
+    assert sorted(yaml.safe_load(w.body)["metadata"]["name"] for w in kubeapi.writes()) == [
+        "net-echo", "net-echo", "net-tshoot"]
 
 
 # --- wait ----------------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_cilium_objects_carry_the_lab_datapath(version):
     assert not [k for k in config if k.startswith("hubble-")]  # no Hubble server, no TLS files it would need
     assert all(isinstance(v, str) for v in config.values())
 
-    cilium_objects = [o for o in objects if o["metadata"].get("name") != "net-tshoot"]
+    cilium_objects = [o for o in objects if o["metadata"].get("name") not in ("net-tshoot", "net-echo")]
     assert {o["metadata"]["namespace"] for o in cilium_objects if "namespace" in o["metadata"]} <= {
         "cilium", "cilium-secrets"}
     agent = _agent(objects)
@@ -248,6 +248,21 @@ def test_net_tshoot_runs_everywhere_with_a_pinned_image():
     assert spec["tolerations"] == [{"operator": "Exists"}]
     container = spec["containers"][0]
     assert container["image"] == "nicolaka/netshoot:v0.16" and container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_net_echo_answers_the_connectivity_check_behind_a_nodeport_service():
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in stream("1.19.4")}
+    echo, service = objects[("DaemonSet", "net-echo")], objects[("Service", "net-echo")]
+    spec = echo["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    # the same image as net-tshoot (nothing more to pull), an echo of the peer address on every node
+    assert container["image"] == objects[("DaemonSet", "net-tshoot")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert container["command"] == ["socat", "TCP4-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"]
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert service["spec"]["selector"] == echo["spec"]["selector"]["matchLabels"] == {"name": "net-echo"}
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"] == [{"name": "echo", "protocol": "TCP", "port": 8080, "targetPort": 8080,
+                                         "nodePort": 30080}]
 
 
 @pytest.mark.parametrize("what, render", [("cilium", render_cilium), ("tshoot", render_tshoot)])

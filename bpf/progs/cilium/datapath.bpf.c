@@ -723,7 +723,15 @@ static __always_inline int ipv4_from_overlay(struct __sk_buff *skb)
 	if (ret < 0)
 		return ret;
 	ep = lookup_endpoint(p.ip4.daddr);
-	if (!ep || (ep->flags & ENDPOINT_F_HOST))
+	if (ep && (ep->flags & ENDPOINT_F_HOST)) {
+		/* handle_ipv4() "to_host" (v1.9): Cilium gives the frame the host's MAC and redirects it to
+		 * cilium_host. The inner frame still carries the sending pod's gateway MAC, which the stack
+		 * would take for another host's and drop: here it is marked for this host and stays on
+		 * cilium_vxlan (a node -> remote pod reply, addressed to the node's router IP). */
+		bpf_skb_change_type(skb, 0);	/* PACKET_HOST */
+		return TC_ACT_OK;
+	}
+	if (!ep)
 		return TC_ACT_OK;	/* to the stack */
 	return local_delivery(skb, &p, ep, key.tunnel_id);
 }
