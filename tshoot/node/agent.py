@@ -45,11 +45,13 @@ class PodBackend(Backend):
         return f"agent {self.namespace}/{self.pod} on {self.node} (Cilium {version})"
 
     # --- exec ----------------------------------------------------------------------------------------
-    def run(self, argv: list[str], what: str) -> tuple[int, str, str]:
-        """argv in the agent container: (exit code, stdout, stderr); failures to run it as one line."""
+    def run(self, argv: list[str], what: str, timeout: float = EXEC_TIMEOUT, on_stdout=None,
+            stop=None) -> tuple[int | None, str, str]:
+        """argv in the agent container: (exit code, stdout, stderr); failures to run it as one line.
+        `on_stdout`/`stop` stream the output (kube.exec_in_pod): the code is None when `stop` ended it."""
         try:
             code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER, argv,
-                                              timeout=EXEC_TIMEOUT)
+                                              timeout=timeout, on_stdout=on_stdout, stop=stop)
         except kube.ExecError as exc:
             if "executable file not found" in str(exc) or "no such file or directory" in str(exc).lower():
                 raise TshootError(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
