@@ -174,28 +174,157 @@ def count(fd: int, key_size: int, value_size: int) -> int:
 
 
 # --- writing maps, loading and running programs (tshoot trace) ------------------------------------------
-# A block of its own: the calls above read Cilium's maps; these load kindlab's own programs (bpf/trace/),
+# A block of its own: the calls above read Cilium's maps; these load kindlab's own programs (tshoot/trace/bpf/),
 # attach them, fill their configuration maps and read their ring buffers. Declared on first use, on the same
-# library handle.
+# library handle. libbpf >= 1.0: pointer-returning calls give NULL and set errno on failure.
+RING_CALLBACK = ct.CFUNCTYPE(ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_size_t)
+_PRINT_CALLBACK = ct.CFUNCTYPE(ct.c_int, ct.c_int, ct.c_char_p, ct.c_void_p)
 _PROGRAM_PROTOTYPES = [
     ("bpf_map_update_elem", ct.c_int, [ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_uint64]),
+    ("bpf_object__open_file", ct.c_void_p, [ct.c_char_p, ct.c_void_p]),
+    ("bpf_object__load", ct.c_int, [ct.c_void_p]),
+    ("bpf_object__close", None, [ct.c_void_p]),
+    ("bpf_object__find_program_by_name", ct.c_void_p, [ct.c_void_p, ct.c_char_p]),
+    ("bpf_object__find_map_fd_by_name", ct.c_int, [ct.c_void_p, ct.c_char_p]),
+    ("bpf_program__attach", ct.c_void_p, [ct.c_void_p]),
+    ("bpf_program__fd", ct.c_int, [ct.c_void_p]),
+    ("bpf_link__destroy", ct.c_int, [ct.c_void_p]),
+    ("ring_buffer__new", ct.c_void_p, [ct.c_int, RING_CALLBACK, ct.c_void_p, ct.c_void_p]),
+    ("ring_buffer__consume", ct.c_int, [ct.c_void_p]),
+    ("ring_buffer__poll", ct.c_int, [ct.c_void_p, ct.c_int]),
+    ("ring_buffer__free", None, [ct.c_void_p]),
+    ("libbpf_set_print", ct.c_void_p, [_PRINT_CALLBACK]),
+    ("btf__load_vmlinux_btf", ct.c_void_p, []),
+    ("btf__find_by_name_kind", ct.c_int, [ct.c_void_p, ct.c_char_p, ct.c_uint32]),
+    ("btf__type_by_id", ct.c_void_p, [ct.c_void_p, ct.c_uint32]),
+    ("btf__name_by_offset", ct.c_char_p, [ct.c_void_p, ct.c_uint32]),
+    ("btf__free", None, [ct.c_void_p]),
 ]
+BTF_KIND_ENUM, BTF_KIND_ENUM64 = 6, 19
 _programs_declared = False
+_log: list[str] = []  # libbpf's messages (the verifier's log on a failed load), kept for the error
 
 
 def programs_lib():
-    """lib() with the prototypes of this block declared too."""
+    """lib() with the prototypes of this block declared too, and libbpf's messages captured (not printed)."""
     global _programs_declared
     handle = lib()
     if not _programs_declared:
         for name, res, args in _PROGRAM_PROTOTYPES:
             fn = getattr(handle, name)
             fn.restype, fn.argtypes = res, args
+        handle.libbpf_set_print(_print)
         _programs_declared = True
     return handle
+
+
+def _format(fmt: bytes, args: int) -> str:
+    libc = ct.CDLL(None)
+    buf = ct.create_string_buffer(1024)
+    libc.vsnprintf.argtypes = [ct.c_char_p, ct.c_size_t, ct.c_char_p, ct.c_void_p]
+    libc.vsnprintf(buf, len(buf), fmt, args)
+    return buf.value.decode("utf-8", "replace")
+
+
+@_PRINT_CALLBACK
+def _print(level: int, fmt: bytes, args: int) -> int:
+    _log.append(_format(fmt, args).rstrip("\n"))
+    del _log[:-200]
+    return 0
+
+
+def last_messages(count: int = 5) -> list[str]:
+    """libbpf's last messages (a failed load's reason is among them)."""
+    return [m for m in _log if m.strip()][-count:]
 
 
 def update(fd: int, key: bytes, value: bytes) -> None:
     """Insert or replace an entry (BPF_ANY). For a per-CPU map `value` holds every possible CPU's value, each
     rounded up to 8 bytes, as lookups return them."""
     _check(programs_lib().bpf_map_update_elem(fd, key, value, 0), "bpf_map_update_elem")
+
+
+def _pointer(ptr: int | None, what: str) -> int:
+    if not ptr:
+        err = ct.get_errno() or 22
+        raise OSError(err, os.strerror(err), what)
+    return ptr
+
+
+def open_object(path: str) -> int:
+    """bpf_object__open_file + bpf_object__load: the object's handle (close_object frees it)."""
+    handle = programs_lib()
+    obj = _pointer(handle.bpf_object__open_file(path.encode(), None), f"bpf_object__open_file {path}")
+    ret = handle.bpf_object__load(obj)
+    if ret < 0:
+        handle.bpf_object__close(obj)
+        raise OSError(-ret, os.strerror(-ret), f"bpf_object__load {path}")
+    return obj
+
+
+def close_object(obj: int) -> None:
+    programs_lib().bpf_object__close(obj)
+
+
+def attach_program(obj: int, name: str) -> int:
+    """Attach the program as its section says (tp_btf/…): the link's handle (destroy_link detaches)."""
+    handle = programs_lib()
+    prog = _pointer(handle.bpf_object__find_program_by_name(obj, name.encode()), f"no program {name}")
+    return _pointer(handle.bpf_program__attach(prog), f"bpf_program__attach {name}")
+
+
+def destroy_link(link: int) -> None:
+    programs_lib().bpf_link__destroy(link)
+
+
+def object_map_fd(obj: int, name: str) -> int:
+    return _check(programs_lib().bpf_object__find_map_fd_by_name(obj, name.encode()), f"map {name}")
+
+
+class RingBuffer:
+    """A BPF ring buffer read through libbpf: `on_record(bytes)` for each record, from consume()/poll()."""
+
+    def __init__(self, map_fd: int, on_record):
+        def callback(ctx, data, size) -> int:
+            on_record(ct.string_at(data, size))
+            return 0
+
+        self._callback = RING_CALLBACK(callback)  # kept alive as long as libbpf may call it
+        handle = programs_lib()
+        self._rb = _pointer(handle.ring_buffer__new(map_fd, self._callback, None, None), "ring_buffer__new")
+
+    def consume(self) -> int:
+        """Every record available now; returns how many."""
+        return _check(programs_lib().ring_buffer__consume(self._rb), "ring_buffer__consume")
+
+    def poll(self, timeout_ms: int) -> int:
+        ret = programs_lib().ring_buffer__poll(self._rb, timeout_ms)
+        return 0 if ret == -4 else _check(ret, "ring_buffer__poll")  # EINTR: a signal, not a failure
+
+    def free(self) -> None:
+        if self._rb:
+            programs_lib().ring_buffer__free(self._rb)
+            self._rb = None
+
+
+def kernel_enum(name: str) -> dict[int, str]:
+    """An enum of the running kernel, {value: name}, from its BTF (/sys/kernel/btf/vmlinux): the values of
+    enum skb_drop_reason differ between kernels (tracing.md §2.1), so they are never hard-coded."""
+    handle = programs_lib()
+    btf = _pointer(handle.btf__load_vmlinux_btf(), "btf__load_vmlinux_btf")
+    try:
+        for kind, member in ((BTF_KIND_ENUM, ct.c_uint32 * 2), (BTF_KIND_ENUM64, ct.c_uint32 * 3)):
+            type_id = handle.btf__find_by_name_kind(btf, name.encode(), kind)
+            if type_id <= 0:
+                continue
+            head = ct.cast(handle.btf__type_by_id(btf, type_id), ct.POINTER(ct.c_uint32 * 3)).contents
+            count = head[1] & 0xFFFF  # info: vlen in the low 16 bits
+            members = ct.cast(handle.btf__type_by_id(btf, type_id) + 12, ct.POINTER(member * count)).contents
+            out = {}
+            for m in members:
+                value = m[1] | (m[2] << 32 if kind == BTF_KIND_ENUM64 else 0)  # unsigned (tracing.md §2.1)
+                out[value] = handle.btf__name_by_offset(btf, m[0]).decode()
+            return out
+        return {}
+    finally:
+        handle.btf__free(btf)
