@@ -70,25 +70,21 @@ def trace(
         addresses, number, kernel_port = filters.prefilter(tree)
         _note(f"tracing path: {PATH}; filter {text or '(everything)'}; the kernel keeps addresses "
               f"{', '.join(addresses) or 'any'}, protocol {number or 'any'}, port {kernel_port or 'any'}")
+    import json
+    import signal
+
+    # Ctrl-C ends the trace between two events (a KeyboardInterrupt inside libbpf's callback would be lost)
+    interrupted: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     with Tracer(tree) as tracer:
         _note(f"tracing{' (Ctrl-C to stop)' if count is None and timeout is None else ''}: attached")
         if output == "table":
             print(f"{'TIME':>9} {'WHERE':<24} {'DEVICE':<15} {'EVENT':<12} PACKET")
-        try:
-            for event in tracer.events(count, timeout):
-                if output == "json":
-                    import json
-
-                    print(json.dumps(event.as_dict(tracer.start_ns)))
-                else:
-                    print(event.show(tracer.start_ns))
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            tracer._count_lost()
+        for event in tracer.events(count, timeout, stop=lambda: bool(interrupted)):
+            print(json.dumps(event.as_dict(tracer.start_ns)) if output == "json" else event.show(tracer.start_ns),
+                  flush=True)  # as it happens, also into a pipe
         summary = tracer.summary.as_dict()
     if output == "json":
-        import json
-
         print(json.dumps({"summary": summary}))
     else:
         _note(f"{summary['events']} events, {summary['packets']} packets, {summary['dropped']} dropped, "

@@ -282,20 +282,24 @@ def object_map_fd(obj: int, name: str) -> int:
 
 
 class RingBuffer:
-    """A BPF ring buffer read through libbpf: `on_record(bytes)` for each record, from consume()/poll()."""
+    """A BPF ring buffer read through libbpf: `on_record(bytes)` for each record, from consume()/poll().
+    on_record returning True ends this consume() after that record (libbpf's consume otherwise runs as
+    long as records keep coming, which under a flood is forever)."""
+
+    STOP = -11  # a negative callback result makes libbpf stop consuming (the record itself is consumed)
 
     def __init__(self, map_fd: int, on_record):
         def callback(ctx, data, size) -> int:
-            on_record(ct.string_at(data, size))
-            return 0
+            return self.STOP if on_record(ct.string_at(data, size)) else 0
 
         self._callback = RING_CALLBACK(callback)  # kept alive as long as libbpf may call it
         handle = programs_lib()
         self._rb = _pointer(handle.ring_buffer__new(map_fd, self._callback, None, None), "ring_buffer__new")
 
     def consume(self) -> int:
-        """Every record available now; returns how many."""
-        return _check(programs_lib().ring_buffer__consume(self._rb), "ring_buffer__consume")
+        """The records available now (until on_record asks to stop); returns how many, -1 when stopped."""
+        ret = programs_lib().ring_buffer__consume(self._rb)
+        return -1 if ret == self.STOP else _check(ret, "ring_buffer__consume")
 
     def poll(self, timeout_ms: int) -> int:
         ret = programs_lib().ring_buffer__poll(self._rb, timeout_ms)

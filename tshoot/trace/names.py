@@ -17,7 +17,7 @@ import time
 
 HOST = "host"
 NETNS_DIR = "/run/netns"
-REFRESH = 1.0  # seconds between rebuilds for unknown inodes
+REFRESH = 5.0  # seconds between rebuilds for unknown inodes (a rebuild asks docker: it costs CPU)
 
 
 def _inode(path: str) -> int | None:
@@ -60,6 +60,7 @@ class Namespaces:
     def __init__(self):
         self.table: dict[int, dict] = {}
         self._built = 0.0
+        self._unknown: set[int] = set()
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -75,9 +76,13 @@ class Namespaces:
             table.setdefault(inode, named)
         if host is not None:
             table[host] = {"name": HOST, "path": None}
-        self.table, self._built = table, time.monotonic()
+        self.table, self._built, self._unknown = table, time.monotonic(), set()
 
     def lookup(self, inode: int) -> dict:
-        if inode not in self.table and time.monotonic() - self._built > REFRESH:
-            self.rebuild()
-        return self.table.get(inode) or {"name": f"netns:{inode}", "path": None}
+        """0: no device (an skb freed before or after it had one), named by nothing."""
+        if inode and inode not in self.table and inode not in self._unknown:
+            if time.monotonic() - self._built > REFRESH:
+                self.rebuild()
+            if inode not in self.table:
+                self._unknown.add(inode)  # asked again only after the next rebuild
+        return self.table.get(inode) or {"name": f"netns:{inode}" if inode else "-", "path": None}

@@ -36,6 +36,7 @@
 #define MAX_ADDRS 8
 #define IFNAMSIZ 16
 #define KIND_SIZE 8
+#define RING_SIZE (8 << 20)
 
 enum { TRACE_RECEIVE = 1, TRACE_TRANSMIT = 2, TRACE_DROP = 3 };
 
@@ -94,7 +95,7 @@ struct config {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, RING_SIZE);
 } events SEC(".maps");
 
 struct {
@@ -207,6 +208,10 @@ static __always_inline int emit(struct sk_buff *skb, struct net_device *dev, __u
 	}
 	if (!wanted(&e))
 		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_SIZE - sizeof(e)) {
+		count(0);	/* full: lost, without reading the device's names for nothing */
+		return 0;
+	}
 	e.ts = bpf_ktime_get_ns();
 	e.skb = (__u64)skb;
 	e.kind = kind;
