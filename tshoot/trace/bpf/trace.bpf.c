@@ -85,6 +85,9 @@ struct event {
 	struct packet inner;	/* a VXLAN packet's payload (tunnel = 1) */
 };
 
+/* Puts struct event in the object's BTF, where tests/test_trace_filter.py compares it with the reader's layout. */
+const struct event *unused_event __attribute__((unused));
+
 struct config {
 	__be32 addrs[MAX_ADDRS];
 	__u32 n_addrs;
