@@ -207,3 +207,30 @@ def test_without_root_one_line_saying_how(tshoot):
                           capture_output=True, text=True, cwd="/")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "needs root" in proc.stderr and "sudo tshoot trace" in proc.stderr
+
+
+def test_names_from_the_cluster(kubeapi_cluster):
+    """With a kubeconfig, addresses are named as the cluster names them: the guide's pods on its two nodes,
+    the node addresses of the overlay hop, and the VNI as the identity it carries."""
+    _need_tracer()
+    from tests.kubeapi.objects import GUIDE_IDENTITY
+
+    topo = Overlay(x=0, hosts=(110, 99), node_ips=("172.18.0.5", "172.18.0.4")).build()
+    try:
+        trace = Trace("host", "10.0.2.99", "and", "icmp", "--kubeconfig", str(kubeapi_cluster.kubeconfig))
+        try:
+            assert topo.ping("A", "10.0.2.99").returncode == 0
+            events = trace.events()
+        finally:
+            trace.stop()
+    finally:
+        topo.destroy()
+    request = [e for e in events if e["packet"].get("icmp_type") == 8]
+    assert len(request) == 8
+    assert all(e["names"]["src"] == "default/net-tshoot-4gmzr" and e["names"]["dst"] == "default/net-tshoot-xbw6q"
+               for e in request)
+    encapsulated = request[3]
+    labels = next(i for i in kubeapi_cluster.list("ciliumidentities") if i["metadata"]["name"] == str(GUIDE_IDENTITY))
+    assert (encapsulated["names"]["outer_src"], encapsulated["names"]["outer_dst"]) == \
+        ("k8s-guide-control-plane", "k8s-guide-worker")
+    assert encapsulated["names"]["identity"] == [f"{k}={v}" for k, v in sorted(labels["security-labels"].items())]

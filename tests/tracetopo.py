@@ -23,13 +23,18 @@ def run(*argv: str) -> str:
 
 
 class Overlay:
-    def __init__(self):
+    """`x`, `hosts` and `node_ips` choose the addresses (pods 10.x.1.hostA and 10.x.2.hostB): the defaults
+    are random; a test naming pods from a cluster gives the cluster's."""
+
+    def __init__(self, x: int | None = None, hosts: tuple[int, int] = (10, 10),
+                 node_ips: tuple[str, str] | None = None):
         tag = uuid.uuid4().hex[:6]
-        self.x = random.randint(64, 250)
+        self.x = random.randint(64, 250) if x is None else x
         self.ns = {name: f"kl{tag}-{name}" for name in ("nodeA", "nodeB", "podA", "podB")}
-        self.pod_ip = {"A": f"10.{self.x}.1.10", "B": f"10.{self.x}.2.10"}
+        self.pod_ip = {"A": f"10.{self.x}.1.{hosts[0]}", "B": f"10.{self.x}.2.{hosts[1]}"}
         self.gw_ip = {"A": f"10.{self.x}.1.1", "B": f"10.{self.x}.2.1"}
-        self.node_ip = {"A": f"172.31.{self.x}.1", "B": f"172.31.{self.x}.2"}
+        a, b = node_ips or (f"172.31.{self.x}.1", f"172.31.{self.x}.2")
+        self.node_ip = {"A": a, "B": b}
         self.lxc = {"A": f"lxc{tag}a", "B": f"lxc{tag}b"}
         self.vx = "vx" + tag
         self.created: list[str] = []

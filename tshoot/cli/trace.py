@@ -76,7 +76,7 @@ def trace(
     # Ctrl-C ends the trace between two events (a KeyboardInterrupt inside libbpf's callback would be lost)
     interrupted: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-    with Tracer(tree) as tracer:
+    with Tracer(tree, cluster=_cluster(kubeconfig, context)) as tracer:
         _note(f"tracing{' (Ctrl-C to stop)' if count is None and timeout is None else ''}: attached")
         if output == "table":
             print(f"{'TIME':>9} {'WHERE':<24} {'DEVICE':<15} {'EVENT':<12} PACKET")
@@ -114,6 +114,22 @@ def _address(text: str, namespace: str, kubeconfig: str | None, context: str | N
     if not ip:
         raise UsageError(f"pod {ns or namespace}/{name} has no IP yet")
     return ip
+
+
+def _cluster(kubeconfig: str | None, context: str | None):
+    """The cluster's pods, nodes and identities when a kubeconfig is reachable (names for what the trace sees),
+    else None: the host's view (namespaces and devices) only."""
+    from tshoot.cluster import kube
+    from tshoot.cluster.enrich import Cluster
+
+    if not kube.kubeconfig_reachable(kubeconfig):
+        return None
+    try:
+        return Cluster.fetch(kube.api_client(kubeconfig, context))
+    except Exception as exc:  # TshootError or the API's own: names are a help, the trace runs without them
+        _note(f"no names from the cluster ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+              f"the host's view only")
+        return None
 
 
 def _note(text: str) -> None:

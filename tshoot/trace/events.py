@@ -46,7 +46,7 @@ class Packet:
 
 class Event:
     __slots__ = ("ts", "skb", "location", "netns", "ifindex", "reason", "len", "vni", "kind", "device",
-                 "device_kind", "outer", "inner", "where", "node", "drop")
+                 "device_kind", "outer", "inner", "where", "node", "drop", "names")
 
     def __init__(self, data: bytes):
         (self.ts, self.skb, self.location, self.netns, self.ifindex, self.reason, self.len, self.vni, self.kind,
@@ -58,6 +58,7 @@ class Event:
         self.where: dict = {}
         self.node: str | None = None
         self.drop: dict | None = None
+        self.names: dict = {}  # from the cluster: {"src": pod or node, "dst": …, "outer_src": node, "identity": labels}
 
     @property
     def packet(self) -> Packet:
@@ -81,14 +82,22 @@ class Event:
             out["outer"] = {**self.outer.as_dict(), "vni": self.vni}
         if self.drop is not None:
             out["drop"] = self.drop
+        if self.names:
+            out["names"] = self.names
         return out
 
     def show(self, start_ns: int) -> str:
         where = self.where.get("name", f"netns:{self.netns}")
+        if self.names.get("pod"):
+            where = f"{where} ({self.names['pod']})"
         device = self.device or "-"
         line = f"{(self.ts - start_ns) / 1e9:9.6f} {where:<24} {device:<15} {self.what:<12} {self.packet.show()}"
+        if self.names.get("src") or self.names.get("dst"):
+            line += f"  ({self.names.get('src') or '?'} > {self.names.get('dst') or '?'})"
         if self.inner:
-            line += f"  [outer {self.outer.saddr} > {self.outer.daddr} udp/{self.outer.dport} vni {self.vni}]"
+            line += f"  [outer {self.outer.saddr} > {self.outer.daddr} udp/{self.outer.dport} vni {self.vni}"
+            identity = self.names.get("identity")
+            line += f" = identity {','.join(identity)}]" if identity else "]"
         if self.drop is not None:
             line += f"  reason {self.drop['reason']} at {self.drop['location']}"
             if "normal" in self.drop:

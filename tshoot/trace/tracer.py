@@ -20,7 +20,7 @@ import time
 from tshoot.node import libbpf
 from tshoot.core.errors import TshootError
 from tshoot.trace import build
-from tshoot.trace.events import DROP, RECORD, Event, Symbols
+from tshoot.trace.events import DROP, RECORD, TRANSMIT, Event, Symbols
 from tshoot.trace.filter import Node, matches, prefilter
 from tshoot.trace.names import Namespaces
 
@@ -71,8 +71,9 @@ class Summary:
 class Tracer:
     """with Tracer(expression) as t: for event in t.events(count, timeout): …  (t.summary at the end)."""
 
-    def __init__(self, expression: Node | None, namespaces: Namespaces | None = None):
+    def __init__(self, expression: Node | None, namespaces: Namespaces | None = None, cluster=None):
         self.expression = expression
+        self.cluster = cluster  # tshoot.enrich.Cluster when a cluster was reachable: names for addresses
         self.namespaces = namespaces or Namespaces()
         self.summary = Summary()
         self.reasons: dict[int, str] = {}
@@ -169,6 +170,8 @@ class Tracer:
 
     def _name(self, event: Event) -> None:
         event.where = self.namespaces.lookup(event.netns)
+        if self.cluster is not None:
+            event.names = cluster_names(self.cluster, event)
         if event.kind != DROP:
             return
         reason = self.reasons.get(event.reason, str(event.reason))
@@ -203,3 +206,25 @@ class Tracer:
                                            "direction": direction, "interface": interface.name,
                                            "section": hook.section}
         return self._programs[key]
+
+
+def cluster_names(cluster, event: Event) -> dict:
+    """What the cluster calls the event's addresses (pods, nodes), the VNI (Cilium's source identity: its
+    labels) and, in a pod's namespace inside a node, the pod (its eth0 sends from and receives at its IP)."""
+    from tshoot.cluster.enrich import RESERVED
+
+    def named(address: str) -> str | None:
+        return cluster.pod_by_ip.get(address) or cluster.node_by_ip.get(address)
+
+    packet = event.packet
+    names = {"src": named(packet.saddr), "dst": named(packet.daddr)}
+    if event.inner:
+        names |= {"outer_src": named(event.outer.saddr), "outer_dst": named(event.outer.daddr)}
+        labels = [RESERVED[event.vni]] if event.vni in RESERVED else cluster.labels.get(event.vni)
+        if labels:
+            names["identity"] = labels
+    if event.where.get("node") and "/" in event.where.get("name", ""):
+        pod = cluster.pod_by_ip.get(packet.saddr if event.kind == TRANSMIT else packet.daddr)
+        if pod:
+            names["pod"] = pod
+    return {k: v for k, v in names.items() if v}
