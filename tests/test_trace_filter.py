@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tshoot.errors import UsageError
+from tshoot.core.errors import UsageError
 from tshoot.trace import filter as f
 from tshoot.trace.events import RECORD, Event
 

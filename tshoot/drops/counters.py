@@ -1,7 +1,7 @@
 """cilium_metrics on every node, as counters: one per (reason, direction, and where the version records it,
 source file and line), summed over CPUs; and what increased since the last read (`tshoot drops --watch`).
 
-Reading is tshoot.mapread's dump of the metrics map on each backend (bpftool in the agent, or libbpf on
+Reading is tshoot.mapio.read's dump of the metrics map on each backend (bpftool in the agent, or libbpf on
 this machine); the same as `cilium-dbg bpf metrics list` prints (cilium-dbg/cmd/bpf_metrics_list.go).
 """
 

@@ -10,8 +10,8 @@ carries the packet: pkg/monitor/dissect.go DissectSummary). The reason is Go's t
 so it is mapped back to Cilium's C name through tshoot.maps.metrics.
 
 The agent's CLI is `cilium-dbg` from 1.15 and `cilium` before; with the version unknown, cilium-dbg is tried
-first. Each agent's stream is one exec (tshoot.backends.pod PodBackend.run, streaming); all of them run at
-once through tshoot.mapread.on_nodes.
+first. Each agent's stream is one exec (tshoot.node.agent PodBackend.run, streaming); all of them run at
+once through tshoot.mapio.read.on_nodes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Running the tracer: the CO-RE object (tshoot.trace.build) loaded and attached through libbpf
-(tshoot.backends.libbpf), its filter set, its ring buffer drained, each record made an event, named and
+(tshoot.node.libbpf), its filter set, its ring buffer drained, each record made an event, named and
 filtered, until a count, a timeout or a stop.
 
 Which path ran: CO-RE through libbpf. bcc (python3-bpfcc) compiles against the running kernel's headers;
@@ -8,7 +8,7 @@ reads wrong offsets without an error, so tshoot does not use it for fields: CO-R
 from the kernel's own BTF. PATH says it for --help and -v.
 
 A drop by a tc program (reason TC_INGRESS / TC_EGRESS) names the program the kernel runs first at that hook
-of that device (tcx before tc), read with tshoot.hooks.local in the device's namespace.
+of that device (tcx before tc), read with tshoot.inspect.hooks_local in the device's namespace.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Tracer:
 
     def __init__(self, expression: Node | None, namespaces: Namespaces | None = None, cluster=None):
         self.expression = expression
-        self.cluster = cluster  # tshoot.enrich.Cluster when a cluster was reachable: names for addresses
+        self.cluster = cluster  # tshoot.cluster.enrich.Cluster when a cluster was reachable: names for addresses
         self.namespaces = namespaces or Namespaces()
         self.summary = Summary()
         self.reasons: dict[int, str] = {}
