@@ -43,6 +43,9 @@ def test_guide_walk_across_the_tunnel(sim, kubeapi, tshoot, version):
         (11, 2006, "6a:8c:ee:3a:73:d5", "3e:43:da:fb:c7:04")
     assert entry["pod"] == "default/net-tshoot-4gmzr"
     assert by["destination node: the destination endpoint's ingress policy"]["result"]["verdict"] == "allowed"
+    # delivered: the forward counter of the destination's to-container (TO_LXC: REASON_FORWARDED, ingress)
+    assert {k: result["counter"][k] for k in ("node", "reason", "code", "direction")} == \
+        {"node": "k8s-guide-control-plane", "reason": "REASON_FORWARDED", "code": 0, "direction": "INGRESS"}
     # every lookup shows the command that ran in the agent
     assert any("bpftool map lookup pinned /sys/fs/bpf/tc/globals/cilium_ipcache" in c
                for c in by["source node: ipcache lookup of the destination"]["commands"])
@@ -83,6 +86,9 @@ def test_walk_stops_at_a_policy_deny(sim, kubeapi, tshoot):
     assert (r.code, result["verdict"]) == (1, "stopped")
     assert "policy denies ingress for endpoint 2006" in result["reason"]
     assert result["steps"][-1]["title"] == "destination node: the destination endpoint's ingress policy"
+    # the counter the drop increments there, as bpf_lxc.c's send_drop_notify counts it (1.19.4's names)
+    assert result["counter"] == {"node": "k8s-guide-control-plane", "reason": "DROP_POLICY", "code": 133,
+                                 "description": "Policy denied", "direction": "INGRESS", "program": "bpf_lxc.c"}
 
 
 def test_walk_stops_without_a_service_backend(sim, kubeapi, tshoot):

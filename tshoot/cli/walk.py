@@ -79,6 +79,11 @@ def _print(result: dict) -> None:
     verdict = result["verdict"]
     style = {"delivered": "green", "left": "yellow", "stopped": "red"}[verdict]
     closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
+    counter = result.get("counter")
+    if counter:
+        out.print(f"\ncilium_metrics on {escape(counter['node'])} counts it: {counter['reason']} "
+                  f"({escape(counter['description'] or str(counter['code']))}) {counter['direction']}, in "
+                  f"{counter['program']} [dim](tshoot drops --node {escape(counter['node'])})[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
 
 

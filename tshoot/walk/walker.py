@@ -35,6 +35,10 @@ from tshoot.cluster.objects import reserved_identity
 from tshoot.core.version import Version
 
 
+# cilium_metrics reasons a walk ends with (bpf/lib/common.h; tshoot.maps.metrics names them per version)
+REASON_FORWARDED, DROP_POLICY, DROP_POLICY_DENY = 0, 133, 181
+
+
 class Stop(Exception):
     """The path cannot be followed past this step; the message says why."""
 
@@ -112,6 +116,7 @@ class Walker:
         self.source_ip, self.source_node = source_ip, source_node
         self.destination, self.protocol, self.port, self.slot = destination, protocol, port, slot
         self.steps: list[Step] = []
+        self.counter: dict | None = None  # the cilium_metrics entry the packet would increment (counted())
 
     # --- the walk --------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -125,7 +130,19 @@ class Walker:
         return {"source": {"pod": self.source_name, "ip": self.source_ip, "node": self.source_node},
                 "destination": {"address": self.destination, "protocol": self.protocol, "port": self.port},
                 "steps": [s.as_dict(i) for i, s in enumerate(self.steps, start=1)],
-                "verdict": verdict, "reason": reason}
+                "verdict": verdict, "reason": reason, "counter": self.counter}
+
+    def _counted(self, node: Node, code: int, direction: str) -> None:
+        """The cilium_metrics counter this packet increments at its last step, named for the node's version
+        (tshoot.maps.metrics), so `tshoot drops --node N` can confirm it. The programs that count: a policy
+        drop in bpf_lxc.c, send_drop_notify*() with METRIC_EGRESS (the source's egress policy) or
+        METRIC_INGRESS (the destination's ingress policy), bpf/lib/drop.h; a delivery to the endpoint,
+        _update_trace_metrics() for TO_LXC: REASON_FORWARDED, METRIC_INGRESS (bpf/lib/trace.h)."""
+        from tshoot.maps.metrics import REASONS, reasons_of
+
+        name, text = (reasons_of(node.version) if node.version else REASONS)[code]
+        self.counter = {"node": node.name, "reason": name, "code": code, "description": text,
+                        "direction": direction.upper(), "program": "bpf_lxc.c"}
 
     def _step(self, title: str, node: str | None = None) -> Step:
         step = Step(title, node)
@@ -292,12 +309,14 @@ class Walker:
                 (f"/{port}" if port else "")
         if verdict is None:
             step.result = {"verdict": "denied", "rule": None}
+            self._counted(node, DROP_POLICY, direction)
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: no entry allows {shown} "
                        f"(the datapath drops it: Policy denied)")
         value = verdict.obj["value"]
         rule = verdict.obj["key"]
         step.result = {"verdict": "denied" if value.get("deny") else "allowed", "rule": rule, "entry": value}
         if value.get("deny"):
+            self._counted(node, DROP_POLICY_DENY, direction)
             raise Stop(f"policy denies {direction} for endpoint {endpoint} on {node.name}: the deny rule {rule} "
                        f"matches {shown}")
         proxy = value.get("proxy_port") or 0
@@ -373,6 +392,7 @@ class Walker:
         step.says = (f"tail call to endpoint {entry['lxc_id']}'s to-container program (cilium_call_policy"
                      f"[{entry['lxc_id']}]), then redirect to {step.result['interface'] or 'ifindex ' + str(entry['ifindex'])}"
                      + (f", whose peer is {pod}'s eth0" if pod else ""))
+        self._counted(dst, REASON_FORWARDED, "ingress")
 
 
 class _Left(Exception):
