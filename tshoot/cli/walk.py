@@ -17,6 +17,8 @@ EXAMPLES = """Examples:
   tshoot walk client-7d9f8-x2v4q 10.32.0.10:53/udp   # a Service: load balancer, backend, then the pod
 
   sudo tshoot walk 10.0.2.99 10.0.1.110 --backend local --pod-netns POD_NS   # on a node, no cluster API
+
+  sudo tshoot walk net-tshoot-xbw6q 10.0.1.110 --trace   # and the real packet beside it (on the kind host)
 """
 
 
@@ -33,6 +35,9 @@ def walk(
     pod_netns: Annotated[Optional[str], typer.Option("--pod-netns", help="local backend: the source pod's netns")] = None,
     cilium_version: Annotated[Optional[str], typer.Option("--cilium-version", metavar="X.Y.Z",
                                                           help="override the version read from the agents' image")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="also send the packet for real from the source pod while "
+                                                        "tracing it on this host (root; see tshoot trace), and "
+                                                        "mark where it disagrees with the walk")] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "table",
@@ -49,17 +54,41 @@ def walk(
     version = versions.parse(cilium_version) if cilium_version else None
     if port is not None and proto is None:
         proto = "tcp"
+    if trace:
+        from tshoot.trace.tracer import need_root
+
+        need_root()
+        if backend == "local" and not pod_netns:
+            raise UsageError("--trace sends the packet from the source pod: walk a pod (--backend pod) or give "
+                             "--pod-netns with --backend local")
     if backend == "pod":
         result = walking.cluster_walk(kubeconfig, context, source, namespace, destination, proto, port, slot, version)
     else:
         result = walking.local_walk(bpffs, source, destination, proto, port, slot, version, netns, pod_netns)
+    if trace:
+        result["trace"] = _trace(result, backend, kubeconfig, context, namespace, source, pod_netns)
     if output != "table":
         from tshoot.cli.render import dump
 
         print(dump(result, output))
     else:
         _print(result)
-    raise typer.Exit(1 if result["verdict"] == "stopped" else 0)
+    disagrees = trace and not result["trace"]["agrees"]
+    raise typer.Exit(1 if result["verdict"] == "stopped" or disagrees else 0)
+
+
+def _trace(result: dict, backend: str, kubeconfig, context, namespace: str, source: str, pod_netns) -> dict:
+    from tshoot.walk import trace as tracing
+
+    if backend == "pod":
+        from tshoot.cluster import kube
+        from tshoot.cluster.enrich import Cluster
+
+        send = tracing.pod_sender(kubeconfig, context, namespace, source)
+        cluster = Cluster.fetch(kube.api_client(kubeconfig, context))
+    else:
+        send, cluster = tracing.netns_sender(pod_netns), None
+    return tracing.observe(result, send, cluster)
 
 
 def _print(result: dict) -> None:
@@ -79,12 +108,31 @@ def _print(result: dict) -> None:
     verdict = result["verdict"]
     style = {"delivered": "green", "left": "yellow", "stopped": "red"}[verdict]
     closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
+    if "trace" in result:
+        _print_trace(out, result["trace"])
     counter = result.get("counter")
     if counter:
         out.print(f"\ncilium_metrics on {escape(counter['node'])} counts it: {counter['reason']} "
                   f"({escape(counter['description'] or str(counter['code']))}) {counter['direction']}, in "
                   f"{counter['program']} [dim](tshoot drops --node {escape(counter['node'])})[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
+
+
+def _print_trace(out, traced: dict) -> None:
+    from rich.markup import escape
+
+    out.print(f"\n[bold]the real packet[/] [dim]($ {escape(' '.join(traced['probe']))} in the source pod, traced "
+              f"on this host)[/]")
+    for hop in traced["hops"]:
+        packet = hop["packet"]
+        drop = hop.get("drop")
+        why = f" {drop['reason']} at {drop['location']}" if drop else ""
+        out.print(f"   {escape(hop['where'] or '?')} {escape(hop['device'] or '-')} {hop['event']} "
+                  f"{packet['src']} > {packet['dst']}{escape(why)}")
+    if traced["agrees"]:
+        out.print(f"   [green]agrees with the walk[/] (the real packet: {traced['observed']['verdict']})")
+    else:
+        out.print(f"   [bold red]DISAGREES[/]: {escape(traced['disagreement'])}")
 
 
 walk.__doc__ += "\n\n" + EXAMPLES
