@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated, Optional
 
@@ -189,7 +190,7 @@ def _note(text: str) -> None:
     print(f"tshoot: {text}", file=sys.stderr)
 
 
-drops.__doc__ += "\n\n" + EXAMPLES
+drops.__doc__ = inspect.cleandoc(drops.__doc__) + "\n\n" + EXAMPLES
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated, Optional
 
@@ -19,10 +20,7 @@ EXAMPLES = """Examples:
 
   sudo tshoot trace --pod default/net-tshoot-4gmzr -o json     # pod names need a reachable kubeconfig
 
-Runs CO-RE BPF programs (compiled at first use with clang; apt-get install clang libbpf-dev) on the BTF
-tracepoints netif_receive_skb, net_dev_start_xmit and kfree_skb: every node of a kind lab shares this kernel,
-so one tracer sees every hop. bcc is not used: it compiles against kernel headers, which do not match this
-kernel here (wrong offsets, no error).
+Path: CO-RE BPF programs (compiled at first use with clang: apt-get install clang libbpf-dev) on the BTF tracepoints netif_receive_skb, net_dev_start_xmit and kfree_skb, loaded through libbpf. Every node of a kind lab shares this kernel, so one tracer sees every hop. bcc is not used: it compiles against kernel headers, and where they do not match the running kernel (as here) it reads wrong offsets without an error.
 """
 
 
@@ -136,7 +134,7 @@ def _note(text: str) -> None:
     print(f"tshoot: {text}", file=sys.stderr)
 
 
-trace.__doc__ += "\n\n" + EXAMPLES
+trace.__doc__ = inspect.cleandoc(trace.__doc__) + "\n\n" + EXAMPLES
 
 
 def register(app: typer.Typer) -> None:
