@@ -207,3 +207,18 @@ def test_monitor_on_a_1_9_agent_runs_cilium(tshoot, kubeapi):
 def test_monitor_needs_a_cluster(tshoot, bpffs):
     r = tshoot("drops", "--monitor", "--backend", "local", "--bpffs", str(bpffs))
     assert r.code == 2 and "needs a cluster" in r.err
+
+
+def test_monitor_timeout_ends_streams_that_are_still_running(tshoot, kubeapi_cluster):
+    """Agents whose monitor prints nothing keep their streams open: --timeout closes them, without an error."""
+    import time
+
+    def handle(namespace, pod, container, argv):
+        time.sleep(6)  # the command is still running when tshoot stops listening
+        return 0, b"", b""
+
+    kubeapi_cluster.exec_handler = handle
+    started = time.monotonic()
+    r = tshoot("drops", "--monitor", "--kubeconfig", str(kubeapi_cluster.kubeconfig), "--timeout", "1.5")
+    assert r.code == 0, r.err
+    assert time.monotonic() - started < 5.5 and "0 drop events" in r.err and "ended" not in r.err

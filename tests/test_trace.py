@@ -234,3 +234,14 @@ def test_names_from_the_cluster(kubeapi_cluster):
     assert (encapsulated["names"]["outer_src"], encapsulated["names"]["outer_dst"]) == \
         ("k8s-guide-control-plane", "k8s-guide-worker")
     assert encapsulated["names"]["identity"] == [f"{k}={v}" for k, v in sorted(labels["security-labels"].items())]
+
+
+def test_pods_are_found_in_the_cluster(tshoot, kubeapi_cluster):
+    """--pod / --from / --to name pods; their addresses come from the cluster (-v shows the filter)."""
+    _need_tracer()
+    r = tshoot("trace", "--pod", "default/net-tshoot-4gmzr", "--to", "net-tshoot-xbw6q", "--kubeconfig",
+               str(kubeapi_cluster.kubeconfig), "--timeout", "0.5", "-v")
+    assert r.code == 0, r.err
+    assert "filter (host 10.0.1.110) and (dst host 10.0.2.99)" in r.err
+    r = tshoot("trace", "--pod", "default/nope", "--kubeconfig", str(kubeapi_cluster.kubeconfig), "--timeout", "0.5")
+    assert r.code != 0 and r.err.count("\n") == 1 and "nope" in r.err
