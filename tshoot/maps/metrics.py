@@ -226,6 +226,7 @@ class Metrics(CiliumMap):
     keys = KEYS
     values = [(Range("1.9"), VALUE)]
     per_cpu = True
+    coded_members = ("reason", "file")
 
     def add_key_arguments(self, parser):
         parser.add_argument("reason", metavar="REASON",
