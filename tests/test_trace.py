@@ -245,3 +245,13 @@ def test_pods_are_found_in_the_cluster(tshoot, kubeapi_cluster):
     assert "filter (host 10.0.1.110) and (dst host 10.0.2.99)" in r.err
     r = tshoot("trace", "--pod", "default/nope", "--kubeconfig", str(kubeapi_cluster.kubeconfig), "--timeout", "0.5")
     assert r.code != 0 and r.err.count("\n") == 1 and "nope" in r.err
+
+
+def test_without_clang_one_line_naming_the_packages(tmp_path):
+    """First use compiles the program: without clang (and nothing cached) one line says what to install."""
+    need_root()
+    env = {**os.environ, "PATH": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "tshoot.main", "trace", "host", "10.0.0.1", "--timeout", "1"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "clang is missing: apt-get install clang libbpf-dev" in proc.stderr
