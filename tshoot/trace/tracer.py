@@ -31,8 +31,8 @@ DRAIN_EVERY = 0.005  # seconds: the programs never wake the reader (BPF_RB_NO_WA
 BATCH = 256  # records taken from the ring buffer at a time
 # The reader's share of one CPU while packets flood in. Past it the ring buffer fills and the kernel side
 # counts what it could not write (the summary's "lost"): the traffic being watched keeps its CPU, which is
-# what bench/trace_overhead.py measures (issue 19: <= 10% throughput lost; a 5% share lost 13% at the median on
-# a loaded 2-CPU machine, 2% about 1.5%). At 2%, a flood still shows several hundred events a second.
+# what bench/trace_overhead.py measures (issue 19: <= 10% throughput lost; measured on a shared 2-CPU machine:
+# median 87% kept with a 5% share, 98.6% with 2%). At 2%, a flood still shows several hundred events a second.
 CPU_SHARE = 0.02
 TC_REASONS = {"TC_INGRESS": "ingress", "TC_EGRESS": "egress"}
 # Frees the kernel reports as drops that are normal traffic (tracing.md §2.4): shown, not counted as dropped.
