@@ -28,11 +28,13 @@ PATH = "CO-RE (clang-compiled BPF, BTF from /sys/kernel/btf/vmlinux, loaded thro
 PROGRAMS = ("trace_receive", "trace_transmit", "trace_drop")
 MAX_ADDRS = 8  # struct config in trace.bpf.c
 DRAIN_EVERY = 0.005  # seconds: the programs never wake the reader (BPF_RB_NO_WAKEUP)
-BATCH = 256  # records taken from the ring buffer at a time
+BATCH = 64  # records taken from the ring buffer at a time (a few milliseconds of work)
+MAX_PAUSE = 0.25  # seconds: the longest pause, so that a stop or a timeout is seen at once (one-off work, such
+# as reading /proc/kallsyms on the first drop, must not buy a long sleep)
 # The reader's share of one CPU while packets flood in. Past it the ring buffer fills and the kernel side
 # counts what it could not write (the summary's "lost"): the traffic being watched keeps its CPU, which is
 # what bench/trace_overhead.py measures (issue 19: <= 10% throughput lost; measured on a shared 2-CPU machine:
-# median 87% kept with a 5% share, 98.6% with 2%). At 2%, a flood still shows several hundred events a second.
+# median 87% kept with a 5% share, 96% with 2%). At 2%, a flood still shows several hundred events a second.
 CPU_SHARE = 0.02
 TC_REASONS = {"TC_INGRESS": "ingress", "TC_EGRESS": "egress"}
 # Frees the kernel reports as drops that are normal traffic (tracing.md §2.4): shown, not counted as dropped.
@@ -161,7 +163,7 @@ class Tracer:
                 self._count_lost()
                 return
             busy = time.process_time() - started  # this process's CPU (printing included), not the wall clock
-            time.sleep(max(DRAIN_EVERY, busy / CPU_SHARE - busy))
+            time.sleep(min(MAX_PAUSE, max(DRAIN_EVERY, busy / CPU_SHARE - busy)))
 
     def _count_lost(self) -> None:
         cpus = libbpf.possible_cpus()
