@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tshoot.cli import catalog, maps, walk
+from tshoot.cli import catalog, drops, maps, trace, walk
 from tshoot.core.command import new_app, run
 from tshoot.cli.net import cgroup_app, net_app, prog_app
 from tshoot.cli.objects import register as register_objects
@@ -47,6 +47,8 @@ app.add_typer(cgroup_app)
 app.command(name="maps")(catalog.maps)
 maps.register(app)
 walk.register(app)
+drops.register(app)
+trace.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

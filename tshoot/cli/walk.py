@@ -15,6 +15,7 @@ EXAMPLES = """Examples:
   tshoot walk net-tshoot-xbw6q net-tshoot-4gmzr      # the destination named as a pod
   tshoot walk net-tshoot-xbw6q 10.96.0.10:53/udp     # the lab's DNS Service: load balancer, backend, pod
   sudo tshoot walk 10.244.2.7 10.244.1.5 --backend local --pod-netns POD_NS   # on a node, no cluster API
+  sudo tshoot walk net-tshoot-xbw6q 10.244.1.5 --trace    # and the real packet beside it (on the kind host)
 """
 
 
@@ -35,6 +36,9 @@ def walk(
     host_firewall: Annotated[Optional[str], typer.Option("--host-firewall", metavar="on|off",
                                                          help="whether the nodes run Cilium's host firewall (default: "
                                                               "cilium-config's enable-host-firewall; off for local)")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="also send the packet for real from the source pod while "
+                                                        "tracing it on this host (root; see tshoot trace), and "
+                                                        "mark where it disagrees with the walk")] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "table",
@@ -62,19 +66,43 @@ def walk(
     if port is not None and proto is None:
         proto = "tcp"
     packet = Packet(destination, proto, port, slot)
+    if trace:
+        from tshoot.trace.tracer import need_root
+
+        need_root()
+        if backend == "local" and not pod_netns:
+            raise UsageError("--trace sends the packet from the source pod: walk a pod (--backend pod) or give "
+                             "--pod-netns with --backend local")
     if backend == "pod":
         result = setup.cluster_walk(kubeconfig, context, source, namespace, destination, packet, version, firewall,
                                     timeout=seconds)
     else:
         result = setup.local_walk(bpffs or DEFAULT_BPFFS, source, destination, packet, version, netns, pod_netns,
                                   firewall)
+    if trace:
+        result["trace"] = _trace(result, backend, kubeconfig, context, namespace, source, pod_netns)
     if output != "table":
         from tshoot.cli.render import dump
 
         print(dump(result, output))
     else:
         _print(result)
-    raise typer.Exit(1 if result["verdict"] == "stopped" else 0)
+    disagrees = trace and not result["trace"]["agrees"]
+    raise typer.Exit(1 if result["verdict"] == "stopped" or disagrees else 0)
+
+
+def _trace(result: dict, backend: str, kubeconfig, context, namespace: str, source: str, pod_netns) -> dict:
+    from tshoot.walk import trace as tracing
+
+    if backend == "pod":
+        from tshoot.cluster import kube
+        from tshoot.cluster.model import Cluster
+
+        send = tracing.pod_sender(kubeconfig, context, namespace, source)
+        cluster = Cluster.fetch(kube.api_client(kubeconfig, context))
+    else:
+        send, cluster = tracing.netns_sender(pod_netns), None
+    return tracing.observe(result, send, cluster)
 
 
 def _print(result: dict) -> None:
@@ -94,12 +122,31 @@ def _print(result: dict) -> None:
     verdict = result["verdict"]
     style = {"delivered": "green", "left": "yellow", "stopped": "red"}[verdict]
     closing = {"delivered": "delivered", "left": "left the walk's reach", "stopped": "STOPPED"}[verdict]
+    if "trace" in result:
+        _print_trace(out, result["trace"])
     counter = result.get("counter")
     if counter:
         out.print(f"\ncilium_metrics on {escape(counter['node'])} counts it: {counter['reason']} "
-                  f"({escape(counter['description'])}) {counter['direction']}, in {counter['program']} "
-                  f"[dim](tshoot map dump cilium_metrics --node {escape(counter['node'])})[/]")
+                  f"({escape(counter['description'] or str(counter['code']))}) {counter['direction']}, in "
+                  f"{counter['program']} [dim](tshoot drops --node {escape(counter['node'])})[/]")
     out.print(f"\n[bold {style}]{closing}[/]" + (f": {escape(result['reason'])}" if result["reason"] else ""))
+
+
+def _print_trace(out, traced: dict) -> None:
+    from rich.markup import escape
+
+    out.print(f"\n[bold]the real packet[/] [dim]($ {escape(' '.join(traced['probe']))} in the source pod, traced "
+              f"on this host)[/]")
+    for hop in traced["hops"]:
+        packet = hop["packet"]
+        drop = hop.get("drop")
+        why = f" {drop['reason']} at {drop['location']}" if drop else ""
+        out.print(f"   {escape(hop['where'] or '?')} {escape(hop['device'] or '-')} {hop['event']} "
+                  f"{packet['src']} > {packet['dst']}{escape(why)}")
+    if traced["agrees"]:
+        out.print(f"   [green]agrees with the walk[/] (the real packet: {traced['observed']['verdict']})")
+    else:
+        out.print(f"   [bold red]DISAGREES[/]: {escape(traced['disagreement'])}")
 
 
 walk.__doc__ += "\n\n" + EXAMPLES

@@ -310,12 +310,18 @@ class CommandNotFound(ExecError):
 _NOT_FOUND_WORDS = ("executable file not found", "no such file or directory")
 
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STOP_POLL = 0.5  # seconds: how soon a stopped stream notices
 STDOUT, STDERR, ERROR = 1, 2, 3
 
 
 def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list[str],
-                timeout: float = REQUEST_TIMEOUT, text: bool = True) -> tuple[int, str | bytes, str | bytes]:
+                timeout: float = REQUEST_TIMEOUT, text: bool = True, on_stdout=None,
+                stop=None) -> tuple[int | None, str | bytes, str | bytes]:
     """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
+
+    Streaming (`cilium-dbg monitor`): `on_stdout(bytes)` gets stdout as it arrives instead of it being
+    returned, `timeout` bounds the whole stream, and setting `stop` (a threading.Event) ends it early,
+    closing the stream (which ends the command); the exit code is then None.
 
     Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
     as kubernetes.stream does, but opens the connection itself because kubernetes.stream has no
@@ -349,17 +355,29 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     deadline = time.monotonic() + timeout
     out, err, status = bytearray(), bytearray(), bytearray()
     ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True)
-    finished = False
+    finished = stopped = False
+    poll = STOP_POLL if stop is not None else float("inf")  # how often a stream looks at `stop`
     try:
-        ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=timeout)
+        ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
         while True:
-            ws.settimeout(max(0.001, deadline - time.monotonic()))
-            opcode, frame = ws.recv_data_frame(True)
+            ws.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
+            try:
+                opcode, frame = ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                if stop is not None and (stop.is_set() or time.monotonic() >= deadline):
+                    stopped = True
+                    break
+                if time.monotonic() < deadline:
+                    continue
+                raise
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 finished = True
                 break
             if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
                 channel, payload = frame.data[0], frame.data[1:]
+                if channel == STDOUT and on_stdout is not None:
+                    on_stdout(bytes(payload))
+                    continue
                 {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
     except websocket.WebSocketBadStatusException as exc:
         body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body)
@@ -369,11 +387,11 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     except Exception as exc:
         raise _transport_error(exc, conf.host, what, timeout) from None
     finally:
-        if finished:
-            ws.close(timeout=1)  # answer the server's close frame
+        if finished or stopped:
+            ws.close(timeout=1)  # answer the server's close frame, or end a stream we stopped
         else:
             ws.shutdown()  # no goodbye to a server that stopped answering
-    code = _exit_code(bytes(status), what)
+    code = None if stopped else _exit_code(bytes(status), what)
     if text:
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     return code, bytes(out), bytes(err)

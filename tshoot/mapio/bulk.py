@@ -151,12 +151,16 @@ class LayoutChoice:
             self.reasons[id(self.fixed)] = f"only Cilium {versions} use {size}-byte {which}s"
             return
         placement: dict[tuple, set[int]] = {}
+        coded: set[tuple] = set()
         for layout in layouts:
             for f in layout.fields:
                 placement.setdefault((f.offset, f.size, f.kind, f.bits), set()).add(id(layout))
+                if f.name in cmap.coded_members:
+                    coded.add((f.offset, f.size, f.kind, f.bits))
         differing = set()
         for (offset, length, kind, bits), users in placement.items():
-            if len(users) < len(layouts) or self._read_differently(offset, length, kind, bits):
+            if len(users) < len(layouts) or self._read_differently(offset, length, kind, bits,
+                                                                    (offset, length, kind, bits) in coded):
                 differing.update(range(offset, offset + length))
         fmt, cursor = "", 0
         for b in sorted(differing):
@@ -167,17 +171,16 @@ class LayoutChoice:
         self.signature = struct.Struct(fmt)
         self.by_signature: dict[tuple, Layout] = {}
 
-    def _read_differently(self, offset: int, length: int, kind: str, bits) -> bool:
+    def _read_differently(self, offset: int, length: int, kind: str, bits, coded: bool = False) -> bool:
         """Whether a member placed alike in every fitting layout is still read differently by some of them
         (the same flag bits named per version): an integer probed with each of its bits set alone, and all
-        set — a member of a byte or less with every value, since such a member may be a code whose names
-        change per version (a metrics reason, a source file id); an address or other bytes (never flags) with
-        a first byte set, and all bytes set."""
+        set — a code whose names change per version (CiliumMap.coded_members: a metrics reason, a source file
+        id) with every value; an address or other bytes (never flags) with a first byte set, and all bytes set."""
         if kind in (U, BE):
             width = bits[1] if bits else 8 * length
             order = "big" if kind == BE else "little"
             shift = bits[0] if bits else 0
-            values = range(1, 1 << width) if width <= 8 else [1 << i for i in range(width)] + [(1 << width) - 1]
+            values = range(1, 1 << width) if coded else [1 << i for i in range(width)] + [(1 << width) - 1]
             probes = [((p << shift).to_bytes(length, order)) for p in values]
         else:
             probes = [b"\x01" + bytes(length - 1), b"\xff" * length]

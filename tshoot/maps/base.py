@@ -85,6 +85,9 @@ class CiliumMap(ABC):
     # A per-CPU map (cilium_metrics): the kernel answers a lookup with one value per possible CPU, each rounded
     # up to 8 bytes, and bpftool prints them all; fold_cpus sums them into the one value users read.
     per_cpu: bool = False
+    # Members holding codes whose names change between versions (a metrics reason): a dump without a version
+    # checks each of their values for layouts that name it differently (tshoot.mapio.bulk.LayoutChoice).
+    coded_members: tuple[str, ...] = ()
 
     # --- names -------------------------------------------------------------------------------
     def pin(self, version: Version) -> Pin:

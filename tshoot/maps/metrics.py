@@ -4,7 +4,7 @@ A per-CPU hash (BPF_MAP_TYPE_PERCPU_HASH, 1024 entries, all versions: Go pkg/map
 The datapath bumps one entry per packet it forwards or drops (bpf/lib/metrics.h update_metrics(); drops
 through send_drop_notify*() in bpf/lib/drop.h, forwards through _update_trace_metrics() in bpf/lib/trace.h).
 Each CPU counts on its own; the answer is their sum, as `cilium-dbg bpf metrics list` prints it
-(cilium-dbg/cmd/bpf_metrics_list.go). tshoot.mapread sums them (CiliumMap.fold_cpus).
+(cilium-dbg/cmd/bpf_metrics_list.go). tshoot.mapio.read sums them (CiliumMap.fold_cpus).
 
 Key, `struct metrics_key` (bpf/lib/common.h up to 1.18, bpf/lib/metrics.h in 1.19), 8 bytes:
 * reason u8 @0: 0 forwarded, REASON_* below 130, or a drop: the C code is negative (`DROP_POLICY -133`) and
@@ -226,6 +226,7 @@ class Metrics(CiliumMap):
     keys = KEYS
     values = [(Range("1.9"), VALUE)]
     per_cpu = True
+    coded_members = ("reason", "file")
 
     def add_key_arguments(self, parser):
         parser.add_argument("reason", metavar="REASON",

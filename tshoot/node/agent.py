@@ -55,11 +55,14 @@ class Agent:
             if note:
                 note(f"{self.node}: {exc}")
 
-    def exec(self, argv: list[str], what: str) -> tuple[int, str, str]:
-        """argv in the agent container: (exit code, stdout, stderr); a binary the image lacks as one line."""
+    def exec(self, argv: list[str], what: str, timeout: float | None = None, on_stdout=None,
+             stop=None) -> tuple[int | None, str, str]:
+        """argv in the agent container: (exit code, stdout, stderr); a binary the image lacks as one line.
+        `on_stdout`/`stop` stream the output (kube.exec_in_pod): the code is None when `stop` ended it."""
         try:
             code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER, argv,
-                                              timeout=self.timeout)
+                                              timeout=self.timeout if timeout is None else timeout,
+                                              on_stdout=on_stdout, stop=stop)
         except kube.CommandNotFound as exc:
             raise NotInImage(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
                              f"{self.node}; {str(exc).split(': ', 1)[-1]}): {what} needs it; {self.instead}") from None

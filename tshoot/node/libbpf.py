@@ -96,6 +96,8 @@ class QueryOpts(ct.Structure):
 # --- the library ---------------------------------------------------------------------------------------
 
 _u32, _i32, _vp = ct.c_uint32, ct.c_int, ct.c_void_p
+RING_CALLBACK = ct.CFUNCTYPE(ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_size_t)  # ring_buffer_sample_fn
+PRINT_CALLBACK = ct.CFUNCTYPE(ct.c_int, ct.c_int, ct.c_char_p, ct.c_void_p)  # libbpf_print_fn_t
 # (function, result type, argument types): every libbpf call tshoot makes
 PROTOTYPES = [
     ("bpf_obj_get", _i32, [ct.c_char_p]),
@@ -115,6 +117,21 @@ PROTOTYPES = [
     ("btf__type_by_id", ct.POINTER(BtfType), [_vp, _u32]),
     ("btf__name_by_offset", ct.c_char_p, [_vp, _u32]),
     ("btf__free", None, [_vp]),
+    ("btf__load_vmlinux_btf", _vp, []),
+    ("btf__find_by_name_kind", _i32, [_vp, ct.c_char_p, _u32]),
+    ("bpf_object__open_file", _vp, [ct.c_char_p, _vp]),
+    ("bpf_object__load", _i32, [_vp]),
+    ("bpf_object__close", None, [_vp]),
+    ("bpf_object__find_program_by_name", _vp, [_vp, ct.c_char_p]),
+    ("bpf_object__find_map_fd_by_name", _i32, [_vp, ct.c_char_p]),
+    ("bpf_program__attach", _vp, [_vp]),
+    ("bpf_program__fd", _i32, [_vp]),
+    ("bpf_link__destroy", _i32, [_vp]),
+    ("ring_buffer__new", _vp, [_i32, RING_CALLBACK, _vp, _vp]),
+    ("ring_buffer__consume", _i32, [_vp]),
+    ("ring_buffer__poll", _i32, [_vp, _i32]),
+    ("ring_buffer__free", None, [_vp]),
+    ("libbpf_set_print", _vp, [PRINT_CALLBACK]),
 ]
 
 _lib = None
@@ -258,3 +275,132 @@ def update(fd: int, key: bytes, value: bytes) -> None:
     """Insert or replace an entry (BPF_ANY). For a per-CPU map `value` holds every possible CPU's value, each
     rounded up to 8 bytes, as lookups return them."""
     check(lib().bpf_map_update_elem(fd, key, value, 0), "bpf_map_update_elem")
+
+
+# --- loading and running kindlab's own programs (tshoot trace) ---------------------------------------------
+# The calls above read Cilium's maps; these load kindlab's own programs (tshoot/trace/bpf/), attach them, fill
+# their configuration maps and read their ring buffers. libbpf >= 1.0: pointer-returning calls give NULL and
+# set errno on failure.
+BTF_KIND_ENUM, BTF_KIND_ENUM64 = 6, 19
+_log: list[str] = []  # libbpf's messages (the verifier's log on a failed load), kept for the error
+_log_captured = False
+
+
+def _capture_log() -> None:
+    """libbpf's messages kept (not printed) from now on, for last_messages()."""
+    global _log_captured
+    if not _log_captured:
+        lib().libbpf_set_print(_print)
+        _log_captured = True
+
+
+def _format(fmt: bytes, args: int) -> str:
+    libc = ct.CDLL(None)
+    buf = ct.create_string_buffer(1024)
+    libc.vsnprintf.argtypes = [ct.c_char_p, ct.c_size_t, ct.c_char_p, ct.c_void_p]
+    libc.vsnprintf(buf, len(buf), fmt, args)
+    return buf.value.decode("utf-8", "replace")
+
+
+@PRINT_CALLBACK
+def _print(level: int, fmt: bytes, args: int) -> int:
+    _log.append(_format(fmt, args).rstrip("\n"))
+    del _log[:-200]
+    return 0
+
+
+def last_messages(count: int = 5) -> list[str]:
+    """libbpf's last messages (a failed load's reason is among them)."""
+    return [m for m in _log if m.strip()][-count:]
+
+
+def _pointer(ptr: int | None, what: str) -> int:
+    if not ptr:
+        err = ct.get_errno() or 22
+        raise OSError(err, os.strerror(err), what)
+    return ptr
+
+
+def open_object(path: str) -> int:
+    """bpf_object__open_file + bpf_object__load: the object's handle (close_object frees it)."""
+    _capture_log()
+    handle = lib()
+    obj = _pointer(handle.bpf_object__open_file(path.encode(), None), f"bpf_object__open_file {path}")
+    ret = handle.bpf_object__load(obj)
+    if ret < 0:
+        handle.bpf_object__close(obj)
+        raise OSError(-ret, os.strerror(-ret), f"bpf_object__load {path}")
+    return obj
+
+
+def close_object(obj: int) -> None:
+    lib().bpf_object__close(obj)
+
+
+def attach_program(obj: int, name: str) -> int:
+    """Attach the program as its section says (tp_btf/…): the link's handle (destroy_link detaches)."""
+    handle = lib()
+    prog = _pointer(handle.bpf_object__find_program_by_name(obj, name.encode()), f"no program {name}")
+    return _pointer(handle.bpf_program__attach(prog), f"bpf_program__attach {name}")
+
+
+def destroy_link(link: int) -> None:
+    lib().bpf_link__destroy(link)
+
+
+def object_map_fd(obj: int, name: str) -> int:
+    return check(lib().bpf_object__find_map_fd_by_name(obj, name.encode()), f"map {name}")
+
+
+class RingBuffer:
+    """A BPF ring buffer read through libbpf: `on_record(bytes)` for each record, from consume()/poll().
+    on_record returning True ends this consume() after that record (libbpf's consume otherwise runs as
+    long as records keep coming, which under a flood is forever)."""
+
+    STOP = -11  # a negative callback result makes libbpf stop consuming (the record itself is consumed)
+
+    def __init__(self, map_fd: int, on_record):
+        def callback(ctx, data, size) -> int:
+            return self.STOP if on_record(ct.string_at(data, size)) else 0
+
+        self._callback = RING_CALLBACK(callback)  # kept alive as long as libbpf may call it
+        handle = lib()
+        self._rb = _pointer(handle.ring_buffer__new(map_fd, self._callback, None, None), "ring_buffer__new")
+
+    def consume(self) -> int:
+        """The records available now (until on_record asks to stop); returns how many, -1 when stopped."""
+        ret = lib().ring_buffer__consume(self._rb)
+        return -1 if ret == self.STOP else check(ret, "ring_buffer__consume")
+
+    def poll(self, timeout_ms: int) -> int:
+        ret = lib().ring_buffer__poll(self._rb, timeout_ms)
+        return 0 if ret == -4 else check(ret, "ring_buffer__poll")  # EINTR: a signal, not a failure
+
+    def free(self) -> None:
+        if self._rb:
+            lib().ring_buffer__free(self._rb)
+            self._rb = None
+
+
+def kernel_enum(name: str) -> dict[int, str]:
+    """An enum of the running kernel, {value: name}, from its BTF (/sys/kernel/btf/vmlinux): the values of
+    enum skb_drop_reason differ between kernels (tracing.md §2.1), so they are never hard-coded."""
+    handle = lib()
+    btf = _pointer(handle.btf__load_vmlinux_btf(), "btf__load_vmlinux_btf")
+    try:
+        for kind, member in ((BTF_KIND_ENUM, ct.c_uint32 * 2), (BTF_KIND_ENUM64, ct.c_uint32 * 3)):
+            type_id = handle.btf__find_by_name_kind(btf, name.encode(), kind)
+            if type_id <= 0:
+                continue
+            head = handle.btf__type_by_id(btf, type_id)
+            count = head.contents.info & 0xFFFF  # info: vlen in the low 16 bits
+            # the members follow struct btf_type (name_off, info, size: 12 bytes)
+            address = ct.cast(head, ct.c_void_p).value + 12
+            out = {}
+            for m in (member * count).from_address(address):
+                value = m[1] | (m[2] << 32 if kind == BTF_KIND_ENUM64 else 0)  # unsigned (tracing.md §2.1)
+                out[value] = handle.btf__name_by_offset(btf, m[0]).decode()
+            return out
+        return {}
+    finally:
+        handle.btf__free(btf)
