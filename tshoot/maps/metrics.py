@@ -278,8 +278,8 @@ class Metrics(CiliumMap):
         # cannot say which release's reason and file names apply, so the version (or the bytes) chooses.
         return None if which == "key" else super().layout_from_btf(which, btf)
 
-    def decode(self, which, data, version=None, btf=None, within=None):
-        return super().decode(which, data, version, None if which == "key" else btf, within)
+    def decode(self, which, data, version=None, btf=None, within=None, role=None):
+        return super().decode(which, data, version, None if which == "key" else btf, within, role)
 
     def _decode_by_size(self, which, data, within=None):
         # Keys before 1.16 keep bytes 2-7 zero (reserved); a line or file there says 1.16+, where the
