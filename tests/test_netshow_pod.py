@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from tests.conftest import bpftool
 from tests.kubeapi import NodeExec, SimNode, objects
 from tshoot.inspect import hooks_local as local
 
@@ -89,13 +90,21 @@ def test_all_nodes_reports_each_failure_without_hiding_the_others(cluster, datap
 
 def test_prog_show_through_the_agent(cluster, datapath_node, tshoot):
     prog_id = datapath_node.prog_id("hooks/cil_from_netdev")
-    result = pod_cli(tshoot, cluster, "prog", "show", str(prog_id), "--node", NODE, "-o", "json")
+    # one of its maps pinned under a name longer than the kernel keeps (15 characters), as Cilium's are
+    map_id = json.loads(bpftool("-j", "prog", "show", "id", str(prog_id)).stdout)["map_ids"][0]
+    pin = datapath_node.bpffs / "cilium_lxc_pinned_in_full"
+    bpftool("map", "pin", "id", str(map_id), str(pin))
+    try:
+        result = pod_cli(tshoot, cluster, "prog", "show", str(prog_id), "--node", NODE, "-o", "json")
+        reference = local.prog_show(prog_id, str(datapath_node.bpffs)).to_dict()  # maps named by their pins too
+    finally:
+        pin.unlink()
     assert result.code == 0, result
     ours = json.loads(result.out)
-    reference = local.prog_show(prog_id).to_dict()
     assert ours["node"] == NODE
     for key in ("id", "type", "name", "tag", "gpl", "uid", "xlated", "jited", "memlock", "btf_id", "maps"):
         assert ours[key] == reference[key], key
+    assert [m["pinned"] for m in ours["maps"] if m["id"] == map_id] == [pin.name]  # the pin's name, in full
     assert abs(ours["loaded_at"] - reference["loaded_at"]) <= 1
 
 

@@ -92,8 +92,9 @@ def _optional_ip(agent: Agent, argv: list[str]) -> tuple[list, str | None]:
 
 def prog_show(cluster: Cluster, node: str, prog_id: int) -> ProgramShow:
     agent = cluster.agent(node)
+    # -f: each map's pinned paths, which name it in full (the kernel keeps 15 characters of a map's name)
     program, maps = agent.concurrently(lambda: agent.bpftool("prog", "show", "id", str(prog_id)),
-                                       lambda: agent.bpftool("map", "show") or [])
+                                       lambda: agent.bpftool("-f", "map", "show") or [])
     shown = program_from_bpftool(program, {m["id"]: m for m in maps})
     shown.node = node
     return shown
