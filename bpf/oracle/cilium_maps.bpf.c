@@ -14,23 +14,9 @@
 
 #include "kindlab/layouts.h"
 
-/* --- metrics (per-CPU) ----------------------------------------------------------------------------- */
-#if SINCE(16, 0)
-#include "kindlab/metrics_key_1_16.h"
-#else
-#include "kindlab/metrics_key_1_9.h"
-#endif
-#include "kindlab/metrics_value.h"
-
 /* --- the maps ----------------------------------------------------------------------------------- */
-#define MAP(name, map_type, key_type, value_type, entries, flags)	\
-	struct {							\
-		__uint(type, map_type);					\
-		__uint(max_entries, entries);				\
-		__uint(map_flags, flags);				\
-		__type(key, key_type);					\
-		__type(value, value_type);				\
-	} name SEC(".maps")
+#define MAP(name, map_type, key_type, value_type, entries, flags) \
+	KINDLAB_MAP(name, map_type, key_type, value_type, entries, flags)
 
 #define LPM_FLAGS BPF_F_NO_PREALLOC	/* LPM tries must not be preallocated */
 

@@ -157,3 +157,22 @@
 #define TUNNEL_VALUE struct endpoint_key
 #endif
 #endif
+
+/* --- metrics (per-CPU) ------------------------------------------------------------------------ */
+#if SINCE(16, 0)
+#include "kindlab/metrics_key_1_16.h"
+#else
+#include "kindlab/metrics_key_1_9.h"
+#endif
+#include "kindlab/metrics_value.h"
+
+/* A map of these layouts as libbpf reads BTF-defined maps; further members (pinning) may follow the flags. */
+#define KINDLAB_MAP(name, map_type, key_type, value_type, entries, flags, ...)	\
+	struct {								\
+		__uint(type, map_type);						\
+		__uint(max_entries, entries);					\
+		__uint(map_flags, flags);					\
+		__type(key, key_type);						\
+		__type(value, value_type);					\
+		__VA_ARGS__							\
+	} name SEC(".maps")

@@ -80,15 +80,8 @@ volatile const __u32 IPV4_MASK = 0x6b6c0e02;		/* the node's pod CIDR mask, netwo
 #define FILE_BPF_OVERLAY	3
 
 /* --- maps --------------------------------------------------------------------------------------- */
-#define PINNED_MAP(name, map_type, key_type, value_type, entries, flags)	\
-	struct {								\
-		__uint(type, map_type);						\
-		__uint(max_entries, entries);					\
-		__uint(map_flags, flags);					\
-		__type(key, key_type);						\
-		__type(value, value_type);					\
-		__uint(pinning, LIBBPF_PIN_BY_NAME);				\
-	} name SEC(".maps")
+#define PINNED_MAP(name, map_type, key_type, value_type, entries, flags) \
+	KINDLAB_MAP(name, map_type, key_type, value_type, entries, flags, __uint(pinning, LIBBPF_PIN_BY_NAME);)
 
 PINNED_MAP(IPCACHE_NAME, BPF_MAP_TYPE_LPM_TRIE, struct ipcache_key, struct remote_endpoint_info, IPCACHE_MAX,
 	   BPF_F_NO_PREALLOC);
@@ -109,26 +102,8 @@ PINNED_MAP(POLICY_NAME, POLICY_MAP_TYPE, struct policy_key, struct policy_entry,
 PINNED_MAP(TUNNEL_NAME, BPF_MAP_TYPE_HASH, TUNNEL_KEY, TUNNEL_VALUE, TUNNEL_MAX, 0);
 #endif
 
-/* cilium_metrics: per-CPU {reason, dir[, line, file]} -> {count, bytes} (bpf/lib/common.h ≤1.18,
- * bpf/lib/metrics.h 1.19; pkg/maps/metricsmap MaxEntries 1024). */
-struct metrics_key {
-	__u8 reason;
-	__u8 dir:2,
-	     pad:6;
-#if SINCE(16, 0)
-	__u16 line;
-	__u8 file;
-	__u8 reserved[3];
-#else
-	__u16 reserved[3];
-#endif
-};
-
-struct metrics_value {
-	__u64 count;
-	__u64 bytes;
-};
-
+/* cilium_metrics: per-CPU {reason, dir[, line, file]} -> {count, bytes} (kindlab/metrics_*.h; bpf/lib/common.h
+ * ≤1.18, bpf/lib/metrics.h 1.19; pkg/maps/metricsmap MaxEntries 1024). */
 PINNED_MAP(cilium_metrics, BPF_MAP_TYPE_PERCPU_HASH, struct metrics_key, struct metrics_value, 1024, 0);
 
 /* cilium_call_policy: every endpoint's policy program at its endpoint id (bpf/lib/maps.h POLICY_CALL_MAP,
