@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import shutil
 
-from tshoot.core.errors import TshootError
+from tshoot.core.errors import Problems
 
 from .releases import KIND_VERSION, RELEASES
 
@@ -45,4 +45,4 @@ def require(tools=REQUIRED) -> None:
     """Stop before doing anything when a tool is missing, naming every missing one."""
     lines = [missing_line(tool) for tool in missing(tools)]
     if lines:
-        raise TshootError("\n".join(lines))
+        raise Problems(lines)

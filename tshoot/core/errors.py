@@ -32,6 +32,14 @@ class OutputError(TshootError):
     """Standard output cannot take what the command printed (a full disk, /dev/full)."""
 
 
+class Problems(TshootError):
+    """Several independent problems, each said on a line of its own (every missing tool, say)."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 def guarded(prog: str, command) -> int:
     """command() -> its exit code, with every way out turned into one line on stderr and an exit code by type:
 
@@ -58,6 +66,11 @@ def _report(prog: str, exc: BaseException) -> int:
     if isinstance(exc, OSError) and exc.errno in _FULL and exc.filename is None:  # a write to stdout, not a file
         _silence_stdout()
         exc = OutputError(f"cannot write the output: {exc.strerror} (is the disk or device it goes to full?)")
+    if isinstance(exc, Problems):
+        _say(prog, exc.lines[0])
+        for line in exc.lines[1:]:
+            _say("", line)
+        return exc.exit_code
     if isinstance(exc, TshootError):
         _say(prog, str(exc))
         return exc.exit_code
@@ -98,7 +111,7 @@ def _say(prog: str, message: str) -> None:
     """One line on stderr, whatever the message holds (a YAML error spans lines; input may hold escapes)."""
     line = " ".join(printable(message).split())
     try:
-        print(f"{prog}: {line}", file=sys.stderr, flush=True)
+        print(f"{prog}: {line}" if prog else line, file=sys.stderr, flush=True)
     except OSError:
         pass  # stderr is gone too: the exit code is all that is left to say it
 
