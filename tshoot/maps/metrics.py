@@ -281,13 +281,13 @@ class Metrics(CiliumMap):
     def decode(self, which, data, version=None, btf=None, within=None, role=None):
         return super().decode(which, data, version, None if which == "key" else btf, within, role)
 
-    def _decode_by_size(self, which, data, within=None):
+    def _decode_by_size(self, which, data, within=None, role=None):
         # Keys before 1.16 keep bytes 2-7 zero (reserved); a line or file there says 1.16+, where the
         # file tables then decide whether the version is needed.
         if which == "key" and any(data[2:8]):
             since = Range("1.16")
             within = since if within is None else within.intersect(since)
-        return super()._decode_by_size(which, data, within)
+        return super()._decode_by_size(which, data, within, role)
 
     def value_fields(self, raw, layout) -> dict:
         return {"packets": raw["count"], "bytes": raw["bytes"]}
