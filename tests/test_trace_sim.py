@@ -91,8 +91,9 @@ def crossing(s, source, destination) -> list[tuple]:
 
 def check_crossing(s, events: list[dict], source, destination, packets: list[dict], payload: int) -> None:
     """Every field of a crossing's hops: the devices' kinds and ifindexes as the kernel has them, the packet at
-    each hop, the outer header (the nodes' eth0 addresses, Cilium's port, the VNI = the source's identity,
-    named by its labels) exactly on the hops between the two nodes' eth0, the lengths as each tracepoint sees
+    each hop, the tunnel key on cilium_vxlan (the VNI = the source's identity, the peer node), the outer
+    header (the nodes' eth0 addresses, Cilium's port, the VNI, named by its labels) exactly on the hops
+    between the two nodes' eth0, the lengths as each tracepoint sees
     them (with the Ethernet header on transmit, without on receive), the cluster's names for the addresses,
     the namespace's inode, and one skb all the way."""
     a, b = s.nodes[source.node], s.nodes[destination.node]
@@ -113,10 +114,15 @@ def check_crossing(s, events: list[dict], source, destination, packets: list[dic
         if tunnelled:
             assert {k: e["outer"][k] for k in outer} == outer, e
             names |= {"outer_src": a.spec.name, "outer_dst": b.spec.name}
-            # the VNI read as the identity's labels (from its CiliumIdentity)
-            assert f"k8s:io.kubernetes.pod.namespace={source.namespace}" in e["names"].pop("identity"), e
         else:
             assert "outer" not in e, e
+        if i == 2:  # on cilium_vxlan, before encapsulation: the tunnel key from-container set (VNI, node)
+            assert e["tunnel_key"] == {"vni": source.identity, "remote": b.spec.ip}, e
+            names["remote"] = b.spec.name
+        else:
+            assert "tunnel_key" not in e, e
+        if i == 2 or tunnelled:  # the VNI read as the identity's labels (from its CiliumIdentity)
+            assert f"k8s:io.kubernetes.pod.namespace={source.namespace}" in e["names"].pop("identity"), e
         assert e["names"] == names, e
         sent = e["event"] in ("transmitted", "encapsulated")
         assert e["len"] == (encapsulated if tunnelled else ETH + inner) - (0 if sent else ETH), e
