@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
-
 from lab import connectivity
 from tests.test_connectivity import WORKER, from_pod, lab_sim, pod, run  # noqa: F401 (lab_sim: the fixture)
 from tests.test_trace import _need_tracer
@@ -94,3 +92,4 @@ def test_an_unanswered_packet_is_last_seen_where_it_arrived(lab_sim, kubeapi):
                and r.probe.protocol == "udp")
     assert not udp.ok and report.notes == []
     assert traced(udp) == f"last seen at {world.netns} eth0 (received) and never answered"
+    assert client.ip in world.arrivals()  # it arrived from the pod's own address
