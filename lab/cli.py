@@ -359,7 +359,7 @@ def check_connectivity(
                                               help="probes at once (default 8)")] = 8) -> None:
     """The guide's paths as a matrix, from the net-tshoot pods (API exec), in seconds; every failure walked.
 
-    Rows: pod → pod on the same node and on every other node (ICMP, TCP), pod → ClusterIP Service, pod → NodePort on every node, node → pod (TCP), pod → world (ICMP, and UDP: masqueraded or not), DNS (the Service's name through the cluster DNS). Each row gives source, destination, path, result and latency, printed as it finishes. For each failed row, `tshoot walk` for its source and destination says where the path stops and how to reproduce it by hand. Exit 0 when every row passes, 1 otherwise.
+    Rows: pod → pod on the same node and on every other node (ICMP, TCP), pod → ClusterIP Service, pod → NodePort on every node, node → pod (TCP), pod → world (ICMP, and UDP: masqueraded or not), DNS (the Service's name through the cluster DNS). Each row gives source, destination, path, result and latency, printed as it finishes. For each failed row, `tshoot walk` for its source and destination says where the path stops and how to reproduce it by hand; run as root on the kind host, a retry of the probe is traced (`tshoot trace`) and the explanation says where the real packet was last seen. Exit 0 when every row passes, 1 otherwise.
 
     Examples:
 
@@ -408,6 +408,8 @@ def check_connectivity(
         raise typer.Exit(0 if report.passed else 1)
     failed = [r for r in report.rows if not r.ok]
     out.print(f"\n{len(report.rows) - len(failed)}/{len(report.rows)} passed in {report.seconds:.1f}s")
+    for note in report.notes:
+        out.print(f"note: {_escape(note)}")
     for row in failed:
         p, why = row.probe, row.explanation
         out.print(f"\n[red]✗[/] {_escape(p.source.shown)} → {_escape(p.destination)}, {p.path} ({p.protocol}): "

@@ -25,11 +25,15 @@ depends on the internet. It is injected (`World`), and it reports what reached i
 come back: that is how an unmasqueraded source is told apart from a lost packet.
 
 Every failed row is explained by `tshoot walk` for its source and destination (tshoot.walk.walker, in
-process): the step where the walk stops, why, and the commands to reproduce it by hand.
+process): the step where the walk stops, why, and the commands to reproduce it by hand. Run as root on the
+kind host, whose kernel every node of the lab shares, the failed probes are also retried while `tshoot trace`
+watches (tshoot.walk.trace, as `tshoot walk --trace` does): where each real packet was last seen (namespace,
+device, what happened there; a drop's reason and the program that dropped it) is one more finding.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -108,6 +112,11 @@ class Probe:
         return ["timeout", f"{wait + 1:g}", "bash", "-c", script, "probe", self.address, str(self.port), w]
 
     @property
+    def traced_address(self) -> str:
+        """Where the probe's packets go, for the trace of a retry (DNS: the cluster DNS Service)."""
+        return self.dns_server_ip if self.protocol == "dns" else self.address
+
+    @property
     def target(self) -> str:
         """The walk's destination: IP, or IP:PORT/PROTO."""
         if self.protocol == "dns":
@@ -117,8 +126,8 @@ class Probe:
 
 @dataclass
 class Explanation:
-    """Why a row failed, from the walk (and what the world target saw). A `tshoot trace` of a retry would
-    add where the packet was last seen as one more finding."""
+    """Why a row failed, from the walk (and what the world target saw, and where the traced retry's packet
+    was last seen)."""
 
     walk: str  # the tshoot walk command line
     verdict: str | None = None  # delivered, stopped, left; None when the walk itself failed
@@ -492,10 +501,37 @@ def _shell(argv: list[str]) -> str:
 
 # --- the check ------------------------------------------------------------------------------------------------
 
+TRACE_SKIPPED = ("the failed probes' real packets were not traced (where each was last seen): that needs root on "
+                 "the kind host, whose kernel every node shares: sudo lab check connectivity")
+
+
+def trace_retries(rows: list[Row], send, parallel: int = PARALLEL) -> list[str]:
+    """Retry each failed row's probe (`send(probe)`, all at once) while one tracer watches this kernel for
+    the packets of their sources, and add to each row's findings where its packet was last seen (places by
+    namespace and device: the rows name the pods). Returns the notes for the whole report: why nothing was
+    traced, when nothing was."""
+    if os.geteuid() != 0:
+        return [TRACE_SKIPPED]
+    from tshoot.walk import trace as tracing
+
+    expression = " or ".join(f"host {ip}" for ip in sorted({r.probe.source.ip for r in rows}))
+    try:
+        hops, summary = tracing.trace_while(
+            expression, lambda: fan_out(rows, lambda r: send(r.probe), parallel, node_of=lambda r: r.probe.source.pod))
+    except TshootError as exc:
+        return [f"the failed probes' real packets were not traced: {exc}"]
+    for row in rows:
+        seen = tracing.observed(hops, row.probe.source.ip, row.probe.traced_address)
+        row.explanation.findings.append(f"the real packet (the probe retried, traced on this kernel): "
+                                        f"{tracing.describe(seen)}")
+    return [f"{summary['lost']} trace events were lost: a finding may miss hops"] if summary["lost"] else []
+
+
 @dataclass
 class Report:
     rows: list[Row]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # about the whole check (the trace skipped, and why)
 
     @property
     def passed(self) -> bool:
@@ -503,13 +539,14 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"passed": sum(r.ok for r in self.rows), "failed": sum(not r.ok for r in self.rows),
-                "seconds": round(self.seconds, 2), "rows": [r.to_dict() for r in self.rows]}
+                "seconds": round(self.seconds, 2), "notes": self.notes, "rows": [r.to_dict() for r in self.rows]}
 
 
 def check(kubeconfig: str | None, context: str | None, world: World | None, wait: float = WAIT,
           parallel: int = PARALLEL, on_plan=lambda probes: None, on_row=lambda row: None) -> Report:
     """Run the matrix (at most `parallel` probes at once), calling on_row(row) as each finishes; then walk
-    every failure. Rows come back in plan order."""
+    every failure, and trace a retry of it where this process can (root on the kind host). Rows come back in
+    plan order."""
     path = kube.kubeconfig_path(kubeconfig)
     name, _ = kube.current_context(path, context)
     api = kube.api_client(path, name)
@@ -524,7 +561,9 @@ def check(kubeconfig: str | None, context: str | None, world: World | None, wait
                           node_of=lambda probe: probe.source.pod)
         seconds = time.monotonic() - started
         explain_all(ordered, path, name, target, wait, parallel)
-    return Report(ordered, seconds)
+        failed = [r for r in ordered if not r.ok]
+        notes = trace_retries(failed, lambda probe: run_probe(api, probe, wait), parallel) if failed else []
+    return Report(ordered, seconds, notes)
 
 
 class _NoWorld:

@@ -4,6 +4,8 @@ device), what happened there, the packet, and for a drop why (the kernel's reaso
 What happened, from the tracepoint and the device:
   received      netif_receive_skb on a device           decapsulated  the same on a VXLAN device (the inner packet)
   transmitted   net_dev_start_xmit on a device          encapsulated  the same, of a VXLAN packet (outer, VNI, inner)
+  (a packet transmitted on a collect_md VXLAN device, as Cilium's cilium_vxlan, shows the tunnel key it
+  carries there: the VNI and the remote node it is about to be encapsulated for)
   dropped       kfree_skb with a drop reason
 """
 
@@ -14,8 +16,10 @@ import socket
 import struct
 
 # struct event (trace.bpf.c): ts, skb, location, netns, ifindex, reason, len, vni, kind, tunnel, pad,
-# dev[16], dev_kind[8], then two struct packet (saddr, daddr, sport, dport (network order), proto, pad[3]).
-RECORD = struct.Struct("<QQQIIIIIBBxx16s8s4s4s2s2sB3x4s4s2s2sB3x")
+# dev[16], dev_kind[8], then two struct packet (saddr, daddr, sport, dport (network order), proto, pad[3]),
+# tunnel_remote, pad2.
+RECORD = struct.Struct("<QQQIIIIIBBxx16s8s4s4s2s2sB3x4s4s2s2sB3x4s4x")
+VXLAN_PACKET, TUNNEL_KEY = 1, 2  # struct event's tunnel
 RECEIVE, TRANSMIT, DROP = 1, 2, 3
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp"}
 
@@ -46,15 +50,17 @@ class Packet:
 
 class Event:
     __slots__ = ("ts", "skb", "location", "netns", "ifindex", "reason", "len", "vni", "kind", "device",
-                 "device_kind", "outer", "inner", "where", "node", "drop", "names")
+                 "device_kind", "outer", "inner", "tunnel_key", "where", "node", "drop", "names")
 
     def __init__(self, data: bytes):
         (self.ts, self.skb, self.location, self.netns, self.ifindex, self.reason, self.len, self.vni, self.kind,
-         tunnel, dev, dev_kind, *packets) = RECORD.unpack(data)
+         tunnel, dev, dev_kind, *packets, remote) = RECORD.unpack(data)
         self.device = dev.split(b"\0", 1)[0].decode("utf-8", "replace")
         self.device_kind = dev_kind.split(b"\0", 1)[0].decode("utf-8", "replace")
         self.outer = Packet(*packets[:5])
-        self.inner = Packet(*packets[5:]) if tunnel else None
+        self.inner = Packet(*packets[5:]) if tunnel == VXLAN_PACKET else None
+        # the VNI and remote node a VXLAN device is about to encapsulate the packet with
+        self.tunnel_key = {"vni": self.vni, "remote": socket.inet_ntoa(remote)} if tunnel == TUNNEL_KEY else None
         self.where: dict = {}
         self.node: str | None = None
         self.drop: dict | None = None
@@ -80,6 +86,8 @@ class Event:
                "packet": self.packet.as_dict(), "len": self.len, "skb": f"{self.skb:#x}"}
         if self.inner:
             out["outer"] = {**self.outer.as_dict(), "vni": self.vni}
+        if self.tunnel_key:
+            out["tunnel_key"] = self.tunnel_key
         if self.drop is not None:
             out["drop"] = self.drop
         if self.names:
@@ -96,6 +104,10 @@ class Event:
             line += f"  ({self.names.get('src') or '?'} > {self.names.get('dst') or '?'})"
         if self.inner:
             line += f"  [outer {self.outer.saddr} > {self.outer.daddr} udp/{self.outer.dport} vni {self.vni}"
+            identity = self.names.get("identity")
+            line += f" = identity {','.join(identity)}]" if identity else "]"
+        if self.tunnel_key:
+            line += f"  [tunnel key vni {self.vni} to {self.tunnel_key['remote']}"
             identity = self.names.get("identity")
             line += f" = identity {','.join(identity)}]" if identity else "]"
         if self.drop is not None:

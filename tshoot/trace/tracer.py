@@ -219,8 +219,11 @@ def cluster_names(cluster, event: Event) -> dict:
 
     packet = event.packet
     names = {"src": named(packet.saddr), "dst": named(packet.daddr)}
-    if event.inner:
-        names |= {"outer_src": named(event.outer.saddr), "outer_dst": named(event.outer.daddr)}
+    if event.tunnel_key:
+        names["remote"] = named(event.tunnel_key["remote"])
+    if event.inner or event.tunnel_key:
+        if event.inner:
+            names |= {"outer_src": named(event.outer.saddr), "outer_dst": named(event.outer.daddr)}
         labels = cluster.labels(event.vni)  # reserved identities by name, the others from their CiliumIdentity
         if labels:
             names["identity"] = labels

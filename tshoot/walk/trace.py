@@ -28,24 +28,47 @@ def trace_expression(source_ip: str, destination: str, protocol: str | None) -> 
 def observe(result: dict, send, cluster=None) -> dict:
     """Trace while `send(argv)` runs the probe in the source pod: {"probe", "hops", "observed", "agrees",
     "disagreement"} (hops as `tshoot trace -o json` prints them)."""
-    from tshoot.trace.filter import parse
-    from tshoot.trace.tracer import Tracer
-
     source_ip, destination = result["source"]["ip"], result["destination"]["address"]
     protocol, port = result["destination"]["protocol"], result["destination"]["port"]
     argv = probe_argv(destination, protocol, port)
-    with Tracer(parse(trace_expression(source_ip, destination, protocol)), cluster=cluster) as tracer:
-        send(argv)
-        hops = [e.as_dict(tracer.start_ns) for e in tracer.events(timeout=DRAIN)]
-        summary = tracer.summary.as_dict()
-    observed = _observed(hops, source_ip, destination)
-    agrees, disagreement = _compare(result, observed)
-    return {"probe": argv, "hops": hops, "observed": observed, "agrees": agrees, "disagreement": disagreement,
+    hops, summary = trace_while(trace_expression(source_ip, destination, protocol), lambda: send(argv), cluster)
+    seen = observed(hops, source_ip, destination)
+    agrees, disagreement = _compare(result, seen)
+    return {"probe": argv, "hops": hops, "observed": seen, "agrees": agrees, "disagreement": disagreement,
             "summary": summary}
 
 
-def _observed(hops: list[dict], source_ip: str, destination: str) -> dict:
-    request = [h for h in hops if (h["packet"]["src"], h["packet"]["dst"]) == (source_ip, destination)]
+def trace_while(expression: str, run, cluster=None) -> tuple[list[dict], dict]:
+    """The hops (as `tshoot trace -o json` prints them) of the packets matching `expression` while `run()`
+    sends them, and DRAIN seconds after; with the tracer's summary."""
+    from tshoot.trace.filter import parse
+    from tshoot.trace.tracer import Tracer
+
+    with Tracer(parse(expression), cluster=cluster) as tracer:
+        run()
+        hops = [e.as_dict(tracer.start_ns) for e in tracer.events(timeout=DRAIN)]
+        summary = tracer.summary.as_dict()
+    return hops, summary
+
+
+def observed(hops: list[dict], source_ip: str, destination: str) -> dict:
+    """What became of the packets from source_ip to destination: {"verdict": dropped|answered|unanswered|not
+    seen, "where", "device", and the drop or the last hop's event}.
+
+    A packet is followed by its buffer (skb) from the first hop that shows it addressed to the destination, so
+    that the hops after a translation count (a Service's DNAT to a backend, the node's masquerade), as long as
+    one end of it is unchanged; the buffer is someone else's again once the source's namespace sends another
+    packet in it. An answer is a packet from the destination (a reverse-NATed reply shows the Service's address)."""
+    ours: dict[str, str] = {}  # skb -> the namespace its packet left from
+    request = []
+    for h in hops:
+        src, dst = h["packet"]["src"], h["packet"]["dst"]
+        if (src, dst) == (source_ip, destination):
+            ours.setdefault(h["skb"], h["where"])
+        elif h["skb"] in ours and h["event"] == "transmitted" and h["where"] == ours[h["skb"]]:
+            del ours[h["skb"]]  # a new packet in a reused buffer
+        if h["skb"] in ours and (src == source_ip or dst == destination):
+            request.append(h)
     answer = [h for h in hops if (h["packet"]["src"], h["packet"]["dst"]) == (destination, source_ip)]
     drop = next((h for h in request if h["event"] == "dropped" and "normal" not in h["drop"]), None)
     if drop is not None:
@@ -58,28 +81,36 @@ def _observed(hops: list[dict], source_ip: str, destination: str) -> dict:
     return {"verdict": "not seen"}
 
 
-def _compare(result: dict, observed: dict) -> tuple[bool, str | None]:
-    predicted, real = result["verdict"], observed["verdict"]
+def describe(seen: dict) -> str:
+    """Where the real packet was last seen, as a phrase: "dropped at NETNS DEVICE: REASON at … by … program"."""
+    where = f" at {seen.get('where')} {seen.get('device') or ''}".rstrip() if seen.get("where") else ""
+    if seen["verdict"] == "dropped":
+        drop = seen["drop"]
+        program = drop.get("program")
+        by = f" by {program['hook']} {program['direction']} program {program['name']} (id {program['id']}) on " \
+             f"{program['interface']}" if program else ""
+        return f"dropped{where}: {drop['reason']} at {drop['location']}{by}"
+    if seen["verdict"] == "answered":
+        return "answered"
+    if seen["verdict"] == "unanswered":
+        return f"last seen{where} ({seen['event']}) and never answered"
+    return "not seen on this kernel (is this the lab's host?)"
+
+
+def _compare(result: dict, seen: dict) -> tuple[bool, str | None]:
+    predicted, real = result["verdict"], seen["verdict"]
     if predicted == "delivered" and real == "answered":
         return True, None
     if predicted == "stopped" and real == "dropped":
         return True, None
     if predicted == "left":
         return True, None  # the walk could not follow it: nothing to disagree with
-    where = f" at {observed.get('where')} {observed.get('device') or ''}".rstrip() if observed.get("where") else ""
-    if real == "dropped":
-        drop = observed["drop"]
-        program = drop.get("program")
-        by = f" by {program['hook']} {program['direction']} program {program['name']} (id {program['id']}) on " \
-             f"{program['interface']}" if program else ""
-        return False, (f"the walk predicts {predicted}, but the real packet was dropped{where}: "
-                       f"{drop['reason']} at {drop['location']}{by}")
     if real == "answered":
         return False, f"the walk predicts a drop ({result['reason']}), but the real packet was answered"
-    if real == "unanswered":
-        return False, f"the walk predicts {predicted}, but the real packet was last seen{where} and never answered"
-    return False, (f"the walk predicts {predicted}, but no packet of the probe was seen on this kernel "
-                   f"(is this the lab's host?)")
+    if real == "not seen":
+        return False, (f"the walk predicts {predicted}, but no packet of the probe was seen on this kernel "
+                       f"(is this the lab's host?)")
+    return False, f"the walk predicts {predicted}, but the real packet was {describe(seen)}"
 
 
 def pod_sender(kubeconfig: str | None, context: str | None, namespace: str, pod: str):

@@ -14,7 +14,9 @@
  *
  * A VXLAN packet (UDP to 8472, Cilium's port, or 4789) is read through: outer addresses, VNI, and the inner
  * packet's addresses and ports (tracing.md §4: the VNI is bytes 4-6 of the VXLAN header; the L4 header is
- * found from the IHL, never from skb->transport_header).
+ * found from the IHL, never from skb->transport_header). A packet handed to a VXLAN device in external
+ * (collect_md) mode, as Cilium's cilium_vxlan, is not encapsulated yet: the tunnel key a BPF program set
+ * (bpf_skb_set_tunnel_key) rides in its metadata dst, and is read from there (tunnel_key()).
  *
  * Filter (the config map, set by user space before packets flow): up to MAX_ADDRS IPv4 addresses of which
  * one must appear (inner or outer, source or destination), an L4 protocol and a port; zero = anything.
@@ -51,7 +53,24 @@ struct net_device {
 	possible_net_t nd_net;
 	const struct rtnl_link_ops *rtnl_link_ops;
 } __attribute__((preserve_access_index));
+/* include/net/dst.h, include/net/dst_metadata.h, include/net/ip_tunnels.h */
+#define DST_METADATA 0x0080
+#define IP_TUNNEL_INFO_TX 0x01
+#define SKB_DST_NOREF 1UL
+struct dst_entry { unsigned short flags; } __attribute__((preserve_access_index));
+struct ip_tunnel_key {
+	__be64 tun_id;
+	union { struct { __be32 src, dst; } ipv4; } u;
+} __attribute__((preserve_access_index));
+struct ip_tunnel_info { struct ip_tunnel_key key; __u8 mode; } __attribute__((preserve_access_index));
+enum metadata_type { METADATA_IP_TUNNEL = 0 };
+struct metadata_dst {
+	struct dst_entry dst;
+	enum metadata_type type;
+	union { struct ip_tunnel_info tun_info; } u;
+} __attribute__((preserve_access_index));
 struct sk_buff {
+	unsigned long _skb_refdst;
 	struct net_device *dev;
 	unsigned int len;
 	__be16 protocol;
@@ -77,12 +96,15 @@ struct event {
 	__u32 len;
 	__u32 vni;		/* VXLAN: the VNI (Cilium: the source security identity) */
 	__u8 kind;		/* TRACE_* */
-	__u8 tunnel;		/* 1: outer is a VXLAN packet, inner what it carries */
+	__u8 tunnel;		/* 1: outer is a VXLAN packet, inner what it carries; 2: the packet carries a
+				 * tunnel key for its VXLAN device (vni, tunnel_remote) */
 	__u16 pad;
 	char dev[IFNAMSIZ];
 	char dev_kind[KIND_SIZE];	/* the device's rtnl link kind: veth, vxlan, bridge… ("" for physical) */
 	struct packet outer;	/* the packet as on the wire of this device */
 	struct packet inner;	/* a VXLAN packet's payload (tunnel = 1) */
+	__be32 tunnel_remote;	/* tunnel = 2: the node the device will send it to */
+	__u32 pad2;
 };
 
 /* Puts struct event in the object's BTF, where tests/test_trace_filter.py compares it with the reader's layout. */
@@ -165,7 +187,7 @@ static __always_inline int wanted(const struct event *e)
 {
 	__u32 zero = 0;
 	const struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	const struct packet *pk = e->tunnel ? &e->inner : &e->outer;
+	const struct packet *pk = e->tunnel == 1 ? &e->inner : &e->outer;
 
 	if (!cfg)
 		return 1;
@@ -177,6 +199,23 @@ static __always_inline int wanted(const struct event *e)
 	if (cfg->port && pk->proto != IPPROTO_ICMP && cfg->port != pk->sport && cfg->port != pk->dport)
 		return 0;
 	return 1;
+}
+
+/* The tunnel key of a packet handed to a collect_md VXLAN device: skb_tunnel_info()
+ * (include/net/dst_metadata.h) — a metadata dst of type METADATA_IP_TUNNEL, for transmission — and the VNI
+ * as vxlan_xmit_one() takes it (tunnel_id_to_key32(): the low 32 bits of the big-endian tun_id). */
+static __always_inline void tunnel_key(struct sk_buff *skb, struct event *e)
+{
+	struct metadata_dst *md = (void *)(skb->_skb_refdst & ~SKB_DST_NOREF);
+	__be64 id;
+
+	if (!md || !(BPF_CORE_READ(md, dst.flags) & DST_METADATA) || BPF_CORE_READ(md, type) != METADATA_IP_TUNNEL ||
+	    !(BPF_CORE_READ(md, u.tun_info.mode) & IP_TUNNEL_INFO_TX))
+		return;
+	id = BPF_CORE_READ(md, u.tun_info.key.tun_id);
+	e->tunnel = 2;
+	e->vni = (__u32)bpf_be64_to_cpu(id);
+	e->tunnel_remote = BPF_CORE_READ(md, u.tun_info.key.u.ipv4.dst);
 }
 
 static __always_inline int emit(struct sk_buff *skb, struct net_device *dev, __u8 kind, __u64 location,
@@ -208,6 +247,13 @@ static __always_inline int emit(struct sk_buff *skb, struct net_device *dev, __u
 			e.tunnel = 1;
 			e.vni = (__u32)vx[4] << 16 | (__u32)vx[5] << 8 | vx[6];
 		}
+	}
+	if (kind == TRACE_TRANSMIT && !e.tunnel && dev && dev->rtnl_link_ops) {
+		char vx[KIND_SIZE] = {};
+
+		bpf_probe_read_kernel_str(vx, sizeof(vx), dev->rtnl_link_ops->kind);
+		if (vx[0] == 'v' && vx[1] == 'x' && vx[2] == 'l' && vx[3] == 'a' && vx[4] == 'n' && !vx[5])
+			tunnel_key(skb, &e);
 	}
 	if (!wanted(&e))
 		return 0;
