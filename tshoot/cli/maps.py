@@ -139,7 +139,8 @@ def _lookup(argv: list[str]) -> int:
             setattr(args, name, value)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact))
+    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact),
+                          enrich=True)
     found = succeeded(results)
     enricher = session.enricher(found)
     _show_commands(args, found)
@@ -227,7 +228,7 @@ def _dump(argv: list[str]) -> int:
     # orjson's import (~20 ms: it loads dataclasses, uuid, datetime…) runs while the map is read, which
     # holds no GIL (a kernel walk, or an exec); it is over before rendering forks.
     encoder = _import_meanwhile("orjson") if args.output == "json" else None
-    results = session.run(work)
+    results = session.run(work, enrich=True)
     if encoder is not None:
         encoder.join()
     found = succeeded(results)

@@ -98,26 +98,116 @@ def _context_entry(path: str, doc: dict, context: str | None) -> dict:
 
 def api_client(kubeconfig: str | None = None, context: str | None = None):
     """A kubernetes.client.ApiClient for that kubeconfig and context."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
     path = kubeconfig_path(kubeconfig)
     doc = read_kubeconfig(path)
     chosen = _context_entry(path, doc, context)
-    configuration = client.Configuration()
-    try:
-        # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
-        config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
-                                          persist_config=False, temp_file_path=os.path.dirname(os.path.abspath(path)))
-    except ConfigException as exc:
-        raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries without checks
-        raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
-                         f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
+    client = _kubernetes_client()
+    configuration = _static_configuration(client.Configuration(), path, doc, chosen)
+    if configuration is None:  # exec plugins, auth providers, proxies: the kubernetes package's own loader
+        configuration = client.Configuration()
+        from kubernetes import config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
+            config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
+                                              persist_config=False,
+                                              temp_file_path=os.path.dirname(os.path.abspath(path)))
+        except ConfigException as exc:
+            raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries unchecked
+            raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
+                             f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
     # One attempt per request: urllib3 would retry a read timeout three times, turning a 20 s timeout
     # into 80 s of silence. Callers that want retries know which requests are safe to repeat.
     configuration.retries = False
     return client.ApiClient(configuration)
+
+
+def _kubernetes_client():
+    """kubernetes.client without the rest of the package: `import kubernetes` runs its __init__, which imports
+    config, dynamic, utils and the watch/informer machinery (~450 ms, most of an interactive command's
+    start); the client itself loads its models lazily (~15 ms). The package is registered bare, its
+    submodules imported on demand (`from kubernetes import config` still imports config)."""
+    import sys
+
+    if "kubernetes" not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("kubernetes")
+        if spec is None:
+            raise TshootError("the kubernetes package is not installed: reinstall tshoot (pip install -e .)")
+        package = types.ModuleType("kubernetes")
+        package.__spec__, package.__path__ = spec, list(spec.submodule_search_locations or [])
+        sys.modules["kubernetes"] = package
+    from kubernetes import client
+
+    return client
+
+
+# The kubeconfig entries read here; a context using any other (exec, auth-provider, username, proxy-url…)
+# is loaded by the kubernetes package instead.
+_STATIC_CLUSTER = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
+                   "tls-server-name", "extensions"}
+_STATIC_USER = {"token", "tokenFile", "client-certificate", "client-certificate-data", "client-key",
+                "client-key-data", "extensions"}
+
+
+def _static_configuration(configuration, path: str, doc: dict, chosen: dict):
+    """The configuration of a context whose credentials are static (kind's client certificate, a token), read
+    as kubectl reads them; None when the context needs more (tshoot.cluster.kube.api_client falls back)."""
+    def entry(kind: str, name) -> dict | None:
+        found = next((e.get(kind) for e in doc.get(kind + "s") or []
+                      if isinstance(e, dict) and e.get("name") == name), None)
+        return found if isinstance(found, dict) else None
+
+    cluster = entry("cluster", chosen["context"].get("cluster"))
+    user = entry("user", chosen["context"].get("user")) or {}
+    if cluster is None or not cluster.get("server") or set(cluster) - _STATIC_CLUSTER or set(user) - _STATIC_USER:
+        return None
+    base = os.path.dirname(os.path.abspath(path))
+    configuration.host = str(cluster["server"]).rstrip("/")
+    configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify", False)
+    configuration.tls_server_name = cluster.get("tls-server-name")
+    configuration.ssl_ca_cert = _credential_file(cluster, "certificate-authority", base)
+    configuration.cert_file = _credential_file(user, "client-certificate", base)
+    configuration.key_file = _credential_file(user, "client-key", base)
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        try:
+            with open(os.path.join(base, user["tokenFile"])) as file:
+                token = file.read().strip()
+        except OSError as exc:
+            raise UsageError(f"kubeconfig {path}: tokenFile {user['tokenFile']}: {exc.strerror}; "
+                             f"{_KUBECONFIG_FIX}") from None
+    if token:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return configuration
+
+
+def _credential_file(entry: dict, name: str, base: str) -> str | None:
+    """The file holding a certificate or key: its path (relative to the kubeconfig), or NAME-data written to a
+    private temporary file that goes when the command ends (ssl reads certificates from files only)."""
+    if entry.get(name):
+        return os.path.join(base, entry[name])
+    data = entry.get(name + "-data")
+    if not data:
+        return None
+    import atexit
+    import base64
+    import binascii
+    import tempfile
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise UsageError(f"kubeconfig: {name}-data is not base64; {_KUBECONFIG_FIX}") from None
+    fd, written = tempfile.mkstemp(prefix="tshoot-", suffix=".pem")  # mode 0600
+    with os.fdopen(fd, "wb") as file:
+        file.write(raw)
+    atexit.register(os.unlink, written)
+    return written
 
 
 def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
@@ -326,7 +416,6 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
 
     import certifi
     import websocket
-    from kubernetes.stream.ws_client import get_websocket_url
 
     what = f"exec {argv[0]} in pod {namespace}/{pod}"
     query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
@@ -335,7 +424,7 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     _, url, headers, _, _ = api.param_serialize("GET", PODS.path(namespace, pod, "exec"), query_params=query,
                                                 auth_settings=["BearerToken"])
     conf = api.configuration
-    url = get_websocket_url(url)
+    url = "ws" + url[len("http"):]  # http(s)://… -> ws(s)://… (param_serialize gives the full URL)
     sslopt: dict = {"cert_reqs": ssl.CERT_NONE}
     if url.startswith("wss://") and conf.verify_ssl:
         sslopt = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": conf.ssl_ca_cert or certifi.where()}

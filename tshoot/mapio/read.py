@@ -211,14 +211,19 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
             raise TshootError(f"no entry for exactly {what} any more (the map changed while it was read)")
         return Lookup(backend, cmap, info, version, key, key, value, commands, "exact prefix")
     commands.append(lookup_cmd + "   # the datapath's lookup: the value of the longest prefix covering the key")
-    value = backend.lookup(info, key)
-    if value is None:
-        raise NoEntry(f"no entry covers {what}", commands)
     # Which entry answered: the longest prefix of the key that is itself an entry, asked of the kernel, longest
     # first (what the trie's own walk finds; kernel/bpf/lpm_trie.c trie_lookup_elem). Exact even where nested
-    # prefixes hold equal values, and without reading the map.
+    # prefixes hold equal values, and without reading the map. Whether the key's own prefix is one (a host's
+    # /32: the usual answer) is asked alongside the value, in the same round trip.
     candidates = [lpm_key(key, length) for length in range(lpm_prefix(key)[0], -1, -1)]
-    found = backend.first_entry(info, candidates)
+    value, own = backend.concurrently(lambda: backend.lookup(info, key),
+                                      lambda: backend.first_entry(info, candidates[:1]))
+    if value is None:
+        raise NoEntry(f"no entry covers {what}", commands)
+    found = own
+    if own is None and len(candidates) > 1:
+        shorter = backend.first_entry(info, candidates[1:])
+        found = None if shorter is None else shorter + 1
     if found is None:  # removed between the two reads
         raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
     commands.append(_getnext_command(backend, info, candidates[found])

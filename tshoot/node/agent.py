@@ -224,6 +224,9 @@ class PodBackend(Backend):
         return {link["ifindex"]: link["ifname"] for link in json.loads(self.agent.run(["ip", "-j", "link", "show"],
                                                                                         "interface names"))}
 
+    def concurrently(self, *calls) -> list:
+        return self.agent.concurrently(*calls)
+
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:
         return self.agent.command(argv)

@@ -136,6 +136,11 @@ class Backend(ABC):
             raise NotPinned(str(found))
         return found
 
+    def concurrently(self, *calls) -> list:
+        """The results of zero-argument calls that each read this node, in the calls' order: one after the other
+        here (a local read is a system call); side by side where each is a round trip (PodBackend)."""
+        return [call() for call in calls]
+
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""
         return []
