@@ -128,7 +128,7 @@ def _params(args, params: dict) -> dict:
 # --- lookup ---------------------------------------------------------------------------------------------
 def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
-    from tshoot.node.fanout import succeeded
+    from tshoot.node.fanout import NodeFailure, succeeded
 
     cmap, params, parser = _map_parser("lookup", argv, LOOKUP_EPILOG, "Look a key up in a Cilium map, as the datapath does.",
                                        _lookup_options)
@@ -139,10 +139,23 @@ def _lookup(argv: list[str]) -> int:
             setattr(args, name, value)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact),
-                          enrich=True)
+    several = len(session.backends()) > 1
+    streamed = None  # rows printed as nodes answer: a table of several nodes
+    if several and args.output == "table":
+        from tshoot.cli.mapview import StreamedEntries
+
+        streamed = StreamedEntries(None)
+
+    def shown(result, progress) -> None:
+        if streamed is not None and not isinstance(result, NodeFailure):
+            streamed.enricher = streamed.enricher or session.enricher([result])
+            progress.clear()
+            streamed.write([(result.node, result.obj["key"], result.obj["value"])])
+
+    results = _run(session, lambda b: mapread.lookup(b, cmap, _params(args, params), args, version, args.exact),
+                   enrich=True, shown=shown)
     found = succeeded(results)
-    enricher = session.enricher(found)
+    enricher = streamed.enricher if streamed is not None and streamed.enricher else session.enricher(found)
     _show_commands(args, found)
     if args.verbose:
         for r in found:
@@ -155,12 +168,8 @@ def _lookup(argv: list[str]) -> int:
                 for r in found]
         if objs:
             print(render.dump(objs[0] if len(results) == 1 else objs, args.output))
-    elif len(results) == 1 and found:
+    elif not several and found:
         print(_lookup_detail(found[0], enricher))
-    elif found:
-        from tshoot.cli.mapview import entry_table
-
-        print(entry_table([(r.node, r.obj["key"], r.obj["value"]) for r in found], enricher, node_column=True))
     return _report(results)
 
 
@@ -228,7 +237,7 @@ def _dump(argv: list[str]) -> int:
     # orjson's import (~20 ms: it loads dataclasses, uuid, datetime…) runs while the map is read, which
     # holds no GIL (a kernel walk, or an exec); it is over before rendering forks.
     encoder = _import_meanwhile("orjson") if args.output == "json" else None
-    results = session.run(work, enrich=True)
+    results = _run(session, work, enrich=True)
     if encoder is not None:
         encoder.join()
     found = succeeded(results)
@@ -276,7 +285,7 @@ def _list(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
+    results = _run(session, lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
     found = succeeded(results)
     _show_commands(args, found)
     from tshoot.cli.mapview import list_rows, list_table
@@ -303,6 +312,20 @@ def _session(args):
     return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
                    kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
                    parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note)
+
+
+def _run(session, work, enrich: bool = False, shown=None) -> list:
+    """session.run with the progress line of a command that asks several nodes (tshoot.cli.progress);
+    shown(result, progress) prints what a node's answer adds as it comes."""
+    from tshoot.cli.progress import Progress
+
+    with Progress(len(session.backends())) as progress:
+        def on_answer(result) -> None:
+            if shown is not None:
+                shown(result, progress)
+            progress(result)
+
+        return session.run(work, enrich=enrich, on_answer=on_answer)
 
 
 def _note(text: str) -> None:

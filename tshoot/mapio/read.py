@@ -18,6 +18,7 @@ from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import TshootError, UsageError
 from tshoot.mapio.filter import Filter
+from tshoot.node.fanout import DEFAULT_PARALLEL, DEFAULT_TIMEOUT
 from tshoot.maps import MAPS
 from tshoot.maps.base import Absent, CiliumMap
 from tshoot.core.version import Range, Version
@@ -369,10 +370,12 @@ def list_maps(backend: Backend, version: Version | None, cilium_only: bool = Tru
 
 
 # --- many nodes ---------------------------------------------------------------------------------
-def ipcache_entries(api, address: str) -> list[dict]:
+def ipcache_entries(api, address: str, parallel: int = DEFAULT_PARALLEL, timeout: float = DEFAULT_TIMEOUT,
+                    on_nodes=None, on_answer=None) -> list[dict]:
     """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
     [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
-    This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup)."""
+    This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup).
+    on_nodes(count) once the nodes are listed, on_answer(result) as each answers (tshoot.node.fanout)."""
     from tshoot.core.addr import IPV6, parse_ip, show_ip
     from tshoot.maps import ipcache
     from tshoot.node.agent import pod_backends
@@ -390,5 +393,8 @@ def ipcache_entries(api, address: str) -> list[dict]:
         return {"node": backend.node, "prefix": found.obj["key"]["prefix"], "identity": value["identity"],
                 "tunnel_endpoint": value["tunnel_endpoint"]}
 
+    backends = pod_backends(api, timeout=timeout)
+    if on_nodes is not None:
+        on_nodes(len(backends))
     return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
-            for r in fan_out(pod_backends(api), one)]
+            for r in fan_out(backends, one, parallel, on_answer)]

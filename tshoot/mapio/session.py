@@ -31,11 +31,18 @@ class Session:
         self.verbose, self.note = verbose, note or (lambda text: None)
         self._api = None
         self._chosen: dict[str, Backend] = {}
+        self._backends: list[Backend | NodeFailure] | None = None
         self._fetching = None  # the thread fetching the cluster snapshot while the nodes are read (run(enrich=))
         self._snapshot: tuple[Cluster | None, str | None] = (None, None)
 
     # --- backends ---------------------------------------------------------------------------------------
     def backends(self) -> list[Backend | NodeFailure]:
+        """The nodes this command reads (found once: the agent pods are listed once per command)."""
+        if self._backends is None:
+            self._backends = self._find_backends()
+        return self._backends
+
+    def _find_backends(self) -> list[Backend | NodeFailure]:
         if self.kind == "local":
             from tshoot.node.local import LocalBackend
 
