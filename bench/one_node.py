@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._timing import compare, private_bpffs, tool_env, verdict  # noqa: E402
-from bench.all_nodes import BIN, EXEC_LATENCY, cluster  # noqa: E402
-from tests.kubeapi import KubeApiServer  # noqa: E402
-from tests.kubeapi.tls import make_certs  # noqa: E402
+from bench._timing import compare, tool_env, verdict  # noqa: E402
+from bench.all_nodes import BIN, EXEC_LATENCY, running_cluster  # noqa: E402
 from tshoot.maps import ipcache  # noqa: E402
 from tshoot.core.version import parse  # noqa: E402
-
 
 
 def main() -> int:
@@ -36,22 +32,15 @@ def main() -> int:
     version = parse("1.19.4")
     pin = f"/sys/fs/bpf/tc/globals/{ipcache.MAP.pin(version).name}"
     key = ipcache.MAP.encode("key", {"prefix": "10.0.1.110/32", "family": "ipv4", "cluster_id": 0}, version)
-    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp, private_bpffs(Path(tmp)) as bpffs:
-        cert, key_file, ca = make_certs(Path(tmp))
-        server = KubeApiServer(tls=(cert, key_file), ca=ca).start()
-        try:
-            nodes = cluster(server, bpffs)
-            kubeconfig = str(server.write_kubeconfig(Path(tmp) / "kubeconfig"))
-            agent = next(p["metadata"]["name"] for p in server.list("pods", "cilium", "k8s-app=cilium")
-                         if p["spec"]["nodeName"] == nodes[0])
-            kubectl = [str(BIN / "kubectl"), "--kubeconfig", kubeconfig, "-n", "cilium", "exec", agent,
-                       "-c", "cilium-agent", "--", "bpftool", "map", "lookup", "pinned", pin, "key", "hex",
-                       *key.hex(" ").split()]
-            tshoot = [str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--node", nodes[0],
-                      "--kubeconfig", kubeconfig]
-            ratio, ref, tool = compare(kubectl, tshoot, args.runs, tool_env())
-        finally:
-            server.stop()
+    with running_cluster() as (server, nodes, kubeconfig):
+        agent = next(p["metadata"]["name"] for p in server.list("pods", "cilium", "k8s-app=cilium")
+                     if p["spec"]["nodeName"] == nodes[0])
+        kubectl = [str(BIN / "kubectl"), "--kubeconfig", kubeconfig, "-n", "cilium", "exec", agent,
+                   "-c", "cilium-agent", "--", "bpftool", "map", "lookup", "pinned", pin, "key", "hex",
+                   *key.hex(" ").split()]
+        tshoot = [str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--node", nodes[0],
+                  "--kubeconfig", kubeconfig]
+        ratio, ref, tool = compare(kubectl, tshoot, args.runs, tool_env())
     print(f"kubectl exec bpftool map lookup: median {ref * 1000:.0f} ms; tshoot map lookup --node: median "
           f"{tool * 1000:.0f} ms (exec {EXEC_LATENCY * 1000:.0f} ms each, {args.runs} runs)")
     return verdict(ratio, args.target)
