@@ -404,8 +404,10 @@ STDOUT, STDERR, ERROR = 1, 2, 3
 
 
 def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list[str],
-                timeout: float = REQUEST_TIMEOUT, text: bool = True) -> tuple[int, str | bytes, str | bytes]:
+                timeout: float = REQUEST_TIMEOUT, text: bool = True,
+                on_stdout=None) -> tuple[int, str | bytes, str | bytes]:
     """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
+    on_stdout(bytes): stdout handed over frame by frame as it arrives instead of kept (stdout is then empty).
 
     Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
     as kubernetes.stream does, but opens the connection itself because kubernetes.stream has no
@@ -439,7 +441,10 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
                 break
             if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
                 channel, payload = frame.data[0], frame.data[1:]
-                {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
+                if channel == STDOUT and on_stdout is not None:
+                    on_stdout(payload)
+                else:
+                    {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
     except websocket.WebSocketBadStatusException as exc:
         body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body)
         raise api_error(exc.status_code, body, what, conf.host, PODS) from None

@@ -20,6 +20,7 @@ import os
 import shlex
 
 from tshoot.cluster import cilium, kube
+from tshoot.core.bpftool import DumpStream, hex_list
 from tshoot.core.errors import TshootError
 from tshoot.node.backend import DEFAULT_BPFFS, PIN_DIR, Backend, Entries, MapInfo, NotPinned
 from tshoot.node.fanout import DEFAULT_TIMEOUT, NodeFailure
@@ -53,11 +54,12 @@ class Agent:
             if note:
                 note(f"{self.node}: {exc}")
 
-    def exec(self, argv: list[str], what: str) -> tuple[int, str, str]:
-        """argv in the agent container: (exit code, stdout, stderr); a binary the image lacks as one line."""
+    def exec(self, argv: list[str], what: str, on_stdout=None) -> tuple[int, str, str]:
+        """argv in the agent container: (exit code, stdout, stderr); a binary the image lacks as one line.
+        on_stdout(bytes): stdout as it arrives, not kept (kube.exec_in_pod)."""
         try:
             code, out, err = kube.exec_in_pod(self.api, self.namespace, self.pod, cilium.AGENT_CONTAINER, argv,
-                                              timeout=self.timeout)
+                                              timeout=self.timeout, on_stdout=on_stdout)
         except kube.CommandNotFound as exc:
             raise NotInImage(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
                              f"{self.node}; {str(exc).split(': ', 1)[-1]}): {what} needs it; {self.instead}") from None
@@ -92,6 +94,11 @@ class Agent:
                 data = repair(text) if repair else json.loads(text)
             except ValueError:
                 raise TshootError(f"node {self.node}: {what}: unreadable output {text[:120]!r}") from None
+        self.check(data, code, err, what, missing_ok)
+        return data, text
+
+    def check(self, data, code: int, err: str, what: str, missing_ok: bool = False) -> None:
+        """bpftool's own {"error": …} answer, or its failure, as one line."""
         if isinstance(data, dict) and "error" in data:
             # bpftool's JSON error is libbpf's strerror text; ENOENT's (a path that is not pinned, a key with
             # no next key) is the only one told apart, here where bpftool's output is read.
@@ -99,7 +106,6 @@ class Agent:
             raise (NoSuchPath if missing else TshootError)(f"node {self.node}: {what}: {data['error']}")
         if code != 0 and not (missing_ok and data is None):
             raise TshootError(f"node {self.node}: {what}: {(err.strip().splitlines() or [f'exit code {code}'])[-1]}")
-        return data, text
 
     def concurrently(self, *calls):
         """The results of zero-argument calls that each exec in this agent, run side by side (each exec is a
@@ -154,18 +160,23 @@ class PodBackend(Backend):
                                    missing_ok=True)
         if found is None:
             return None
-        return _hex(found["value"])
+        return hex_list(found["value"])
 
     def dump(self, info: MapInfo) -> Entries:
-        items = self.agent.bpftool("map", "dump", "pinned", info.path) or []
-        keys = b"".join(_hex(item["key"]) for item in items)
-        if items and "values" in items[0]:  # per-CPU: {"values": [{"cpu": 0, "value": [...]}, …]}
-            values = b"".join(b"".join(_hex(v["value"]) for v in item["values"]) for item in items)
-            stride = len(values) // len(items)
-        else:
-            values = b"".join(_hex(item["value"]) for item in items)
-            stride = info.value_size
-        return Entries(info.key_size, stride, keys, values)
+        """The map's entries, parsed as bpftool's JSON arrives (tshoot.core.bpftool.DumpStream): memory for
+        the entries' bytes, not for the dump's text."""
+        stream, what = DumpStream(), "bpftool map dump"
+        code, _, err = self.agent.exec(["bpftool", "-j", "map", "dump", "pinned", info.path], what,
+                                       on_stdout=stream.feed)
+        if code == 0 or stream.answer is not None:
+            try:
+                stream.finish()
+            except TshootError as exc:
+                raise TshootError(f"node {self.node}: {exc}") from None
+        self.agent.check(stream.answer, code, err, what)
+        # per-CPU maps: every CPU's value of an entry one after the other
+        stride = len(stream.values) // stream.count if stream.count else info.value_size
+        return Entries(info.key_size, stride, bytes(stream.keys), bytes(stream.values))
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
@@ -175,7 +186,7 @@ class PodBackend(Backend):
         def next_of(key: bytes | None) -> bytes | None:
             where = ["key", "hex", *key.hex(" ").split()] if key is not None else []
             try:
-                return _hex(self.agent.bpftool("map", "getnext", "pinned", info.path, *where)["next_key"])
+                return hex_list(self.agent.bpftool("map", "getnext", "pinned", info.path, *where)["next_key"])
             except NoSuchPath:  # the last entry: it has no next key
                 return None
 
@@ -202,7 +213,7 @@ class PodBackend(Backend):
 
         def count(info: MapInfo) -> None:
             try:
-                info.entries = len(self.agent.bpftool("map", "dump", "pinned", info.path) or [])
+                info.entries = len(self.dump(info))
             except TshootError:
                 info.entries = None  # e.g. a program array: bpftool cannot dump it from user space
 
@@ -258,11 +269,6 @@ def pod_backends(api, node: str | None = None, namespace: str | None = None, tim
                  note=None) -> list[PodBackend | NodeFailure]:
     """The maps of the agent on `node`, or of every node's agent (tshoot.node.agent.agents)."""
     return [PodBackend(a) if isinstance(a, Agent) else a for a in agents(api, node, namespace, timeout, note)]
-
-
-def _hex(items: list[str]) -> bytes:
-    """bpftool -j bytes ["0x40", "0x00", …] -> bytes."""
-    return bytes.fromhex("".join(items).replace("0x", ""))
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:
