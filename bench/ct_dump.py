@@ -67,7 +67,7 @@ def main() -> int:
             kubeconfig = str(server.write_kubeconfig(Path(tmp) / "kubeconfig"))
             reference = ["bpftool", "-j", "map", "dump", "pinned", str(path)]
             dump = [str(BIN / "tshoot"), "map", "dump", "ct4", "-o", "json"]
-            tools = {"local": dump + ["--backend", "local", "--bpffs", str(bpffs)],
+            tools = {"local": dump + ["--backend", "local", "--bpffs", str(bpffs), "--cilium-version", VERSION],
                      "agent": dump + ["--node", "node-001", "--kubeconfig", kubeconfig]}
             for argv in (reference, *tools.values()):
                 measured(argv, env)  # warm-up

@@ -249,8 +249,11 @@ def _dump(argv: list[str]) -> int:
         def report(node: str, message: str) -> None:
             results[[getattr(r, "node", None) for r in results].index(node)] = NodeFailure(node, message)
 
+        from tshoot.mapio.forkmap import write_out
+
         sys.stdout.flush()
-        sys.stdout.buffer.writelines(dump_json(found, enricher, report))
+        write_out(dump_json(found, enricher, report), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
         found = succeeded(results)
     elif args.output == "yaml":
         from tshoot.cli import render

@@ -13,9 +13,10 @@ from tshoot.mapio.forkmap import render_slices
 from tshoot.core.version import show
 
 
-def dump_json(results, enricher, report) -> list[bytes]:
-    """The JSON list of every entry of every node's dump, in pieces to write one after the other. A node
-    whose entries cannot be decoded is reported (report(node, message)) and left out, the others printed."""
+def dump_json(results, enricher, report) -> list:
+    """The JSON list of every entry of every node's dump, in pieces to write one after the other with
+    tshoot.mapio.forkmap.write_out (bytes, and spools of rendered entries). A node whose entries cannot be
+    decoded is reported (report(node, message)) and left out, the others printed."""
     import orjson  # noqa: F401  (imported before render_slices forks: ~20 ms that no worker pays again)
     bodies = []
     for r in results:
