@@ -36,6 +36,18 @@ def wall(argv: list[str], env: dict) -> float:
     return time.perf_counter() - start
 
 
+def measured(argv: list[str], env: dict) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MB, CPU seconds) of one run of argv: that child's alone (os.wait4's rusage)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss: kilobytes on Linux
+
+
 def compare(reference: list[str], tool: list[str], runs: int, env: dict) -> tuple[float, float, float]:
     """(median of tool/reference ratios, median reference seconds, median tool seconds), alternating runs
     after one warm-up each, so that load changes hit both sides alike."""

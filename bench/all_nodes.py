@@ -13,6 +13,7 @@ Needs root (a bpffs mount).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -48,21 +49,27 @@ def cluster(server: KubeApiServer, bpffs: Path) -> list[str]:
     return [s.name for s in specs]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--target", type=float, default=2.0)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def running_cluster():
+    """The cluster above, served over TLS in a private bpffs: (server, node names, kubeconfig path)."""
     with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp, private_bpffs(Path(tmp)) as bpffs:
         cert, key, ca = make_certs(Path(tmp))
         server = KubeApiServer(tls=(cert, key), ca=ca).start()
         try:
             nodes = cluster(server, bpffs)
-            kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
-            base = [str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--kubeconfig", str(kubeconfig)]
-            ratio, one, every = compare(base + ["--node", nodes[0]], base + ["--all-nodes"], args.runs, tool_env())
+            yield server, nodes, str(server.write_kubeconfig(Path(tmp) / "kubeconfig"))
         finally:
             server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--target", type=float, default=2.0)
+    args = parser.parse_args()
+    with running_cluster() as (_, nodes, kubeconfig):
+        base = [str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--kubeconfig", kubeconfig]
+        ratio, one, every = compare(base + ["--node", nodes[0]], base + ["--all-nodes"], args.runs, tool_env())
     print(f"lookup on 1 node: median {one * 1000:.0f} ms; on all {NODES} nodes "
           f"(exec {EXEC_LATENCY * 1000:.0f} ms each): median {every * 1000:.0f} ms")
     return verdict(ratio, args.target)

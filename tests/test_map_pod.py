@@ -113,6 +113,78 @@ def test_lookup_without_a_node_asks_every_node(tshoot, lab):
     assert sum(line.startswith("k8s-guide-") for line in table.out.splitlines()) == 3
 
 
+def _held_back(lab, node: str):
+    """An exec handler that keeps `node`'s agent from answering until the returned event is set (at most 30 s)."""
+    import threading
+
+    release, inner, agent = threading.Event(), lab.exec_handler, _agent(lab, node)
+
+    def handler(namespace, pod, container, argv):
+        if pod == agent:
+            release.wait(30)
+        return inner(namespace, pod, container, argv)
+
+    lab.exec_handler = handler
+    return release
+
+
+def test_rows_stream_as_nodes_answer_and_a_slow_node_holds_back_only_its_row(lab):
+    """--all-nodes in table mode prints each node's row as it answers: the fast nodes' rows are on stdout while
+    the slow node has not answered yet; its row follows once it does. No progress line where stderr is not a
+    terminal."""
+    release = _held_back(lab, W2)
+    proc = subprocess.Popen([str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--all-nodes",
+                             "--kubeconfig", str(lab.kubeconfig)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        header = proc.stdout.readline()
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        assert header.split()[:2] == ["NODE", "PREFIX"]
+        assert {first.split()[0], second.split()[0]} == {CP, W1} and not release.is_set()
+    finally:
+        release.set()
+        out, err = proc.communicate(timeout=60)
+    assert out.split()[0] == W2 and proc.returncode == 0, (out, err)
+    assert err == ""
+
+
+def test_a_node_that_times_out_is_its_own_line_and_the_exit_code_is_1(lab):
+    _held_back(lab, W2)  # never released: W2 answers after --timeout
+    r = subprocess.run([str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--all-nodes",
+                        "--timeout", "1s", "--kubeconfig", str(lab.kubeconfig)], capture_output=True, text=True,
+                       env={**os.environ, "NO_COLOR": "1"}, timeout=60)
+    assert r.returncode == 1, r
+    assert sorted(line.split()[0] for line in r.stdout.splitlines()[1:]) == [CP, W1]
+    assert r.stderr.startswith(f"tshoot: {W2}: ") and "did not answer within 1s" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_the_progress_line_is_drawn_on_a_terminal_and_cleared(lab):
+    """On a terminal, stderr shows "N/3 nodes answered" redrawn in place, and the line is cleared at the end."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run([str(BIN / "tshoot"), "map", "lookup", "ipcache", "10.0.1.110", "--all-nodes", "-o",
+                            "json", "--kubeconfig", str(lab.kubeconfig)], stdout=subprocess.PIPE, stderr=slave,
+                           text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=60)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 3
+    text = shown.decode()
+    assert "3/3 nodes answered" in text and text.endswith("\r\x1b[K"), text
+
+
 def test_lxc_lookup_names_the_interface_and_endpoint(tshoot, lab):
     r = _map(tshoot, lab, "lookup", "lxc", "10.0.1.110", "--node", CP, "-o", "json")
     assert r.code == 0, r
@@ -281,7 +353,9 @@ def test_shown_commands_run_as_shown_with_kubectl_and_return_what_tshoot_decoded
             assert decoded.code == 0, (command, decoded)
             got = json.loads(decoded.out)
             got = got if isinstance(got, list) else [got]
-            if " lookup " in command:  # the value the datapath's lookup answers
+            if " getnext " in command:  # asked about the prefix tshoot says answered: the key it printed first
+                assert got[0]["key"] in [e["key"] for e in entries], command
+            elif " lookup " in command:  # the value the datapath's lookup answers
                 assert [g["value"] for g in got] == [e["value"] for e in entries], command
             else:  # the dump holds the entry tshoot showed
                 pairs = [(g["key"], g["value"]) for g in got]

@@ -132,7 +132,7 @@ def _params(args, params: dict) -> dict:
 # --- lookup ---------------------------------------------------------------------------------------------
 def _lookup(argv: list[str]) -> int:
     from tshoot.mapio import read as mapread
-    from tshoot.node.fanout import succeeded
+    from tshoot.node.fanout import NodeFailure, succeeded
 
     cmap, params, pinned, parser = _map_parser("lookup", argv, LOOKUP_EPILOG,
                                                "Look a key up in a Cilium map, as the datapath does.", _lookup_options)
@@ -147,6 +147,12 @@ def _lookup(argv: list[str]) -> int:
     version = _version(args)
     session = _session(args)
     key = parser.values(args, key_fields)
+    several = len(session.backends()) > 1
+    streamed = None  # rows printed as nodes answer: a table of several nodes
+    if several and args.output == "table":
+        from tshoot.cli.mapview import StreamedEntries
+
+        streamed = StreamedEntries(None)
 
     def work(backend):
         try:
@@ -154,9 +160,18 @@ def _lookup(argv: list[str]) -> int:
         except FieldError as exc:
             raise parser.field_error(exc) from None
 
-    results = session.run(work)
+    def enricher_of(found: list):
+        return session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
+
+    def shown(result, progress) -> None:
+        if streamed is not None and not isinstance(result, NodeFailure):
+            streamed.enricher = streamed.enricher or enricher_of([result])
+            progress.clear()
+            streamed.write([(result.node, result.obj["key"], result.obj["value"])])
+
+    results = _run(session, work, enrich=True, shown=shown)
     found = succeeded(results)
-    enricher = session.enricher(found, cmap.field_kinds, args.ct_clock if lifetimes else None, clocks=lifetimes)
+    enricher = streamed.enricher if streamed is not None and streamed.enricher else enricher_of(found)
     _show_commands(args, found)
     if args.verbose:
         for r in found:
@@ -169,12 +184,8 @@ def _lookup(argv: list[str]) -> int:
                 for r in found]
         if objs:
             print(render.dump(objs[0] if len(results) == 1 else objs, args.output))
-    elif len(results) == 1 and found:
+    elif not several and found:
         print(_lookup_detail(found[0], enricher))
-    elif found:
-        from tshoot.cli.mapview import entry_table
-
-        print(entry_table([(r.node, r.obj["key"], r.obj["value"]) for r in found], enricher, node_column=True))
     return _report(results)
 
 
@@ -256,7 +267,7 @@ def _dump(argv: list[str]) -> int:
     # orjson's import (~20 ms: it loads dataclasses, uuid, datetime…) runs while the map is read, which
     # holds no GIL (a kernel walk, or an exec); it is over before rendering forks.
     encoder = _import_meanwhile("orjson") if args.output == "json" else None
-    results = session.run(work)
+    results = _run(session, work, enrich=True)
     if encoder is not None:
         encoder.join()
     found = succeeded(results)
@@ -268,8 +279,11 @@ def _dump(argv: list[str]) -> int:
         def report(node: str, message: str) -> None:
             results[[getattr(r, "node", None) for r in results].index(node)] = NodeFailure(node, message)
 
+        from tshoot.mapio.forkmap import write_out
+
         sys.stdout.flush()
-        sys.stdout.buffer.writelines(dump_json(found, enricher, report))
+        write_out(dump_json(found, enricher, report), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
         found = succeeded(results)
     elif args.output == "yaml":
         from tshoot.cli import render
@@ -343,7 +357,7 @@ def _list(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     version = _version(args)
     session = _session(args)
-    results = session.run(lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
+    results = _run(session, lambda b: mapread.list_maps(b, version, cilium_only=not args.all))
     found = succeeded(results)
     _show_commands(args, found)
     from tshoot.cli.mapview import list_rows, list_table
@@ -380,6 +394,20 @@ def _session(args):
     return Session(backend=args.backend, bpffs=args.bpffs, node=args.node, all_nodes=args.all_nodes,
                    kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
                    parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note, netns=args.netns)
+
+
+def _run(session, work, enrich: bool = False, shown=None) -> list:
+    """session.run with the progress line of a command that asks several nodes (tshoot.cli.progress);
+    shown(result, progress) prints what a node's answer adds as it comes."""
+    from tshoot.cli.progress import Progress
+
+    with Progress(len(session.backends())) as progress:
+        def on_answer(result) -> None:
+            if shown is not None:
+                shown(result, progress)
+            progress(result)
+
+        return session.run(work, enrich=enrich, on_answer=on_answer)
 
 
 def _note(text: str) -> None:

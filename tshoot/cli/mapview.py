@@ -13,9 +13,10 @@ from tshoot.mapio.forkmap import render_slices
 from tshoot.core.version import show
 
 
-def dump_json(results, enricher, report) -> list[bytes]:
-    """The JSON list of every entry of every node's dump, in pieces to write one after the other. A node
-    whose entries cannot be decoded is reported (report(node, message)) and left out, the others printed."""
+def dump_json(results, enricher, report) -> list:
+    """The JSON list of every entry of every node's dump, in pieces to write one after the other with
+    tshoot.mapio.forkmap.write_out (bytes, and spools of rendered entries). A node whose entries cannot be
+    decoded is reported (report(node, message)) and left out, the others printed."""
     import orjson  # noqa: F401  (imported before render_slices forks: ~20 ms that no worker pays again)
     bodies = []
     for r in results:
@@ -75,14 +76,44 @@ def enriched_lines(enriched: dict) -> list[str]:
 
 def entry_table(rows: list[tuple[str, dict, dict]], enricher, node_column: bool) -> str:
     """rows of (node, key fields, value fields) -> one table; key columns, value columns, what they are."""
+    header, names = entry_columns(rows, node_column)
+    return table(header, entry_cells(rows, enricher, node_column, names))
+
+
+def entry_columns(rows: list[tuple[str, dict, dict]], node_column: bool) -> tuple[list[str], tuple[list, list]]:
+    """(the header, (key field names, value field names)) of rows as entry_table shows them."""
     key_names = list(dict.fromkeys(name for _, k, _ in rows for name in k))
     value_names = list(dict.fromkeys(name for _, _, v in rows for name in v))
-    header = (["NODE"] if node_column else []) + [n.upper() for n in key_names] + [n.upper() for n in value_names] + ["ENRICHED"]
+    header = (["NODE"] if node_column else []) + [n.upper() for n in key_names] + [n.upper() for n in value_names]
+    return header + ["ENRICHED"], (key_names, value_names)
+
+
+def entry_cells(rows: list[tuple[str, dict, dict]], enricher, node_column: bool, names: tuple[list, list]) -> list:
+    key_names, value_names = names
     body = []
     for node, k, v in rows:
         cells = ([node] if node_column else []) + [cell(k.get(n)) for n in key_names] + [cell(v.get(n)) for n in value_names]
         body.append(cells + [enriched_summary(enricher.entry(node, k, v)) or "-"])
-    return table(header, body)
+    return body
+
+
+class StreamedEntries:
+    """Entry rows of many nodes printed as each node answers (tshoot.cli.render.StreamedTable). The columns are
+    the first answer's: every node reads the same map (a field that only a later node's layout has, during an
+    upgrade across Cilium versions, is in -o json, not in the table)."""
+
+    def __init__(self, enricher):
+        self.enricher, self.names, self.out = enricher, None, None
+
+    def write(self, rows: list[tuple[str, dict, dict]]) -> None:
+        if not rows:
+            return
+        if self.out is None:
+            from tshoot.cli.render import StreamedTable
+
+            header, self.names = entry_columns(rows, node_column=True)
+            self.out = StreamedTable(header)
+        self.out.write(entry_cells(rows, self.enricher, True, self.names))
 
 
 def list_rows(listings) -> list[dict]:

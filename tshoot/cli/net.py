@@ -63,7 +63,10 @@ def net_show(
 
         cluster = pod.connect(kubeconfig, context, seconds)
         names = pod.nodes(cluster, node)
-        results = fan_out(names, lambda name: pod.net_show(cluster, name), parallel)
+        from tshoot.cli.progress import Progress
+
+        with Progress(len(names)) as progress:
+            results = fan_out(names, lambda name: pod.net_show(cluster, name), parallel, progress)
         several = not node
     failed = failures(results)
     if failed and not several:

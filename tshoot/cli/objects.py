@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tshoot.cli.options import NODE_TIMEOUT_DEFAULT, PARALLEL_DEFAULT, NodeTimeout, Parallel
+from tshoot.cli.progress import Progress
 from tshoot.cli.render import cell, dump, print_table
 from tshoot.core.duration import parse_duration
 from tshoot.core.command import Context, Kubeconfig, check_output, console, new_app
@@ -290,6 +292,7 @@ def whois(
     request_timeout: Timeout = "20s",
     ipcache: Annotated[bool, typer.Option("--ipcache", help="also ask every node's ipcache, through its Cilium "
                                                             "agent (what the datapath itself answers)")] = False,
+    timeout: NodeTimeout = NODE_TIMEOUT_DEFAULT, parallel: Parallel = PARALLEL_DEFAULT,
 ) -> None:
     """What is behind an address: the endpoint and pod, a node (InternalIP, cilium_host, health, ingress),
     a Service and its backends, a pod CIDR, or the world; with the identity the datapath uses for it."""
@@ -300,13 +303,19 @@ def whois(
     addr.parse_ip(address)  # a bad address is a usage error before any request
     api = _api(kubeconfig, context)
     lookup = None
+    progress = Progress()
     if ipcache:
         from tshoot.mapio.read import ipcache_entries
 
-        lookup = lambda wanted: ipcache_entries(api, wanted)  # noqa: E731
-    result = objects.whois(api, address, ipcache=lookup, timeout=parse_duration(request_timeout, "--request-timeout"))
+        seconds = parse_duration(timeout)
+        lookup = lambda wanted: ipcache_entries(api, wanted, parallel, seconds, progress.expect, progress)  # noqa: E731
+    with progress:
+        result = objects.whois(api, address, ipcache=lookup,
+                               timeout=parse_duration(request_timeout, "--request-timeout"))
+    failed = [e for e in result.get("ipcache", []) if e.get("error")]
     if output != "table":
         print(dump(result, output))
+        _report_nodes(failed)
         return
     rows = []
     for match in result["matches"]:
@@ -320,5 +329,15 @@ def whois(
     if "ipcache" in result:
         print()
         _table(["NODE", "IPCACHE ENTRY", "IDENTITY", "TUNNEL ENDPOINT"],
-               [[e["node"], e.get("error") or cell(e["prefix"]), cell(e.get("identity")), cell(e.get("tunnel_endpoint"))]
-                for e in result["ipcache"]], "")
+               [[e["node"], cell(e["prefix"]), cell(e.get("identity")), cell(e.get("tunnel_endpoint"))]
+                for e in result["ipcache"] if not e.get("error")], "")
+    _report_nodes(failed)
+
+
+def _report_nodes(failed: list[dict]) -> None:
+    """Each node whose ipcache could not be read on its own line (tshoot.node.fanout); exit 1 when any."""
+    sys.stdout.flush()
+    for entry in failed:
+        print(f"tshoot: {entry['node']}: {entry['error']}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)

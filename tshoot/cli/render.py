@@ -90,24 +90,60 @@ def table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[
     """Aligned columns, as kubectl prints them: never wrapped (a pipe gets whole values), a multi-line cell
     continuing on the lines below, the columns named in `right` (numbers) right-aligned. Plain text: rich's
     table layout takes seconds for the thousands of rows of a big cluster or map."""
-    cells = [[str(c).split("\n") for c in row] for row in rows]
-    widths = [max([len(h)] + [len(line) for row in cells for line in row[i]]) for i, h in enumerate(headers)]
-    aligned = [str.rjust if h in right else str.ljust for h in headers]
+    cells = _split(rows)
+    widths = _widths(headers, cells)
+    return "\n".join([_line(headers, headers, widths, gap, right)] + _body(headers, cells, widths, gap, right))
 
-    def line(parts: list[str]) -> str:
-        return (" " * gap).join(align(p, w) for align, p, w in zip(aligned, parts, widths)).rstrip()
 
-    out = [line(headers)]
+def _split(rows: list[list[str]]) -> list[list[list[str]]]:
+    return [[str(c).split("\n") for c in row] for row in rows]
+
+
+def _widths(headers: list[str], cells: list[list[list[str]]]) -> list[int]:
+    return [max([len(h)] + [len(line) for row in cells for line in row[i]]) for i, h in enumerate(headers)]
+
+
+def _line(headers: list[str], parts: list[str], widths: list[int], gap: int, right: tuple[str, ...]) -> str:
+    return (" " * gap).join((str.rjust if h in right else str.ljust)(p, w)
+                            for h, p, w in zip(headers, parts, widths)).rstrip()
+
+
+def _body(headers, cells, widths, gap, right) -> list[str]:
+    out = []
     for row in cells:
         for index in range(max((len(cell) for cell in row), default=1)):
-            out.append(line([cell[index] if index < len(cell) else "" for cell in row]))
-    return "\n".join(out)
+            out.append(_line(headers, [cell[index] if index < len(cell) else "" for cell in row], widths, gap, right))
+    return out
 
 
 def print_table(headers: list[str], rows: list[list[str]], gap: int = 2, right: tuple[str, ...] = ()) -> None:
     """table() on stdout, its header bold on a terminal."""
     head, _, body = table(headers, rows, gap, right).partition("\n")
     sys.stdout.write((f"\x1b[1m{head}\x1b[0m" if use_color() else head) + "\n" + (body + "\n" if body else ""))
+
+
+class StreamedTable:
+    """A table printed as its rows come (nodes answering one after the other): the header with the first rows,
+    every row aligned on the widths of the header and those first rows; a later, wider cell pushes the rest of
+    its line right rather than holding every row back until the slowest node answers (kubectl get --watch
+    prints alike)."""
+
+    def __init__(self, headers: list[str], gap: int = 2, right: tuple[str, ...] = ()):
+        self.headers, self.gap, self.right = headers, gap, right
+        self.widths: list[int] | None = None
+
+    def write(self, rows: list[list[str]]) -> None:
+        if not rows:
+            return
+        cells = _split(rows)
+        out = []
+        if self.widths is None:
+            self.widths = _widths(self.headers, cells)
+            head = _line(self.headers, self.headers, self.widths, self.gap, self.right)
+            out.append(f"\x1b[1m{head}\x1b[0m" if use_color() else head)
+        out += _body(self.headers, cells, self.widths, self.gap, self.right)
+        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.flush()
 
 
 def use_color(stream=None) -> bool:

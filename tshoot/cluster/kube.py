@@ -98,26 +98,116 @@ def _context_entry(path: str, doc: dict, context: str | None) -> dict:
 
 def api_client(kubeconfig: str | None = None, context: str | None = None):
     """A kubernetes.client.ApiClient for that kubeconfig and context."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
     path = kubeconfig_path(kubeconfig)
     doc = read_kubeconfig(path)
     chosen = _context_entry(path, doc, context)
-    configuration = client.Configuration()
-    try:
-        # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
-        config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
-                                          persist_config=False, temp_file_path=os.path.dirname(os.path.abspath(path)))
-    except ConfigException as exc:
-        raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries without checks
-        raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
-                         f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
+    client = _kubernetes_client()
+    configuration = _static_configuration(client.Configuration(), path, doc, chosen)
+    if configuration is None:  # exec plugins, auth providers, proxies: the kubernetes package's own loader
+        configuration = client.Configuration()
+        from kubernetes import config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
+            config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
+                                              persist_config=False,
+                                              temp_file_path=os.path.dirname(os.path.abspath(path)))
+        except ConfigException as exc:
+            raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries unchecked
+            raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
+                             f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
     # One attempt per request: urllib3 would retry a read timeout three times, turning a 20 s timeout
     # into 80 s of silence. Callers that want retries know which requests are safe to repeat.
     configuration.retries = False
     return client.ApiClient(configuration)
+
+
+def _kubernetes_client():
+    """kubernetes.client without the rest of the package: `import kubernetes` runs its __init__, which imports
+    config, dynamic, utils and the watch/informer machinery (~450 ms, most of an interactive command's
+    start); the client itself loads its models lazily (~15 ms). The package is registered bare, its
+    submodules imported on demand (`from kubernetes import config` still imports config)."""
+    import sys
+
+    if "kubernetes" not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("kubernetes")
+        if spec is None:
+            raise TshootError("the kubernetes package is not installed: reinstall tshoot (pip install -e .)")
+        package = types.ModuleType("kubernetes")
+        package.__spec__, package.__path__ = spec, list(spec.submodule_search_locations or [])
+        sys.modules["kubernetes"] = package
+    from kubernetes import client
+
+    return client
+
+
+# The kubeconfig entries read here; a context using any other (exec, auth-provider, username, proxy-url…)
+# is loaded by the kubernetes package instead.
+_STATIC_CLUSTER = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
+                   "tls-server-name", "extensions"}
+_STATIC_USER = {"token", "tokenFile", "client-certificate", "client-certificate-data", "client-key",
+                "client-key-data", "extensions"}
+
+
+def _static_configuration(configuration, path: str, doc: dict, chosen: dict):
+    """The configuration of a context whose credentials are static (kind's client certificate, a token), read
+    as kubectl reads them; None when the context needs more (tshoot.cluster.kube.api_client falls back)."""
+    def entry(kind: str, name) -> dict | None:
+        found = next((e.get(kind) for e in doc.get(kind + "s") or []
+                      if isinstance(e, dict) and e.get("name") == name), None)
+        return found if isinstance(found, dict) else None
+
+    cluster = entry("cluster", chosen["context"].get("cluster"))
+    user = entry("user", chosen["context"].get("user")) or {}
+    if cluster is None or not cluster.get("server") or set(cluster) - _STATIC_CLUSTER or set(user) - _STATIC_USER:
+        return None
+    base = os.path.dirname(os.path.abspath(path))
+    configuration.host = str(cluster["server"]).rstrip("/")
+    configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify", False)
+    configuration.tls_server_name = cluster.get("tls-server-name")
+    configuration.ssl_ca_cert = _credential_file(cluster, "certificate-authority", base)
+    configuration.cert_file = _credential_file(user, "client-certificate", base)
+    configuration.key_file = _credential_file(user, "client-key", base)
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        try:
+            with open(os.path.join(base, user["tokenFile"])) as file:
+                token = file.read().strip()
+        except OSError as exc:
+            raise UsageError(f"kubeconfig {path}: tokenFile {user['tokenFile']}: {exc.strerror}; "
+                             f"{_KUBECONFIG_FIX}") from None
+    if token:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return configuration
+
+
+def _credential_file(entry: dict, name: str, base: str) -> str | None:
+    """The file holding a certificate or key: its path (relative to the kubeconfig), or NAME-data written to a
+    private temporary file that goes when the command ends (ssl reads certificates from files only)."""
+    if entry.get(name):
+        return os.path.join(base, entry[name])
+    data = entry.get(name + "-data")
+    if not data:
+        return None
+    import atexit
+    import base64
+    import binascii
+    import tempfile
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise UsageError(f"kubeconfig: {name}-data is not base64; {_KUBECONFIG_FIX}") from None
+    fd, written = tempfile.mkstemp(prefix="tshoot-", suffix=".pem")  # mode 0600
+    with os.fdopen(fd, "wb") as file:
+        file.write(raw)
+    atexit.register(os.unlink, written)
+    return written
 
 
 def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
@@ -319,8 +409,8 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
                 stop=None) -> tuple[int | None, str | bytes, str | bytes]:
     """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
 
-    Streaming (`cilium-dbg monitor`): `on_stdout(bytes)` gets stdout as it arrives instead of it being
-    returned, `timeout` bounds the whole stream, and setting `stop` (a threading.Event) ends it early,
+    Streaming (`cilium-dbg monitor`, a big `bpftool -j map dump`): `on_stdout(bytes)` gets stdout frame by
+    frame as it arrives instead of it being returned (stdout is then empty), `timeout` bounds the whole stream, and setting `stop` (a threading.Event) ends it early,
     closing the stream (which ends the command); the exit code is then None.
 
     Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
@@ -328,11 +418,7 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     timeout for the handshake (a hung API server would hang the tool) and folds every handshake
     failure into one string; here stdout and stderr stay apart and the exit code comes from the
     error channel's Status."""
-    import ssl
-
-    import certifi
     import websocket
-    from kubernetes.stream.ws_client import get_websocket_url
 
     what = f"exec {argv[0]} in pod {namespace}/{pod}"
     query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
@@ -341,23 +427,16 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     _, url, headers, _, _ = api.param_serialize("GET", PODS.path(namespace, pod, "exec"), query_params=query,
                                                 auth_settings=["BearerToken"])
     conf = api.configuration
-    url = get_websocket_url(url)
-    sslopt: dict = {"cert_reqs": ssl.CERT_NONE}
-    if url.startswith("wss://") and conf.verify_ssl:
-        sslopt = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": conf.ssl_ca_cert or certifi.where()}
-        if conf.assert_hostname is not None:
-            sslopt["check_hostname"] = conf.assert_hostname
-    for option, value in (("certfile", conf.cert_file), ("keyfile", conf.key_file),
-                          ("server_hostname", conf.tls_server_name)):
-        if value:
-            sslopt[option] = value
+    url = "ws" + url[len("http"):]  # http(s)://… -> ws(s)://… (param_serialize gives the full URL)
     header = [f"{k}: {v}" for k, v in headers.items() if k.lower() == "authorization"]
     deadline = time.monotonic() + timeout
     out, err, status = bytearray(), bytearray(), bytearray()
-    ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True)
+    ws = None
     finished = stopped = False
     poll = STOP_POLL if stop is not None else float("inf")  # how often a stream looks at `stop`
     try:
+        ws = websocket.WebSocket(sslopt=_exec_sslopt(api) if url.startswith("wss://") else {},
+                                 skip_utf8_validation=True)
         ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
         while True:
             ws.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
@@ -387,14 +466,40 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     except Exception as exc:
         raise _transport_error(exc, conf.host, what, timeout) from None
     finally:
-        if finished or stopped:
+        if ws is not None and (finished or stopped):
             ws.close(timeout=1)  # answer the server's close frame, or end a stream we stopped
-        else:
+        elif ws is not None:
             ws.shutdown()  # no goodbye to a server that stopped answering
     code = None if stopped else _exit_code(bytes(status), what)
     if text:
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     return code, bytes(out), bytes(err)
+
+
+def _exec_sslopt(api) -> dict:
+    """websocket-client's TLS options for every exec of this client: one SSLContext, its certificates loaded
+    once per command rather than once per exec (a 500-node fan-out makes 2000 execs, and loading a CA bundle
+    costs milliseconds of CPU each time)."""
+    cached = getattr(api, "_tshoot_exec_sslopt", None)
+    if cached is not None:
+        return cached
+    import ssl
+
+    conf = api.configuration
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if conf.verify_ssl:
+        import certifi
+
+        context.load_verify_locations(cafile=conf.ssl_ca_cert or certifi.where())
+        context.check_hostname = True if conf.assert_hostname is None else bool(conf.assert_hostname)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if conf.cert_file:
+        context.load_cert_chain(conf.cert_file, conf.key_file)
+    sslopt = {"context": context, **({"server_hostname": conf.tls_server_name} if conf.tls_server_name else {})}
+    api._tshoot_exec_sslopt = sslopt  # a race only builds it twice
+    return sslopt
 
 
 def _exit_code(status: bytes, what: str) -> int:

@@ -129,3 +129,80 @@ def _parse_text(text: str) -> list[tuple[bytes | None, bytes | None]]:
 
 def _opt(entry: dict[str, bytearray], name: str) -> bytes | None:
     return bytes(entry[name]) if name in entry else None
+
+
+class DumpStream:
+    """`bpftool -j map dump` read as it arrives (feed() each chunk of the exec stream, then finish()): every
+    entry's key and value bytes kept, its JSON dropped once read. A 512k-entry conntrack map is ~270 MB of
+    JSON text, and parsed whole into Python lists it would take gigabytes; read this way it takes its bytes.
+
+    Entries are {"key": ["0x0a", …], "value": [...]} or, per-CPU, {"key": …, "values": [{"cpu": 0, "value":
+    […]}, …]} (the values of every CPU kept one after the other, as per_cpu_bytes lays them out); other members (bpftool's "formatted" view
+    of a map with BTF) are ignored. A top-level object instead of the list ({"error": …}) is kept whole in
+    `answer` for the caller to report."""
+
+    def __init__(self):
+        import codecs
+        import json
+
+        self.keys, self.values = bytearray(), bytearray()
+        self.count, self.answer = 0, None
+        self._text, self._started, self._ended = "", False, False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._decode = json.JSONDecoder().raw_decode
+
+    def feed(self, chunk: bytes) -> None:
+        self._text += self._utf8.decode(chunk)
+        self._parse(final=False)
+
+    def finish(self) -> None:
+        """After the last chunk: TshootError when the text was not a whole JSON list (cut, or not bpftool's)."""
+        self._text += self._utf8.decode(b"", final=True)
+        self._parse(final=True)
+        if self._text.strip() or (self._started and not self._ended):
+            raise TshootError(f"bpftool -j map dump: unreadable output near {self._text.strip()[:80]!r}")
+
+    def _parse(self, final: bool) -> None:
+        import json
+
+        text, pos, size = self._text, 0, len(self._text)
+        while True:
+            while pos < size and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= size or self._ended:
+                break
+            if not self._started:
+                if text[pos] == "{":  # an answer, not a dump: bpftool's {"error": …}
+                    try:
+                        self.answer, pos = self._decode(text, pos)
+                    except json.JSONDecodeError:
+                        break  # not all here yet
+                    self._ended = True
+                    continue
+                if text[pos] != "[":
+                    break  # finish() reports it
+                self._started, pos = True, pos + 1
+                continue
+            if text[pos] == "]":
+                self._ended, pos = True, pos + 1
+                continue
+            try:
+                item, end = self._decode(text, pos)
+            except json.JSONDecodeError:
+                break  # the entry is cut by the chunk's end (finish() reports one cut for good)
+            self._add(item)
+            pos = end
+        self._text = text[pos:]
+
+    def _add(self, item: dict) -> None:
+        self.keys += hex_list(item["key"])
+        if "values" in item:
+            self.values += per_cpu_bytes([hex_list(per_cpu["value"]) for per_cpu in item["values"]])
+        else:
+            self.values += hex_list(item["value"])
+        self.count += 1
+
+
+def hex_list(items: list[str]) -> bytes:
+    """bpftool -j bytes ["0x40", "0x00", …] -> bytes."""
+    return bytes.fromhex("".join(items).replace("0x", ""))

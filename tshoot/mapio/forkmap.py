@@ -20,46 +20,99 @@ def cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def render_slices(total: int, render, sep: bytes, workers: int | None = None) -> list[bytes]:
-    """render(start, stop) over range(total) in chunks, the later shares on other CPUs in forked children;
-    the non-empty results in order, each worker's joined with `sep`."""
+class Spool:
+    """A share's rendered bytes, kept in a memfd rather than in this process's memory (a 512k-entry conntrack
+    dump renders to ~200 MB of JSON): written out by write_out() with sendfile, never read back. Unmapped
+    memfd pages are page cache, not the process's resident set."""
+
+    def __init__(self, fd: int):
+        self.fd, self.size = fd, os.lseek(fd, 0, os.SEEK_END)
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def render_slices(total: int, render, sep: bytes, workers: int | None = None) -> list[bytes | Spool]:
+    """render(start, stop) over range(total) in chunks, the later shares on other CPUs in forked children,
+    each share spooled chunk by chunk (joined with `sep`); the non-empty shares in order. A small dump stays
+    in memory: a spool costs a descriptor, and a dump of every node of a big cluster has hundreds."""
+    if total < MIN_SHARE:
+        rendered = sep.join(filter(None, (render(a, min(a + CHUNK, total)) for a in range(0, total, CHUNK))))
+        return [rendered] if rendered else []
     count = max(1, min(workers or cpus(), total // MIN_SHARE))
     shares = [(i * total // count, (i + 1) * total // count) for i in range(count)]
 
-    def share(start: int, stop: int) -> bytes:
-        return sep.join(filter(None, (render(a, min(a + CHUNK, stop)) for a in range(start, stop, CHUNK))))
+    def share(fd: int, start: int, stop: int) -> None:
+        first = True
+        for a in range(start, stop, CHUNK):
+            rendered = render(a, min(a + CHUNK, stop))
+            if rendered:
+                _write_all(fd, rendered if first else sep + rendered)
+                first = False
 
+    fds = [os.memfd_create("tshoot-share") for _ in shares]
     children = []
-    for start, stop in shares[1:]:
-        fd = os.memfd_create("tshoot-share")
-        pid = os.fork()
-        if pid == 0:  # the child: render, write, leave without running the parent's cleanup
-            code = 0
-            try:
-                _write_all(fd, share(start, stop))
-            except TshootError as exc:
-                _write_all(fd, str(exc).encode())
-                code = 3
-            except BaseException as exc:  # noqa: BLE001 (reported by the parent, as one line)
-                _write_all(fd, f"unexpected {type(exc).__name__}: {exc}".encode())
-                code = 4
-            os._exit(code)
-        children.append((pid, fd))
     try:
-        out = [share(*shares[0])]
-    finally:
-        results = []
-        for pid, fd in children:
-            _, status = os.waitpid(pid, 0)
-            size = os.lseek(fd, 0, os.SEEK_END)
-            data = os.pread(fd, size, 0) if size else b""
+        for fd, (start, stop) in list(zip(fds, shares))[1:]:
+            pid = os.fork()
+            if pid == 0:  # the child: render, write, leave without running the parent's cleanup
+                code = 0
+                try:
+                    share(fd, start, stop)
+                except TshootError as exc:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, str(exc).encode(), 0)
+                    code = 3
+                except BaseException as exc:  # noqa: BLE001 (reported by the parent, as one line)
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"unexpected {type(exc).__name__}: {exc}".encode(), 0)
+                    code = 4
+                os._exit(code)
+            children.append((pid, fd))
+        try:
+            share(fds[0], *shares[0])
+        finally:
+            codes = {fd: os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid, fd in children}
+        for fd, code in codes.items():
+            if code != 0:
+                size = os.lseek(fd, 0, os.SEEK_END)
+                message = os.pread(fd, size, 0).decode("utf-8", "replace")
+                raise TshootError(message or f"a worker rendering the dump failed (exit {code})")
+        spools = [Spool(fd) for fd in fds]
+    except BaseException:
+        for fd in fds:
             os.close(fd)
-            results.append((os.waitstatus_to_exitcode(status), data))
-    for code, data in results:
-        if code != 0:
-            raise TshootError(data.decode("utf-8", "replace") or f"a worker rendering the dump failed (exit {code})")
-        out.append(data)
-    return [piece for piece in out if piece]
+        raise
+    for spool in spools:
+        if not spool:
+            spool.close()
+    return [spool for spool in spools if spool]
+
+
+def write_out(pieces, stream) -> None:
+    """Bytes and Spools, in order, to a binary stream (sys.stdout.buffer): a spool goes by sendfile, kernel to
+    kernel, and is closed."""
+    for piece in pieces:
+        if not isinstance(piece, Spool):
+            stream.write(piece)
+            continue
+        stream.flush()
+        out, offset = stream.fileno(), 0
+        try:
+            while offset < piece.size:
+                offset += os.sendfile(out, piece.fd, offset, piece.size - offset)
+        except OSError:  # an output sendfile cannot write to: copy it through a small buffer
+            while offset < piece.size:
+                chunk = os.pread(piece.fd, min(1 << 20, piece.size - offset), offset)
+                stream.write(chunk)
+                offset += len(chunk)
+            stream.flush()
+        piece.close()
 
 
 def _write_all(fd: int, data: bytes) -> None:

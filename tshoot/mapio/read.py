@@ -20,6 +20,7 @@ from tshoot.mapio.bulk import BulkDecoder, LayoutChoice, size_mismatch
 from tshoot.mapio.decode import decode_entry
 from tshoot.core.errors import FieldError, TshootError, UsageError
 from tshoot.mapio.filter import Filter
+from tshoot.node.fanout import DEFAULT_PARALLEL, DEFAULT_TIMEOUT
 from tshoot.maps import MAPS
 from tshoot.maps.base import Absent, CiliumMap
 from tshoot.core.version import Range, Version
@@ -220,14 +221,19 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
             raise TshootError(f"no entry for exactly {what} any more (the map changed while it was read)")
         return Lookup(backend, cmap, info, version, key, key, value, commands, "exact prefix")
     commands.append(lookup_cmd + "   # the datapath's lookup: the value of the longest prefix covering the key")
-    value = backend.lookup(info, key)
-    if value is None:
-        raise NoEntry(f"no entry covers {what}", commands)
     # Which entry answered: the longest prefix of the key that is itself an entry, asked of the kernel, longest
     # first (what the trie's own walk finds; kernel/bpf/lpm_trie.c trie_lookup_elem). Exact even where nested
-    # prefixes hold equal values, and without reading the map.
+    # prefixes hold equal values, and without reading the map. Whether the key's own prefix is one (a host's
+    # /32: the usual answer) is asked alongside the value, in the same round trip.
     candidates = [lpm_key(key, length) for length in range(lpm_prefix(key)[0], -1, -1)]
-    found = backend.first_entry(info, candidates)
+    value, own = backend.concurrently(lambda: backend.lookup(info, key),
+                                      lambda: backend.first_entry(info, candidates[:1]))
+    if value is None:
+        raise NoEntry(f"no entry covers {what}", commands)
+    found = own
+    if own is None and len(candidates) > 1:
+        shorter = backend.first_entry(info, candidates[1:])
+        found = None if shorter is None else shorter + 1
     if found is None:  # removed between the two reads
         raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
     commands.append(_getnext_command(backend, info, candidates[found])
@@ -407,10 +413,12 @@ def list_maps(backend: Backend, version: Version | None, cilium_only: bool = Tru
 
 
 # --- many nodes ---------------------------------------------------------------------------------
-def ipcache_entries(api, address: str) -> list[dict]:
+def ipcache_entries(api, address: str, parallel: int = DEFAULT_PARALLEL, timeout: float = DEFAULT_TIMEOUT,
+                    on_nodes=None, on_answer=None) -> list[dict]:
     """Every node's ipcache answer for an address (the datapath's longest-prefix lookup through each agent):
     [{"node", "prefix", "identity", "tunnel_endpoint"}] or {"node", "error"} for a node that could not say.
-    This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup)."""
+    This is the ipcache side of `tshoot whois --ipcache` (tshoot.cluster.objects.IpcacheLookup).
+    on_nodes(count) once the nodes are listed, on_answer(result) as each answers (tshoot.node.fanout)."""
     from tshoot.core.addr import IPV6, parse_ip, show_ip
     from tshoot.maps import ipcache
     from tshoot.node.agent import pod_backends
@@ -428,5 +436,8 @@ def ipcache_entries(api, address: str) -> list[dict]:
         return {"node": backend.node, "prefix": found.obj["key"]["prefix"], "identity": value["identity"],
                 "tunnel_endpoint": value["tunnel_endpoint"]}
 
+    backends = pod_backends(api, timeout=timeout)
+    if on_nodes is not None:
+        on_nodes(len(backends))
     return [{"node": r.node, "error": r.message} if isinstance(r, NodeFailure) else r
-            for r in fan_out(pod_backends(api), one)]
+            for r in fan_out(backends, one, parallel, on_answer)]

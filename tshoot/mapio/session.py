@@ -36,9 +36,18 @@ class Session:
         self._config: dict | None = None
         self._api = None
         self._chosen: dict[str, Backend] = {}
+        self._backends: list[Backend | NodeFailure] | None = None
+        self._fetching = None  # the thread fetching the cluster snapshot while the nodes are read (run(enrich=))
+        self._snapshot: tuple[Cluster | None, str | None] = (None, None)
 
     # --- backends ---------------------------------------------------------------------------------------
     def backends(self) -> list[Backend | NodeFailure]:
+        """The nodes this command reads (found once: the agent pods are listed once per command)."""
+        if self._backends is None:
+            self._backends = self._find_backends()
+        return self._backends
+
+    def _find_backends(self) -> list[Backend | NodeFailure]:
         if self.kind == "local":
             from tshoot.node.local import LocalBackend
 
@@ -62,9 +71,20 @@ class Session:
             self._api = api_client(self.kubeconfig, self.context)
         return self._api
 
-    def run(self, work) -> list:
-        """work(backend) on every node chosen, results in node order (tshoot.node.fanout.fan_out)."""
-        return fan_out(self.backends(), work, self.parallel)
+    def run(self, work, enrich: bool = False, on_answer=None) -> list:
+        """work(backend) on every node chosen, results in node order (tshoot.node.fanout.fan_out; on_answer(result)
+        as each node answers). enrich: the cluster snapshot enricher() needs is fetched meanwhile (its lists
+        wait on the API server as the nodes' execs do, so the command waits for the longer, not the sum)."""
+        backends = self.backends()
+        if enrich and self.kind == "pod":
+            import threading
+
+            def fetch() -> None:
+                self._snapshot = self._fetch()
+
+            self._fetching = threading.Thread(target=fetch, daemon=True)
+            self._fetching.start()
+        return fan_out(backends, work, self.parallel, on_answer)
 
     # --- enrichment -------------------------------------------------------------------------------------
     def clock(self, node: str, mode: str | None):
@@ -90,20 +110,26 @@ class Session:
     def enricher(self, results, kinds: dict[str, str], clock_mode: str | None = None, clocks: bool = False) -> Enricher:
         """One cluster snapshot for the whole command, when there is a cluster to ask."""
         nodes = {getattr(r, "node", None): r for r in results}
-        cluster, problem = None, None
-        if self._api is not None or kubeconfig_reachable(self.kubeconfig):
-            try:
-                cluster = Cluster.fetch(self.api())
-            except TshootError as exc:
-                problem = f"cluster not reachable for enrichment: {exc}"
-            except Exception as exc:  # the API said no (403 on a resource, …): the entries stand without it
-                problem = f"cluster not reachable for enrichment: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        if self._fetching is not None:
+            self._fetching.join()
+            cluster, problem = self._snapshot
         else:
-            problem = "no cluster to ask (no kubeconfig)"
+            cluster, problem = self._fetch()
         if problem and nodes:
             self.note(f"{problem}; identities other than reserved ones, nodes, pods and endpoints are not named")
         return Enricher(cluster, kinds, interfaces=self._interfaces,
                         clocks=(lambda node: self.clock(node, clock_mode)) if clocks else None)
+
+    def _fetch(self) -> tuple[Cluster | None, str | None]:
+        """(the cluster snapshot, None), or (None, why there is none)."""
+        if self._api is None and not kubeconfig_reachable(self.kubeconfig):
+            return None, "no cluster to ask (no kubeconfig)"
+        try:
+            return Cluster.fetch(self.api()), None
+        except TshootError as exc:
+            return None, f"cluster not reachable for enrichment: {exc}"
+        except Exception as exc:  # the API said no (403 on a resource, …): the entries stand without it
+            return None, f"cluster not reachable for enrichment: {type(exc).__name__}: {str(exc).splitlines()[0]}"
 
     def _interfaces(self, node: str) -> dict[int, str]:
         backend = self._chosen[node]

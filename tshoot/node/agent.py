@@ -20,8 +20,8 @@ import os
 import shlex
 
 from tshoot.cluster import cilium, kube
+from tshoot.core.bpftool import DumpStream, hex_list, per_cpu_bytes
 from tshoot.core.errors import TshootError
-from tshoot.core.bpftool import per_cpu_bytes
 from tshoot.node.backend import (DEFAULT_BPFFS, PIN_DIR, TIMER_LIST, Backend, Entries, MapInfo, NotPinned,
                                  clocks_from_timer_list)
 from tshoot.node.fanout import DEFAULT_TIMEOUT, NodeFailure
@@ -97,6 +97,11 @@ class Agent:
                 data = repair(text) if repair else json.loads(text)
             except ValueError:
                 raise TshootError(f"node {self.node}: {what}: unreadable output {text[:120]!r}") from None
+        self.check(data, code, err, what, missing_ok)
+        return data, text
+
+    def check(self, data, code: int, err: str, what: str, missing_ok: bool = False) -> None:
+        """bpftool's own {"error": …} answer, or its failure, as one line."""
         if isinstance(data, dict) and "error" in data:
             # bpftool's JSON error is libbpf's strerror text; ENOENT's (a path that is not pinned, a key with
             # no next key) is the only one told apart, here where bpftool's output is read.
@@ -104,7 +109,6 @@ class Agent:
             raise (NoSuchPath if missing else TshootError)(f"node {self.node}: {what}: {data['error']}")
         if code != 0 and not (missing_ok and data is None):
             raise TshootError(f"node {self.node}: {what}: {(err.strip().splitlines() or [f'exit code {code}'])[-1]}")
-        return data, text
 
     def concurrently(self, *calls):
         """The results of zero-argument calls that each exec in this agent, run side by side (each exec is a
@@ -162,10 +166,20 @@ class PodBackend(Backend):
         return _value(found)
 
     def dump(self, info: MapInfo) -> Entries:
-        items = self.agent.bpftool("map", "dump", "pinned", info.path) or []
-        keys = b"".join(_hex(item["key"]) for item in items)
-        values = [_value(item) for item in items]
-        return Entries(info.key_size, len(values[0]) if values else info.value_size, keys, b"".join(values))
+        """The map's entries, parsed as bpftool's JSON arrives (tshoot.core.bpftool.DumpStream): memory for
+        the entries' bytes, not for the dump's text."""
+        stream, what = DumpStream(), "bpftool map dump"
+        code, _, err = self.agent.exec(["bpftool", "-j", "map", "dump", "pinned", info.path], what,
+                                       on_stdout=stream.feed)
+        if code == 0 or stream.answer is not None:
+            try:
+                stream.finish()
+            except TshootError as exc:
+                raise TshootError(f"node {self.node}: {exc}") from None
+        self.agent.check(stream.answer, code, err, what)
+        # per-CPU maps: every CPU's value of an entry one after the other
+        stride = len(stream.values) // stream.count if stream.count else info.value_size
+        return Entries(info.key_size, stride, bytes(stream.keys), bytes(stream.values))
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
@@ -175,7 +189,7 @@ class PodBackend(Backend):
         def next_of(key: bytes | None) -> bytes | None:
             where = ["key", "hex", *key.hex(" ").split()] if key is not None else []
             try:
-                return _hex(self.agent.bpftool("map", "getnext", "pinned", info.path, *where)["next_key"])
+                return hex_list(self.agent.bpftool("map", "getnext", "pinned", info.path, *where)["next_key"])
             except NoSuchPath:  # the last entry: it has no next key
                 return None
 
@@ -202,7 +216,7 @@ class PodBackend(Backend):
 
         def count(info: MapInfo) -> None:
             try:
-                info.entries = len(self.agent.bpftool("map", "dump", "pinned", info.path) or [])
+                info.entries = len(self.dump(info))
             except TshootError:
                 info.entries = None  # e.g. a program array: bpftool cannot dump it from user space
 
@@ -229,6 +243,9 @@ class PodBackend(Backend):
 
     def program_names(self) -> dict[int, str]:
         return {p["id"]: p.get("name", "") for p in self.agent.bpftool("prog", "show") or []}
+
+    def concurrently(self, *calls) -> list:
+        return self.agent.concurrently(*calls)
 
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:
@@ -263,16 +280,11 @@ def pod_backends(api, node: str | None = None, namespace: str | None = None, tim
     return [PodBackend(a) if isinstance(a, Agent) else a for a in agents(api, node, namespace, timeout, note)]
 
 
-def _hex(items: list[str]) -> bytes:
-    """bpftool -j bytes ["0x40", "0x00", …] -> bytes."""
-    return bytes.fromhex("".join(items).replace("0x", ""))
-
-
 def _value(item: dict) -> bytes:
     """An entry's value; a per-CPU map's ({"values": [{"cpu": 0, "value": [...]}, …]}) as the kernel lays it out."""
     if "values" in item:
-        return per_cpu_bytes([_hex(v["value"]) for v in item["values"]])
-    return _hex(item["value"])
+        return per_cpu_bytes([hex_list(v["value"]) for v in item["values"]])
+    return hex_list(item["value"])
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Dumping a full 512k-entry conntrack map (issue 18 item 4), locally and through an agent, in bounded memory.
+
+Builds cilium_ct4_global (Cilium 1.19.4 geometry) with 512k entries in a private bpffs, serves it to a
+one-node cluster of the tests' API server (exec latency 50 ms, tests.kubeapi.SharedBpffsExec), then alternates
+    bpftool -j map dump pinned …/cilium_ct4_global                 (reference: raw hex, no decoding)
+    tshoot map dump ct4 -o json --backend local --bpffs …           (decoded, libbpf batch reads)
+    tshoot map dump ct4 -o json --node node-001                     (decoded, bpftool -j in the agent)
+and prints the median ratios and tshoot's peak RSS. Targets: each <= 1 x bpftool, peak RSS < 400 MB.
+Needs root (a bpffs mount).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._timing import measured, private_bpffs, tool_env  # noqa: E402
+from bench.scale import VERSION, cluster  # noqa: E402
+from tests.kubeapi import KubeApiServer  # noqa: E402
+from tests.kubeapi.tls import make_certs  # noqa: E402
+from tests.pinned import create_for  # noqa: E402
+from tshoot.core.version import parse  # noqa: E402
+from tshoot.maps import find  # noqa: E402
+
+BIN = Path(sys.executable).parent
+ENTRIES = 512 * 1024
+TARGET, RSS_LIMIT_MB = 1.0, 400
+
+
+def build(bpffs: Path) -> Path:
+    cmap, _ = find("ct4")
+    v = parse(VERSION)
+    value_size = cmap.layout_for("value", v).size
+    # room above the entries: an LRU map evicts before it is quite full
+    path = create_for(bpffs, cmap, v, max_entries=ENTRIES + ENTRIES // 8)
+    with tempfile.NamedTemporaryFile("w", suffix=".batch") as batch:
+        for i in range(ENTRIES):
+            # distinct tuples (struct ipv4_ct_tuple: daddr, saddr, dport, sport, nexthdr, flags), TCP
+            key = (0x0A000000 + i).to_bytes(4, "big") + (0x0A800000 + i % 65536).to_bytes(4, "big") \
+                + (80).to_bytes(2, "big") + (1024 + i % 60000).to_bytes(2, "big") + b"\x06\x00"
+            value = (i % 1000).to_bytes(8, "little") * 4 + bytes(value_size - 32)
+            batch.write(f"map update pinned {path} key hex {key.hex(' ')} "
+                        f"value hex {value.hex(' ')}\n")
+        batch.flush()
+        subprocess.run(["bpftool", "batch", "file", batch.name], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    env = tool_env()
+    with tempfile.TemporaryDirectory(prefix="kindlab-bench-") as tmp, private_bpffs(Path(tmp)) as bpffs:
+        path = build(bpffs)
+        cert, key, ca = make_certs(Path(tmp))
+        server = KubeApiServer(tls=(cert, key), ca=ca).start()
+        try:
+            cluster(server, bpffs, 1)
+            kubeconfig = str(server.write_kubeconfig(Path(tmp) / "kubeconfig"))
+            reference = ["bpftool", "-j", "map", "dump", "pinned", str(path)]
+            dump = [str(BIN / "tshoot"), "map", "dump", "ct4", "-o", "json"]
+            tools = {"local": dump + ["--backend", "local", "--bpffs", str(bpffs), "--cilium-version", VERSION],
+                     "agent": dump + ["--node", "node-001", "--kubeconfig", kubeconfig]}
+            for argv in (reference, *tools.values()):
+                measured(argv, env)  # warm-up
+            ratios: dict[str, list[float]] = {name: [] for name in tools}
+            rss = {name: 0.0 for name in tools}
+            refs = []
+            for _ in range(args.runs):
+                ref, _, _ = measured(reference, env)
+                refs.append(ref)
+                for name, argv in tools.items():
+                    seconds, peak, _ = measured(argv, env)
+                    ratios[name].append(seconds / ref)
+                    rss[name] = max(rss[name], peak)
+        finally:
+            server.stop()
+    failed = False
+    print(f"bpftool -j map dump of {ENTRIES} ct entries: median {statistics.median(refs) * 1000:.0f} ms")
+    for name in tools:
+        ratio = statistics.median(ratios[name])
+        ok = ratio <= TARGET and rss[name] < RSS_LIMIT_MB
+        failed |= not ok
+        print(f"tshoot map dump ct4 -o json ({name}): median ratio {ratio:.2f} (target <= {TARGET}), peak RSS "
+              f"{rss[name]:.0f} MB (limit {RSS_LIMIT_MB}); {args.runs} runs; {'OK' if ok else 'OVER TARGET'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
