@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from bench._timing import measured, private_bpffs, tool_env  # noqa: E402
 from bench.scale import VERSION, cluster  # noqa: E402
 from tests.kubeapi import KubeApiServer  # noqa: E402
 from tests.kubeapi.tls import make_certs  # noqa: E402
-from tests.pinned import create_for  # noqa: E402
+from tests.pinned import create_for, fill  # noqa: E402
 from tshoot.core.version import parse  # noqa: E402
 from tshoot.maps import find  # noqa: E402
 
@@ -40,16 +39,13 @@ def build(bpffs: Path) -> Path:
     value_size = cmap.layout_for("value", v).size
     # room above the entries: an LRU map evicts before it is quite full
     path = create_for(bpffs, cmap, v, max_entries=ENTRIES + ENTRIES // 8)
-    with tempfile.NamedTemporaryFile("w", suffix=".batch") as batch:
-        for i in range(ENTRIES):
-            # distinct tuples (struct ipv4_ct_tuple: daddr, saddr, dport, sport, nexthdr, flags), TCP
-            key = (0x0A000000 + i).to_bytes(4, "big") + (0x0A800000 + i % 65536).to_bytes(4, "big") \
-                + (80).to_bytes(2, "big") + (1024 + i % 60000).to_bytes(2, "big") + b"\x06\x00"
-            value = (i % 1000).to_bytes(8, "little") * 4 + bytes(value_size - 32)
-            batch.write(f"map update pinned {path} key hex {key.hex(' ')} "
-                        f"value hex {value.hex(' ')}\n")
-        batch.flush()
-        subprocess.run(["bpftool", "batch", "file", batch.name], check=True, stdout=subprocess.DEVNULL)
+    def entry(i: int) -> tuple[bytes, bytes]:
+        # distinct tuples (struct ipv4_ct_tuple: daddr, saddr, dport, sport, nexthdr, flags), TCP
+        key = (0x0A000000 + i).to_bytes(4, "big") + (0x0A800000 + i % 65536).to_bytes(4, "big") \
+            + (80).to_bytes(2, "big") + (1024 + i % 60000).to_bytes(2, "big") + b"\x06\x00"
+        return key, (i % 1000).to_bytes(8, "little") * 4 + bytes(value_size - 32)
+
+    fill(path, (entry(i) for i in range(ENTRIES)))
     return path
 
 
