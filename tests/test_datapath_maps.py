@@ -98,13 +98,15 @@ def test_old_policy_name_builds_the_lpm_key_of_1_16(tshoot):
 @pytest.mark.parametrize("args, expected", [
     (["lb4-services", "--key", TKNG_SVC_MASTER_KEY, "--value", TKNG_SVC_MASTER_VALUE],
      {"key": {"address": "10.96.32.28", "port": 80, "proto": "ANY", "slot": 0, "scope": "external"},
-      "value": {"backend_id": 0, "count": 3, "rev_nat_index": 7, "flags": [], "flags2": []}}),
+      "value": {"role": "frontend", "affinity_timeout": 0, "count": 3, "rev_nat_index": 7, "flags": [],
+                "flags2": []}}),
     (["lb4-services", "--value", "0b 00 00 00 00 00 00 07 00 00 00 00", "--cilium-version", "1.10.3"],
-     {"value": {"backend_id": 11, "count": 0, "rev_nat_index": 7, "flags": [], "flags2": []}}),
-    # an L7 LB master entry: the proxy port in network order in bytes 0-1 (reference §1, gotcha 2)
+     {"value": {"role": "backend", "backend_id": 11, "count": 0, "rev_nat_index": 7, "flags": [], "flags2": []}}),
+    # an L7 LB master entry: the proxy port in network order in bytes 0-1 (reference §1, gotcha 2), not a
+    # backend id (bpf/lib/lb.h: a frontend's first word is its affinity timeout, or this port when L7-balanced)
     (["lb4-services", "--value", "00 50 00 00 00 00 00 05 20 04 00 00", "--cilium-version", "1.17"],
-     {"value": {"backend_id": 20480, "count": 0, "rev_nat_index": 5, "flags": ["loadbalancer"],
-                "flags2": ["l7_loadbalancer"], "qcount": 0, "l7_lb_proxy_port": 80}}),
+     {"value": {"role": "frontend", "l7_lb_proxy_port": 80, "count": 0, "rev_nat_index": 5,
+                "flags": ["loadbalancer"], "flags2": ["l7_loadbalancer"], "qcount": 0}}),
     (["lb4-backends", "--key", TKNG_BACKEND_KEY, "--value", TKNG_BACKEND_VALUE],
      {"key": {"backend_id": 10}, "value": {"address": "10.0.0.27", "port": 80, "proto": "ANY"}}),
     (["lb4-backends", "--value", TKNG_BACKEND_VALUE, "--cilium-version", "1.12"],
@@ -177,7 +179,7 @@ def test_table_names_c_members_and_hides_unused_union_members(tshoot):
     assert r.code == 0, r
     assert "value: struct lb4_service, 12 bytes" in r.out
     assert "l7_lb_proxy_port" in r.out and "affinity_timeout" not in r.out
-    assert "means: backend_id=20480" in r.out and "l7_lb_proxy_port=80" in r.out
+    assert "means: role=frontend, l7_lb_proxy_port=80" in r.out and "backend_id" not in r.out
     r = tshoot("decode", "lb4-revnat", "--key", "00 07")
     assert r.out.startswith("key: __u16, 2 bytes")
 
