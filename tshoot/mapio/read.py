@@ -211,11 +211,13 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
             value = cmap.fold_cpus(value)
         return Lookup(backend, cmap, info, version, key, key, value, commands, f"exact key ({info.map_type} map)")
     if exact:
-        commands.append(_getnext_command(backend, info, key) + "   # an entry for exactly this prefix? (its next key "
-                                                                 "is not the first key)")
+        # Whether this very prefix is an entry is asked of the kernel with get_next_key (first_entry); shown is
+        # the lookup, which answers with the entry's own value when it is one (`bpftool map getnext` would fail
+        # as shown on the map's last key: it has no next key).
         if backend.first_entry(info, [key]) is None:
+            commands.append(lookup_cmd)
             raise NoEntry(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)", commands)
-        commands.append(lookup_cmd + "   # its value")
+        commands.append(lookup_cmd + "   # this very prefix is an entry: its value")
         value = backend.lookup(info, key)  # the longest prefix covering a prefix that is an entry is itself
         if value is None:
             raise TshootError(f"no entry for exactly {what} any more (the map changed while it was read)")
@@ -236,14 +238,12 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         found = None if shorter is None else shorter + 1
     if found is None:  # removed between the two reads
         raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
-    commands.append(_getnext_command(backend, info, candidates[found])
-                    + "   # which entry answered: this prefix is one (its next key is not the first key), "
-                      "no longer one covering the key is")
+    if found:  # a shorter prefix answered: its own lookup shows the entry (its key is the prefix)
+        commands.append(backend.command(["bpftool", "map", "lookup", "pinned", info.path, "key", "hex",
+                                         *candidates[found].hex(" ").split()])
+                        + "   # the entry that answered: the longest prefix of the key that is an entry")
     return Lookup(backend, cmap, info, version, key, candidates[found], value, commands, "longest prefix match")
 
-
-def _getnext_command(backend: Backend, info: MapInfo, key: bytes) -> str:
-    return backend.command(["bpftool", "map", "getnext", "pinned", info.path, "key", "hex", *key.hex(" ").split()])
 
 
 # --- dumps ---------------------------------------------------------------------------------------
