@@ -2,6 +2,7 @@
 for cilium_call_policy, the endpoint's pod; `tshoot map list` counts filled slots, not max_entries."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -13,7 +14,12 @@ def test_call_policy_dump_names_program_and_pod(sim, kubeapi, tshoot, version):
     s = sim(simdatapath.guide_scenario(version))
     node = "k8s-guide-control-plane"
     pod = s.pods["net-tshoot-4gmzr"]
-    expected_id = simdatapath._attached_program(s.nodes[node].netns, pod.lxc_name)
+    # what the slot holds, read with bpftool: the endpoint's policy program the datapath tail-calls
+    [slot] = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "pinned",
+                                        str(s.map_path(node, "cilium_call_policy"))],
+                                       capture_output=True, text=True, check=True).stdout)
+    assert slot["key"] == [f"0x{b:02x}" for b in pod.endpoint_id.to_bytes(4, "little")]
+    expected_id = int.from_bytes(bytes(int(b, 16) for b in slot["value"]), "little")
     r = tshoot("map", "dump", "cilium_call_policy", "--node", node, "--kubeconfig", str(kubeapi.kubeconfig),
                "-o", "json")
     assert r.code == 0, r

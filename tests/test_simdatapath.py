@@ -93,10 +93,9 @@ def two_nodes_two_pods(version: str) -> dict:
 
 def _live_ids(kind: str) -> set[int]:
     """Every prog or map id the kernel holds, by BPF_{PROG,MAP}_GET_NEXT_ID (which takes no reference)."""
-    from tshoot.node import bpfsys
+    from tshoot.node import libbpf
 
-    walk = getattr(bpfsys.libbpf(), f"bpf_{kind}_get_next_id")
-    walk.argtypes, walk.restype = [ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)], ctypes.c_int
+    walk = getattr(libbpf.lib(), f"bpf_{kind}_get_next_id")
     ids, current = set(), ctypes.c_uint32(0)
     while walk(current.value, ctypes.byref(current)) == 0:
         ids.add(current.value)

@@ -235,9 +235,16 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
         argv = request.query["command"]
         if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
             per_node[node][" ".join(argv[2:])] += 1
-    # the source node reads its lxc, ipcache and the endpoint's policy map; the destination its lxc and policy
-    assert {node: sorted(counts.values()) for node, counts in per_node.items()} == {
-        "k8s-guide-worker": [1, 1, 1], "k8s-guide-control-plane": [1, 1]}, per_node
+    # each map once per node, however many lookups: the source node its lxc, ipcache, the source endpoint's
+    # calls and policy maps; the destination its lxc, the overlay's calls map, cilium_call_policy and the
+    # destination endpoint's policy map
+    read = {node: {argv.rsplit("/", 1)[-1]: n for argv, n in counts.items()} for node, counts in per_node.items()}
+    assert {node: set(counts.values()) for node, counts in read.items()} == \
+        {"k8s-guide-worker": {1}, "k8s-guide-control-plane": {1}}, read
+    assert set(read["k8s-guide-worker"]) == {"cilium_lxc", "cilium_ipcache_v2", "cilium_calls_00117",
+                                             "cilium_policy_v2_00117"}, read  # the source is endpoint 117
+    assert set(read["k8s-guide-control-plane"]) == {"cilium_lxc", "cilium_calls_overlay_2", "cilium_call_policy",
+                                                    "cilium_policy_v2_02006"}, read
 
 
 # --- the datapath's own decisions, per version ------------------------------------------------------------

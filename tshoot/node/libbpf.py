@@ -107,6 +107,7 @@ PROTOTYPES = [
     ("bpf_link_get_fd_by_id", _i32, [_u32]),
     ("bpf_link_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
     ("bpf_prog_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
+    ("bpf_map_get_next_id", _i32, [_u32, ct.POINTER(_u32)]),
     ("bpf_prog_query_opts", _i32, [_i32, _u32, ct.POINTER(QueryOpts)]),
     ("bpf_map_lookup_elem", _i32, [_i32, _vp, _vp]),
     ("bpf_map_get_next_key", _i32, [_i32, _vp, _vp]),
