@@ -113,6 +113,8 @@ def test_a_ping_across_the_overlay_hop_by_hop(overlay):
     for e in request[3:5]:
         assert {k: e["outer"][k] for k in outer} == outer
     assert all("outer" not in e for e in request[:3] + request[5:])
+    # Forwarded by the nodes' IP routing, not by a BPF redirect: the kernel's skb->redirected is clear on every hop.
+    assert not [e for e in events if "redirected" in e or e["event"] == "redirected"], events
     # Lengths as each tracepoint sees them: with the Ethernet header on transmit, without on receive
     # (84 = 20 IPv4 + 64 ICMP for ping's 56 data bytes; 50 more bytes of VXLAN encapsulation on the underlay).
     assert (request[0]["len"], request[-1]["len"], request[3]["len"]) == (98, 84, 148)

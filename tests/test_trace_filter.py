@@ -26,7 +26,7 @@ def event(saddr, daddr, proto=17, sport=1000, dport=53, inner=None, kind=2) -> E
     outer = packet((saddr, daddr, proto, sport, dport))
     inner_fields = packet(inner) if inner else packet(("0.0.0.0", "0.0.0.0", 0, 0, 0))
     return Event(RECORD.pack(1, 2, 0, 4026531840, 2, 0, 60, 53731 if inner else 0, kind, 1 if inner else 0,
-                             b"eth0", b"veth", *outer, *inner_fields, bytes(4)))
+                             b"eth0", b"veth", *outer, *inner_fields, bytes(4), 0))
 
 
 @pytest.mark.parametrize("text, hit, miss", [
@@ -97,5 +97,6 @@ def test_the_record_layout_is_the_compiled_structs(tmp_path):
         at += size
     names = ["ts", "skb", "location", "netns", "ifindex", "reason", "len", "vni", "kind", "tunnel", "dev", "dev_kind"]
     assert {n: offsets[n] for n in names} == dict(zip(names, layout))
-    assert (offsets["outer"], offsets["inner"], offsets["tunnel_remote"]) == (at, at + 16, at + 32)
+    assert (offsets["outer"], offsets["inner"], offsets["tunnel_remote"], offsets["redirected"]) == \
+        (at, at + 16, at + 32, at + 36)
     assert packet_offsets == {"saddr": 0, "daddr": 4, "sport": 8, "dport": 10, "proto": 12, "pad": 13}

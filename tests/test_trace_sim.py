@@ -71,20 +71,20 @@ def uplink(s, node: str) -> str:
 
 def crossing(s, source, destination) -> list[tuple]:
     """The hops of a packet from one pod to a pod on another node: out of the pod, into its lxc (from-container
-    redirects it to cilium_vxlan), encapsulated out of the node's eth0, across the docker network's bridge,
-    into the peer node's eth0, decapsulated on its cilium_vxlan, out of the destination's lxc (its policy
-    program redirects it there), into the pod."""
+    redirects it to cilium_vxlan: "redirected" there, before encapsulation), encapsulated out of the node's
+    eth0, across the docker network's bridge, into the peer node's eth0, decapsulated on its cilium_vxlan, out
+    of the destination's lxc (its policy program redirects it there: "redirected"), into the pod."""
     a, b = s.nodes[source.node], s.nodes[destination.node]
     return [
         (source.netns, "eth0", "transmitted"),
         (a.netns, source.lxc_name, "received"),
-        (a.netns, "cilium_vxlan", "transmitted"),
+        (a.netns, "cilium_vxlan", "redirected"),
         (a.netns, "eth0", "encapsulated"),
         (s.underlay, uplink(s, source.node), "received"),
         (s.underlay, uplink(s, destination.node), "encapsulated"),
         (b.netns, "eth0", "received"),
         (b.netns, "cilium_vxlan", "decapsulated"),
-        (b.netns, destination.lxc_name, "transmitted"),
+        (b.netns, destination.lxc_name, "redirected"),
         (destination.netns, "eth0", "received"),
     ]
 
@@ -124,7 +124,11 @@ def check_crossing(s, events: list[dict], source, destination, packets: list[dic
         if i == 2 or tunnelled:  # the VNI read as the identity's labels (from its CiliumIdentity)
             assert f"k8s:io.kubernetes.pod.namespace={source.namespace}" in e["names"].pop("identity"), e
         assert e["names"] == names, e
-        sent = e["event"] in ("transmitted", "encapsulated")
+        # skb->redirected from where a program's bpf_redirect sent it until the next receive: on cilium_vxlan,
+        # still on the VXLAN packet its encapsulation sends out of eth0 (named "encapsulated"), on the
+        # destination's lxc; clear on the pods' routed transmits and on the bridge
+        assert e.get("redirected", False) is (i in (2, 3, 8)), e
+        sent = e["event"] in ("transmitted", "encapsulated", "redirected")
         assert e["len"] == (encapsulated if tunnelled else ETH + inner) - (0 if sent else ETH), e
         assert e["node"] is None  # `ip netns` namespaces, no kind node
         assert e["skb"] == events[0]["skb"]  # one buffer from the source pod to the destination pod
@@ -152,6 +156,33 @@ def test_a_cross_node_ping_hop_by_hop(guide, kubeapi):
                and "normal" in e["drop"] for e in freed)
     assert len({e["skb"] for e in events}) == 2 and not [e for e in events if e["event"] == "dropped"
                                                          and "normal" not in e["drop"]]
+    consistent(summary, trace)
+
+
+def test_a_same_node_ping_is_redirected_to_the_destination_lxc(guide, kubeapi):
+    """From-container delivers to a pod on its own node with bpf_redirect to the destination's lxc (bpf_lxc.c
+    ipv4_local_delivery()): that transmit is "redirected" (the kernel's skb->redirected), the pods' own eth0
+    transmits, routed by their stack, stay "transmitted"."""
+    s = guide
+    source = s.pods[SOURCE]
+    neighbour = next(p for p in s.pods.values() if p.node == source.node and p is not source)
+    node = s.nodes[source.node].netns
+    trace = Trace("host", neighbour.ip, "and", "icmp", "--kubeconfig", str(kubeapi.kubeconfig))
+    try:
+        assert simtraffic.ping(source.netns, neighbour.ip)
+        events = ours(s, trace, 8)
+    finally:
+        summary = trace.stop()
+    sent = [e for e in events if e["event"] != "dropped"]  # (the reply's raw-socket copy is freed as NO_SOCKET)
+    one_way = lambda a, b: [(a.netns, "eth0", "transmitted"), (node, a.lxc_name, "received"),  # noqa: E731
+                            (node, b.lxc_name, "redirected"), (b.netns, "eth0", "received")]
+    assert [hop(e) for e in sent] == one_way(source, neighbour) + one_way(neighbour, source)
+    for e in sent:
+        assert e.get("redirected", False) is (e["event"] == "redirected"), e
+        assert e["packet"]["icmp_type"] == (8 if e["packet"]["src"] == source.ip else 0), e
+    redirected = [e for e in sent if e["event"] == "redirected"]
+    assert [e["ifindex"] for e in redirected] == [neighbour.lxc_index, source.lxc_index]
+    assert all("tunnel_key" not in e and "outer" not in e for e in sent)
     consistent(summary, trace)
 
 

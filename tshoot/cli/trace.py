@@ -43,10 +43,10 @@ def trace(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="say which tracing path ran and the kernel filter")] = False,
 ) -> None:
     """Follow packets hop by hop across every node and pod of the lab, until Ctrl-C, --count or --timeout:
-    where (node, pod or network namespace; device), what happened (received, transmitted, encapsulated with
-    the outer addresses and the VNI — Cilium's source identity —, decapsulated, dropped with the kernel's
-    reason and, for a tc drop, the program on that interface). A summary at the end (packets, drops, events
-    the ring buffer lost). Needs root."""
+    where (node, pod or network namespace; device), what happened (received, transmitted, redirected there by
+    a BPF program, encapsulated with the outer addresses and the VNI — Cilium's source identity —,
+    decapsulated, dropped with the kernel's reason and, for a tc drop, the program on that interface). A
+    summary at the end (packets, drops, events the ring buffer lost). Needs root."""
     from tshoot.core.duration import parse_duration
     from tshoot.trace import filter as filters
     from tshoot.trace.tracer import PATH, Tracer, need_root

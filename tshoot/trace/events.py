@@ -4,6 +4,10 @@ device), what happened there, the packet, and for a drop why (the kernel's reaso
 What happened, from the tracepoint and the device:
   received      netif_receive_skb on a device           decapsulated  the same on a VXLAN device (the inner packet)
   transmitted   net_dev_start_xmit on a device          encapsulated  the same, of a VXLAN packet (outer, VNI, inner)
+  redirected    the same, of a packet a BPF program sent to the device (bpf_redirect: skb->redirected), not
+                the stack's routing, as Cilium delivers to a pod's lxc or to cilium_vxlan (the kernel keeps the
+                bit until the next receive, so a VXLAN packet out of eth0 after it is "encapsulated" and
+                carries "redirected": true in JSON)
   (a packet transmitted on a collect_md VXLAN device, as Cilium's cilium_vxlan, shows the tunnel key it
   carries there: the VNI and the remote node it is about to be encapsulated for)
   dropped       kfree_skb with a drop reason
@@ -17,8 +21,8 @@ import struct
 
 # struct event (trace.bpf.c): ts, skb, location, netns, ifindex, reason, len, vni, kind, tunnel, pad,
 # dev[16], dev_kind[8], then two struct packet (saddr, daddr, sport, dport (network order), proto, pad[3]),
-# tunnel_remote, pad2.
-RECORD = struct.Struct("<QQQIIIIIBBxx16s8s4s4s2s2sB3x4s4s2s2sB3x4s4x")
+# tunnel_remote, redirected, pad2[3].
+RECORD = struct.Struct("<QQQIIIIIBBxx16s8s4s4s2s2sB3x4s4s2s2sB3x4sB3x")
 VXLAN_PACKET, TUNNEL_KEY = 1, 2  # struct event's tunnel
 RECEIVE, TRANSMIT, DROP = 1, 2, 3
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp"}
@@ -50,17 +54,18 @@ class Packet:
 
 class Event:
     __slots__ = ("ts", "skb", "location", "netns", "ifindex", "reason", "len", "vni", "kind", "device",
-                 "device_kind", "outer", "inner", "tunnel_key", "where", "node", "drop", "names")
+                 "device_kind", "outer", "inner", "tunnel_key", "redirected", "where", "node", "drop", "names")
 
     def __init__(self, data: bytes):
         (self.ts, self.skb, self.location, self.netns, self.ifindex, self.reason, self.len, self.vni, self.kind,
-         tunnel, dev, dev_kind, *packets, remote) = RECORD.unpack(data)
+         tunnel, dev, dev_kind, *packets, remote, redirected) = RECORD.unpack(data)
         self.device = dev.split(b"\0", 1)[0].decode("utf-8", "replace")
         self.device_kind = dev_kind.split(b"\0", 1)[0].decode("utf-8", "replace")
         self.outer = Packet(*packets[:5])
         self.inner = Packet(*packets[5:]) if tunnel == VXLAN_PACKET else None
         # the VNI and remote node a VXLAN device is about to encapsulate the packet with
         self.tunnel_key = {"vni": self.vni, "remote": socket.inet_ntoa(remote)} if tunnel == TUNNEL_KEY else None
+        self.redirected = bool(redirected)
         self.where: dict = {}
         self.node: str | None = None
         self.drop: dict | None = None
@@ -77,7 +82,14 @@ class Event:
             return "dropped"
         if self.kind == RECEIVE:
             return "decapsulated" if self.device_kind == "vxlan" else "received"
-        return "encapsulated" if self.inner else "transmitted"
+        # A VXLAN packet is "encapsulated" even with skb->redirected set: the kernel keeps the bit through
+        # the VXLAN device's encapsulation, so the eth0 hop after a redirect to cilium_vxlan has it although
+        # the stack routed the outer packet there; the tunnel is what the reader follows (JSON keeps
+        # "redirected"). The hop Cilium's from-container redirects INTO cilium_vxlan is not encapsulated yet
+        # (it carries a tunnel key): it is "redirected", and "encapsulated" the next one, out of eth0.
+        if self.inner:
+            return "encapsulated"
+        return "redirected" if self.redirected else "transmitted"
 
     def as_dict(self, start_ns: int) -> dict:
         out = {"time": round((self.ts - start_ns) / 1e9, 6), "where": self.where.get("name"),
@@ -88,6 +100,8 @@ class Event:
             out["outer"] = {**self.outer.as_dict(), "vni": self.vni}
         if self.tunnel_key:
             out["tunnel_key"] = self.tunnel_key
+        if self.redirected:
+            out["redirected"] = True
         if self.drop is not None:
             out["drop"] = self.drop
         if self.names:

@@ -10,6 +10,7 @@
  *
  *   net:netif_receive_skb(skb)            a packet entering a device's stack      -> TRACE_RECEIVE
  *   net:net_dev_start_xmit(skb, dev)      a packet handed to a device's driver    -> TRACE_TRANSMIT
+ *                                         (with skb->redirected: sent there by a BPF program's redirect)
  *   skb:kfree_skb(skb, location, reason)  a packet freed as dropped               -> TRACE_DROP
  *
  * A VXLAN packet (UDP to 8472, Cilium's port, or 4789) is read through: outer addresses, VNI, and the inner
@@ -76,6 +77,12 @@ struct sk_buff {
 	__be16 protocol;
 	__u16 network_header;
 	unsigned char *head;
+	/* include/linux/skbuff.h, CONFIG_NET_REDIRECT: set by skb_do_redirect() -> skb_set_redirected()
+	 * (net/core/filter.c, a tc program's bpf_redirect) and by generic XDP's redirect; cleared on the next
+	 * receive (__netif_receive_skb_core -> skb_reset_redirect()), not by a tunnel's encapsulation: a packet
+	 * redirected to cilium_vxlan still has it on the node's eth0 (measured on 6.18, tests/test_trace_sim.py).
+	 * Read only where the kernel has it. */
+	__u8 redirected:1;
 } __attribute__((preserve_access_index));
 
 /* --- what user space reads ----------------------------------------------------------------------- */
@@ -104,7 +111,8 @@ struct event {
 	struct packet outer;	/* the packet as on the wire of this device */
 	struct packet inner;	/* a VXLAN packet's payload (tunnel = 1) */
 	__be32 tunnel_remote;	/* tunnel = 2: the node the device will send it to */
-	__u32 pad2;
+	__u8 redirected;	/* transmit: skb->redirected, a BPF redirect since the skb was last received */
+	__u8 pad2[3];
 };
 
 /* Puts struct event in the object's BTF, where tests/test_trace_filter.py compares it with the reader's layout. */
@@ -255,6 +263,8 @@ static __always_inline int emit(struct sk_buff *skb, struct net_device *dev, __u
 		if (vx[0] == 'v' && vx[1] == 'x' && vx[2] == 'l' && vx[3] == 'a' && vx[4] == 'n' && !vx[5])
 			tunnel_key(skb, &e);
 	}
+	if (kind == TRACE_TRANSMIT && bpf_core_field_exists(skb->redirected))
+		e.redirected = BPF_CORE_READ_BITFIELD_PROBED(skb, redirected);
 	if (!wanted(&e))
 		return 0;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_SIZE - sizeof(e)) {
