@@ -178,3 +178,26 @@ def sim(kubeapi, tmp_path, request):
     yield start
     for built in made:
         built.teardown()
+
+
+def kubectl_shell(kubeconfig):
+    """A shell whose `kubectl` is the one scripts/install-kubectl put in the venv (1.34), pointed at kubeconfig:
+    what a user pastes the commands kindlab shows into. Skips, saying how to get it, when it is missing."""
+    if not (BIN / "kubectl").exists():
+        pytest.skip("no kubectl in the venv: scripts/install-kubectl installs kubectl 1.34 (make test runs it)")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return lambda command: subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=60)
+
+
+def need_tracer_build() -> None:
+    """tshoot trace compiles its CO-RE program at first use: clang and libbpf's headers."""
+    if shutil.which("clang") is None or not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
+        pytest.skip("tshoot trace compiles its BPF program with clang and libbpf's headers: apt-get install clang libbpf-dev")
+
+
+def need_tracer() -> None:
+    """Running tshoot trace: root, the compiler, and the kernel's BTF (CO-RE)."""
+    need_root()
+    need_tracer_build()
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("the kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE tracing cannot run")

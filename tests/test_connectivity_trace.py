@@ -9,7 +9,7 @@ import subprocess
 
 from lab import connectivity
 from tests.test_connectivity import WORKER, from_pod, lab_sim, pod, run  # noqa: F401 (lab_sim: the fixture)
-from tests.test_trace import _need_tracer
+from tests.conftest import need_tracer
 
 LAST_SEEN = "the real packet (the probe retried, traced on this kernel): "
 
@@ -21,7 +21,7 @@ def traced(row) -> str:
 
 
 def test_a_policy_drop_is_found_at_the_lxc_by_its_program(lab_sim, kubeapi):
-    _need_tracer()
+    need_tracer()
     s, world = lab_sim()
     client = pod(s, "net-tshoot", WORKER)
     node = s.nodes[WORKER]
@@ -64,7 +64,7 @@ def test_without_root_the_trace_is_skipped_once_saying_how(lab_sim, kubeapi, mon
 
 
 def test_the_table_prints_the_last_hop(lab_sim, kubeapi, lab):
-    _need_tracer()
+    need_tracer()
     s, world = lab_sim()
     client = pod(s, "net-tshoot", WORKER)
     s.update_map(WORKER, "policy", {"identity": 0, "direction": "egress", "protocol": "ANY", "port": 0},
@@ -82,7 +82,7 @@ def test_the_table_prints_the_last_hop(lab_sim, kubeapi, lab):
 def test_an_unanswered_packet_is_last_seen_where_it_arrived(lab_sim, kubeapi):
     """Without the node's masquerade rule the world receives the pod's own address and cannot answer it: the
     traced retry was last seen arriving in the world's namespace, its source unchanged."""
-    _need_tracer()
+    need_tracer()
     s, world = lab_sim()
     client = pod(s, "net-tshoot", WORKER)
     subprocess.run(["ip", "netns", "exec", s.nodes[WORKER].netns, "iptables", "-t", "nat", "-F", "POSTROUTING"],

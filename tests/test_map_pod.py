@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import BIN
+from tests.conftest import BIN, kubectl_shell
 from tests.kubeapi import NodeExec, SimNode
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
@@ -307,15 +307,6 @@ def test_btf_read_in_the_agent_chooses_the_layout(tshoot, lab, tmp_path):
 
 # --- what --show-commands prints runs as shown -------------------------------------------------------------
 
-def _kubectl(server):
-    """A shell whose `kubectl` is the one scripts/install-kubectl put in the venv (1.34), pointed at the server."""
-    kubectl = BIN / "kubectl"
-    if not kubectl.exists():
-        pytest.skip("no kubectl in the venv: scripts/install-kubectl installs kubectl 1.34 (make test runs it)")
-    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return lambda command: subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=60)
-
-
 @pytest.mark.parametrize("args", [
     ("lookup", "lxc", "10.0.1.110", "--node", CP),
     ("lookup", "ipcache", "10.0.1.110", "--node", W1),   # LPM: the datapath's lookup answers
@@ -326,7 +317,7 @@ def _kubectl(server):
 def test_shown_commands_run_as_shown_with_kubectl_and_return_what_tshoot_decoded(tshoot, lab, args):
     """Every command --show-commands prints, pasted into a shell with a real kubectl (1.34: exec over the
     websocket v5 channel protocol, discovery), succeeds, and its answer decodes to what tshoot printed."""
-    shell = _kubectl(lab)
+    shell = kubectl_shell(lab.kubeconfig)
     node = args[args.index("--node") + 1]
     r = _map(tshoot, lab, *args, "--show-commands", "-o", "json")
     assert r.code == 0, r

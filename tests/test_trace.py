@@ -13,23 +13,15 @@ import time
 
 import pytest
 
-from tests.conftest import need_root
+from tests.conftest import need_root, need_tracer
 from tests.tracetopo import VNI, VXLAN_PORT, Overlay
 
 pytestmark = pytest.mark.root
 
 
-def _need_tracer() -> None:
-    need_root()
-    if shutil.which("clang") is None or not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
-        pytest.skip("tshoot trace compiles its BPF program with clang and libbpf's headers: apt-get install clang libbpf-dev")
-    if not os.path.exists("/sys/kernel/btf/vmlinux"):
-        pytest.skip("the kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE tracing cannot run")
-
-
 @pytest.fixture
 def overlay():
-    _need_tracer()
+    need_tracer()
     topo = Overlay()
     try:
         yield topo.build()
@@ -214,7 +206,7 @@ def test_without_root_one_line_saying_how(tshoot):
 def test_names_from_the_cluster(kubeapi_cluster):
     """With a kubeconfig, addresses are named as the cluster names them: the guide's pods on its two nodes,
     the node addresses of the overlay hop, and the VNI as the identity it carries."""
-    _need_tracer()
+    need_tracer()
     from tests.kubeapi.objects import GUIDE_IDENTITY
 
     topo = Overlay(x=0, hosts=(110, 99), node_ips=("172.18.0.5", "172.18.0.4")).build()
@@ -240,7 +232,7 @@ def test_names_from_the_cluster(kubeapi_cluster):
 
 def test_pods_are_found_in_the_cluster(tshoot, kubeapi_cluster):
     """--pod / --from / --to name pods; their addresses come from the cluster (-v shows the filter)."""
-    _need_tracer()
+    need_tracer()
     r = tshoot("trace", "--pod", "default/net-tshoot-4gmzr", "--to", "net-tshoot-xbw6q", "--kubeconfig",
                str(kubeapi_cluster.kubeconfig), "--timeout", "0.5", "-v")
     assert r.code == 0, r.err

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import re
 import os
-import shutil
 import socket
 import struct
 import subprocess
 
 import pytest
 
+from tests.conftest import need_tracer_build
 from tshoot.core.errors import UsageError
 from tshoot.trace import filter as f
 from tshoot.trace.events import RECORD, Event
@@ -72,8 +72,7 @@ def test_errors_name_the_problem(text, message):
 
 def test_the_record_layout_is_the_compiled_structs(tmp_path):
     """struct event and struct packet as clang laid them out (BTF of the object tshoot loads) = RECORD."""
-    if shutil.which("clang") is None or not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
-        pytest.skip("clang and libbpf's headers are needed to compile the tracer: apt-get install clang libbpf-dev")
+    need_tracer_build()
     os.environ["XDG_CACHE_HOME"] = str(tmp_path)  # compiled afresh, as at a user's first use
     try:
         from tshoot.trace.build import object_path

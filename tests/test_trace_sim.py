@@ -16,7 +16,8 @@ import time
 import pytest
 
 from tests import simdatapath, simtraffic
-from tests.test_trace import Trace, _need_tracer
+from tests.conftest import need_tracer
+from tests.test_trace import Trace
 
 WORKER, CONTROL_PLANE = "k8s-guide-worker", "k8s-guide-control-plane"
 SOURCE, DESTINATION = "net-tshoot-xbw6q", "net-tshoot-4gmzr"  # 10.0.2.99 on the worker -> 10.0.1.110
@@ -29,7 +30,7 @@ ETH, IP, UDP, VXLAN = 14, 20, 8, 8
 
 @pytest.fixture
 def guide(sim):
-    _need_tracer()
+    need_tracer()
     return sim(simdatapath.guide_scenario("1.19.4"))
 
 
@@ -187,7 +188,7 @@ def test_a_same_node_ping_is_redirected_to_the_destination_lxc(guide, kubeapi):
 
 
 def test_a_service_connection_shows_the_dnat_and_the_reverse_nat(sim, kubeapi):
-    _need_tracer()
+    need_tracer()
     s = sim(simdatapath.service_scenario("1.19.4"))
     client, backend = s.pods[CLIENT], s.pods[BACKEND]
     # one backend left in kube-dns's frontend: slot 1, the CoreDNS on the other node

@@ -155,21 +155,16 @@ def test_walk_stops_where_a_map_is_missing(sim, kubeapi, tshoot):
 def test_the_by_hand_commands_run_as_shown_with_kubectl(sim, kubeapi, tshoot):
     """Every command a walk step shows, pasted into a shell with a real kubectl (1.34, as scripts/install-kubectl
     installs it), succeeds; the map lookups answer what the step decoded."""
-    import os
+    from tests.conftest import kubectl_shell
 
-    from tests.conftest import BIN
-
-    kubectl = BIN / "kubectl"
-    if not kubectl.exists():
-        pytest.skip("no kubectl in the venv: scripts/install-kubectl installs kubectl 1.34 (make test runs it)")
-    env = {**os.environ, "KUBECONFIG": str(kubeapi.kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    shell = kubectl_shell(kubeapi.kubeconfig)
     sim(simdatapath.guide_scenario("1.19.4"))
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert r.code == 0, r
     ran = 0
     for step in result["steps"]:
         for command in step["commands"]:
-            done = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=60)
+            done = shell(command)
             if "   # no entry" in command:  # shown as a lookup of the datapath's that found nothing
                 assert done.returncode != 0 and "Not found" in done.stdout, (step["title"], command, done)
                 continue

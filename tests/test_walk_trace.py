@@ -4,26 +4,16 @@ the source pod through the API's exec, traced on this kernel, and set beside the
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
-import pytest
-
 from tests import simdatapath
-from tests.conftest import need_root
-
-
-def _need_tracer() -> None:
-    need_root()
-    if shutil.which("clang") is None or not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
-        pytest.skip("the tracer compiles with clang and libbpf's headers: apt-get install clang libbpf-dev")
+from tests.conftest import need_tracer
 
 
 def test_a_drop_the_walk_cannot_see_is_marked(sim, kubeapi, tshoot, bpf_objects):
     """A tc program dropping everything, put before from-container on the source pod's lxc: the maps still say
     "delivered", the real packet is dropped there, and the walk says so, naming the program."""
-    _need_tracer()
+    need_tracer()
     s = sim(simdatapath.guide_scenario("1.19.4"))
     pod = s.pods["net-tshoot-xbw6q"]
     node_ns = s.nodes[pod.node].netns
@@ -47,7 +37,7 @@ def test_a_drop_the_walk_cannot_see_is_marked(sim, kubeapi, tshoot, bpf_objects)
 
 
 def test_trace_needs_the_source_pod(tshoot, sim, kubeapi):
-    _need_tracer()
+    need_tracer()
     s = sim(simdatapath.guide_scenario("1.19.4"))
     node = s.nodes["k8s-guide-worker"]
     r = tshoot("walk", "10.0.2.99", "10.0.1.110", "--backend", "local", "--bpffs", str(node.bpffs), "--netns",
