@@ -226,3 +226,22 @@ def test_no_proxy_rules(monkeypatch, host, no_proxy, proxied):
     monkeypatch.delenv("no_proxy", raising=False)
     proxy, _ = environment_proxy("https", host)
     assert proxy == ("http://proxy.corp:3128" if proxied else None)
+
+
+def test_later_connections_resume_the_tls_session(server, certs, tmp_path):
+    """Each exec opens a connection: after the first answer, the others resume its TLS session (no certificate
+    signature or chain check on either side), also with kind's client certificate."""
+    for kubeconfig in (server.write_kubeconfig(tmp_path / "token"),
+                       server.write_kubeconfig(tmp_path / "cert", client_cert=certs[3])):
+        api = kube.api_client(str(kubeconfig))
+        first = api.dial(5)
+        assert not first.session_reused
+        first.close()
+        assert version(api) == "v1.34.8"
+        later = api.dial(5)
+        try:
+            assert later.session_reused
+        finally:
+            later.close()
+        api.close()  # the kept-alive connection goes: the next request resumes, and is still authenticated
+        assert version(api) == "v1.34.8"

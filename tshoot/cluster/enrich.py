@@ -57,6 +57,7 @@ class Enricher:
         self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
         self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
+        self._asked: set[tuple] = set()  # (field, value) explained on some node: the cluster's answer is kept
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
         """{"field": {what it is}} for the fields of one entry this can explain."""
@@ -102,12 +103,15 @@ class Enricher:
 
     def _explain_all(self, node: str, pending: list[tuple]) -> None:
         """Each (field, explainer, value) said once. A cluster that is asked as things are named (one lookup's
-        identity, pod and node) is asked for them side by side: each is a request that mostly waits."""
+        identity, pod and node) is asked for them side by side: each is a request that mostly waits. Values
+        another node's entry named already are answered from what the cluster kept: no threads for those."""
         def said(item) -> dict | None:
             _, explain, value = item
             return explain(node, list(value) if isinstance(value, tuple) else value)
 
-        if len(pending) > 1 and self.cluster is not None and self.cluster.asks:
+        fresh = {(name, value) for name, _, value in pending} - self._asked
+        self._asked |= fresh
+        if len(fresh) > 1 and self.cluster is not None and self.cluster.asks:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(min(8, len(pending))) as pool:

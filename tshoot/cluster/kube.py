@@ -407,14 +407,15 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
 
     Streaming (`cilium-dbg monitor`, a big `bpftool -j map dump`): `on_stdout(bytes)` gets stdout frame by
-    frame as it arrives instead of it being returned (stdout is then empty), `timeout` bounds the whole stream, and setting `stop` (a threading.Event) ends it early,
-    closing the stream (which ends the command); the exit code is then None.
+    frame as it arrives instead of it being returned (stdout is then empty), `timeout` bounds the whole stream,
+    and setting `stop` (a threading.Event) ends it early, closing the stream (which ends the command); the
+    exit code is then None.
 
-    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
-    as kubernetes.stream does, but opens the connection itself because kubernetes.stream has no
-    timeout for the handshake (a hung API server would hang the tool) and folds every handshake
-    failure into one string; here stdout and stderr stay apart and the exit code comes from the
-    error channel's Status."""
+    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client, as
+    kubernetes.stream does, on a socket the transport dialled as it dials for requests (Api.dial: proxy, TLS,
+    a resumed session), with a timeout for the handshake (kubernetes.stream has none: a hung API server
+    would hang the tool) and every failure told apart (it folds them into one string); stdout and stderr
+    stay apart and the exit code comes from the error channel's Status."""
     import websocket
 
     what = f"exec {argv[0]} in pod {namespace}/{pod}"
@@ -429,10 +430,11 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     finished = stopped = False
     poll = STOP_POLL if stop is not None else float("inf")  # how often a stream looks at `stop`
     try:
-        options = api.websocket_options()
-        ws = websocket.WebSocket(sslopt=options.pop("sslopt", {}), skip_utf8_validation=True)
-        ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT),
-                   **options)
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        # the socket is the transport's (proxy, TLS, resumed session), as every request's is
+        ws.connect(url, socket=api.dial(min(timeout, REQUEST_TIMEOUT)), header=header,
+                   subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
+        api.keep_session(ws.sock)
         while True:
             ws.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
             try:

@@ -54,16 +54,18 @@ def environment_proxy(scheme: str, hostname: str) -> tuple[str | None, str]:
 
 
 class _Connection(http.client.HTTPSConnection):
-    """An HTTPS connection whose TLS name may differ from the host it dials (kubeconfig's tls-server-name,
-    and the API server's name behind a proxy's CONNECT tunnel)."""
+    """An HTTPS connection to the API server: its TLS name may differ from the host it dials (kubeconfig's
+    tls-server-name, and the API server's name behind a proxy's CONNECT tunnel), and it resumes the TLS session
+    of an earlier connection of the command when it can (Api.session)."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, server_hostname: str, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._tls_name = server_hostname
+    def __init__(self, api: "Api", host: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=api.context)
+        self._api = api
 
     def connect(self) -> None:
         http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelling
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tls_name)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._api.tls_server_name,
+                                              session=self._api.session)
 
 
 class Api:
@@ -97,6 +99,7 @@ class Api:
         self.context = self._tls(ca_file, verify, cert_file, key_file) if parts.scheme == "https" else None
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self.session: ssl.SSLSession | None = None  # a TLS session to resume (keep_session)
 
     @staticmethod
     def _tls(ca_file: str | None, verify: bool, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
@@ -133,19 +136,6 @@ class Api:
         value = self._credentials()
         return {"Authorization": value} if value else {}
 
-    def websocket_options(self) -> dict:
-        """websocket-client's connect() options that reach this server as requests do."""
-        options: dict = {}
-        if self.context is not None:
-            options["sslopt"] = {"context": self.context, "server_hostname": self.tls_server_name}
-        if self.proxy is not None:
-            # http_no_proxy names no host: websocket-client would otherwise let $NO_PROXY override the choice
-            options.update(http_proxy_host=self.proxy.hostname, http_proxy_port=self.proxy.port or 80,
-                           proxy_type="http", http_no_proxy=[""])
-        else:
-            options["http_no_proxy"] = ["*"]  # direct, whatever websocket-client would read from $HTTPS_PROXY
-        return options
-
     # --- requests -----------------------------------------------------------------------------------
     def send(self, method: str, path: str, query: list[tuple[str, str]] | None = None, body=None,
              headers: dict | None = None, timeout: float = 20) -> tuple[int, str, bytes]:
@@ -171,6 +161,7 @@ class Api:
             except BaseException:
                 connection.close()
                 raise
+            self.keep_session(connection.sock)
             self._give_back(connection, response)
             return response.status, response.getheader("Content-Type") or "", data
 
@@ -184,17 +175,40 @@ class Api:
                     connection.sock.settimeout(timeout)
                     return connection, True
                 connection.close()
+        return self._new_connection(timeout), False
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.proxy is not None:
-            dial, port = self.proxy.hostname, self.proxy.port or 80
+            host, port = self.proxy.hostname, self.proxy.port or 80
         else:
-            dial, port = self.hostname, self.port
+            host, port = self.hostname, self.port
         if self.context is None:
-            connection = http.client.HTTPConnection(dial, port, timeout=timeout)
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
         else:
-            connection = _Connection(dial, port, self.context, self.tls_server_name, timeout)
+            connection = _Connection(self, host, port, timeout)
         if self.proxy is not None:
             connection.set_tunnel(self.hostname, self.port)
-        return connection, False
+        return connection
+
+    def dial(self, timeout: float):
+        """A socket connected to the API server as requests are (proxy, TLS, resumed session): an exec's
+        websocket is opened on it (tshoot.cluster.kube.exec_in_pod)."""
+        connection = self._new_connection(timeout)
+        try:
+            connection.connect()
+        except BaseException:
+            connection.close()
+            raise
+        return connection.sock
+
+    def keep_session(self, sock) -> None:
+        """Remember the TLS session of a connection that has read an answer (TLS 1.3 sends its resumption ticket
+        after the handshake): later connections resume it, and the server and this client skip the
+        certificate signature and chain checks of a full handshake. A fan-out over 500 nodes opens a
+        connection per exec."""
+        session = getattr(sock, "session", None)  # None on a plain http:// connection
+        if session is not None and session.has_ticket:
+            self.session = session
 
     def _give_back(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
         if response.will_close or connection.sock is None:
