@@ -17,7 +17,13 @@ def test_each_name_is_one_small_request_asked_once(kubeapi_cluster):
     assert cluster.labels(2) == ["reserved:world"] and cluster.asks and cluster.node_by_ip
     paths = [r.path for r in kubeapi_cluster.requests[since:]]
     assert sorted(paths) == sorted([f"/apis/cilium.io/v2/ciliumidentities/{GUIDE_IDENTITY}", "/api/v1/pods",
-                                    "/api/v1/pods", "/apis/cilium.io/v2/ciliumidentities/99999", "/api/v1/pods"])
+                                    "/api/v1/pods", "/api/v1/nodes/k8s-guide-control-plane",
+                                    "/apis/cilium.io/v2/ciliumidentities/99999", "/api/v1/pods"])
+
+
+def test_a_node_whose_object_is_gone_is_no_node_even_while_its_pods_remain(kubeapi_cluster):
+    kubeapi_cluster.delete("nodes", "k8s-guide-control-plane")
+    assert Cluster(kube.api_client(str(kubeapi_cluster.kubeconfig))).node_by_ip.get("172.18.0.5") is None
 
 
 def test_a_node_address_no_pod_has_is_found_in_the_nodes_list(kubeapi_cluster):

@@ -115,7 +115,8 @@ def test_a_lookup_asks_the_cluster_only_what_it_names(tshoot, lab):
         ("/api/v1/nodes", ""),                   # every node is asked (--all-nodes)
         (f"/apis/cilium.io/v2/ciliumidentities/{GUIDE_IDENTITY}", ""),
         ("/api/v1/pods", "status.podIP=10.0.1.110"),
-        ("/api/v1/pods", f"status.podIP={NODES[CP].ip},spec.hostNetwork=true")}
+        ("/api/v1/pods", f"status.podIP={NODES[CP].ip},spec.hostNetwork=true"),
+        (f"/api/v1/nodes/{CP}", "")}  # the node that pod named, read to confirm it has the address
     assert sum(path.startswith("/apis/cilium.io/v2/ciliumidentities/") for path, _ in asked) == 1
 
 

@@ -138,15 +138,20 @@ class Cluster:
             return None
 
     def _node_at(self, address: str) -> str | None:
-        """The node with that address. Asked first as the address of the node's host-network pods (kubelet gives
-        them the node's InternalIPs as status.podIPs; every Cilium node runs its agent so), one small request;
-        else from the list of nodes (on a big cluster, megabytes: Node objects carry their images), once."""
+        """The Node with that address. Its name is asked first of the node's host-network pods (kubelet gives
+        them the node's InternalIPs as status.podIPs; every Cilium node runs its agent so), then that Node is
+        read to confirm it holds the address (a pod outlives a deleted Node): two small requests. Else the list
+        of nodes (on a big cluster, megabytes: Node objects carry their images), once."""
         from tshoot.cluster import kube
 
         for pod in kube.list_objects(self.api, kube.PODS, None,
                                      field_selector=f"status.podIP={address},spec.hostNetwork=true", limit=1):
-            if pod.get("spec", {}).get("nodeName"):
-                return pod["spec"]["nodeName"]
+            name = pod.get("spec", {}).get("nodeName")
+            try:
+                if name and node_address_index([kube.get_object(self.api, kube.NODES, name)]).get(address):
+                    return name
+            except kube.NotFound:
+                return None  # its node is gone: no Node has the address
         if self._node_index is None:
             self._node_index = node_address_index(list(kube.list_objects(self.api, kube.NODES)))
         return self._node_index.get(address)
