@@ -36,6 +36,10 @@ def _host_address(text) -> str | None:
 
 
 _NOTHING: dict = {}  # shared by every entry with nothing said (never mutated)
+# Values explained and kept for the next entries that hold them: identities and nodes recur, but a 512k-entry
+# conntrack map holds ~a million distinct addresses, each said once ("no pod or node has address …"), and
+# keeping them all would take ~170 MB in tshoot and in each process rendering a share of the dump.
+MEMO_LIMIT = 1 << 16
 
 
 def _hashable(value):
@@ -82,6 +86,8 @@ class Enricher:
                     continue
                 memo_key = (node, name, value)
                 if memo_key not in self._said:
+                    if len(self._said) >= MEMO_LIMIT:
+                        self._said.clear()
                     self._said[memo_key] = explain(node, list(value) if isinstance(value, tuple) else value)
                 if self._said[memo_key] is not None:
                     said[value] = self._said[memo_key]
