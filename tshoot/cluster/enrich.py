@@ -36,9 +36,9 @@ def _host_address(text) -> str | None:
 
 
 _NOTHING: dict = {}  # shared by every entry with nothing said (never mutated)
-# Values explained and kept for the next entries that hold them: identities and nodes recur, but a 512k-entry
-# conntrack map holds ~a million distinct addresses, each said once ("no pod or node has address …"), and
-# keeping them all would take ~170 MB in tshoot and in each process rendering a share of the dump.
+# Values of a field explained and kept for the next entries that hold them: identities and nodes recur, but a
+# 512k-entry conntrack map holds ~a million distinct addresses, each said once ("no pod or node has address …"),
+# and keeping them all would take ~170 MB in tshoot and in each process rendering a share of the dump.
 MEMO_LIMIT = 1 << 16
 
 
@@ -58,7 +58,7 @@ class Enricher:
         self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
         self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
-        self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
+        self._said: dict[tuple, dict] = {}  # (node, field) -> {value: what was said}, at most MEMO_LIMIT values each
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
         """{"field": {what it is}} for the fields of one entry this can explain."""
@@ -80,19 +80,22 @@ class Enricher:
             except TypeError:  # a list field: compare its items
                 values = [_hashable(fields.get(name)) for fields in many]
                 distinct = set(values)
-            said = {}
-            for value in distinct:
-                if value is None or (value == 0 and self.kinds.get(name) != "identity"):
-                    continue
-                memo_key = (node, name, value)
-                if memo_key not in self._said:
-                    if len(self._said) >= MEMO_LIMIT:
-                        self._said.clear()
-                    self._said[memo_key] = explain(node, list(value) if isinstance(value, tuple) else value)
-                if self._said[memo_key] is not None:
-                    said[value] = self._said[memo_key]
-            if said:
-                columns.append((name, list(map(said.get, values))))
+            distinct.discard(None)
+            if self.kinds.get(name) != "identity":
+                distinct.discard(0)  # 0 is "none" (identity 0 is "any", the policy wildcard)
+            said = self._said.setdefault((node, name), {})  # value -> what was said (None: nothing)
+            missing = [value for value in distinct if value not in said]
+            if len(said) + len(missing) > MEMO_LIMIT:
+                said.clear()
+                missing = list(distinct)
+            explained = dict(zip(missing, [explain(node, list(v) if isinstance(v, tuple) else v) for v in missing]))
+            if len(explained) <= MEMO_LIMIT:
+                said.update(explained)
+            else:  # more distinct values than are kept: said here, not kept (`said` was cleared)
+                said = explained
+            found = list(map(said.get, values))
+            if found.count(None) < len(found):
+                columns.append((name, found))
         if not columns:
             return [_NOTHING] * len(many)
         if len(columns) == 1:
