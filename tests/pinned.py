@@ -36,3 +36,14 @@ def fill(path: Path, entries) -> None:
             batch.write(f"map update pinned {path} key hex {key.hex(' ')} value hex {value.hex(' ')}\n")
         batch.flush()
         bpftool("batch", "file", batch.name)
+
+
+def oracle_maps(bpffs: Path, tmp_path: Path, version: str = "11600") -> Path:
+    """The maps of kindlab's C oracle (bpf/oracle/cilium_maps.bpf.c: Cilium's structs, with BTF) as Cilium
+    `version` (e.g. 11600 for 1.16) declares them, loaded and pinned: the directory of their pins (ipcache,
+    ct4, metrics…)."""
+    from tests.bpfobj import BPF_DIR, compile_bpf
+
+    obj = compile_bpf(BPF_DIR / "oracle" / "cilium_maps.bpf.c", tmp_path / "oracle.o", {"CILIUM_VERSION": version})
+    bpftool("prog", "loadall", str(obj), str(bpffs / "oracle"), "pinmaps", str(bpffs / "oracle-maps"))
+    return bpffs / "oracle-maps"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import bpftool
-from tests.pinned import create, create_for, fill
+from tests.pinned import create, create_for, fill, oracle_maps
 from tests.strategies import STRATEGIES, representative_versions
 from tshoot.mapio import read as mapread
 from tshoot.node import libbpf
@@ -300,13 +300,10 @@ def test_100k_ipcache_lpm(tshoot, bpffs):
 def btf_ipcache(bpffs, tmp_path):
     """cilium_ipcache with BTF, as Cilium 1.16 declares it (kindlab's C oracle, compiled and loaded), holding
     an entry whose flags byte is set: 12-byte values that 1.12 and 1.16 read differently."""
-    from tests.bpfobj import BPF_DIR, compile_bpf
-
-    obj = compile_bpf(BPF_DIR / "oracle" / "cilium_maps.bpf.c", tmp_path / "oracle.o", {"CILIUM_VERSION": "11600"})
-    bpftool("prog", "loadall", str(obj), str(bpffs / "oracle"), "pinmaps", str(bpffs / "oracle-maps"))
+    maps = oracle_maps(bpffs, tmp_path, "11600")
     (bpffs / "tc" / "globals").mkdir(parents=True)
     path = bpffs / "tc" / "globals" / "cilium_ipcache"
-    bpftool("map", "pin", "pinned", str(bpffs / "oracle-maps" / "ipcache"), str(path))
+    bpftool("map", "pin", "pinned", str(maps / "ipcache"), str(path))
     v = parse("1.16")
     fill(path, [(ipcache.MAP.encode("key", {"prefix": "10.0.1.110/32", "family": "ipv4", "cluster_id": 0}, v),
                  ipcache.MAP.encode("value", {"identity": 53731, "tunnel_endpoint": None, "encrypt_key": 0,

@@ -57,6 +57,23 @@ def test_ipcache_dump_reads_each_entry_as_one_entry_is_read_whatever_the_padding
     assert ipcache.MAP.fields_many(which, layout, b"".join(entries)) == one_by_one
 
 
+@pytest.mark.parametrize("short", ["ct4", "ct6", "ct-any4"])
+def test_conntrack_dump_reads_each_key_as_one_key_is_read(short):
+    """A dump reads conntrack keys by columns (fields_many), one entry reads its layout's members: they agree
+    for every flags byte (egress, ingress, related, service, and bits no direction uses) and protocol."""
+    from tshoot.maps import find
+
+    cmap, _ = find(short)
+    (_, layout), = cmap.keys
+    half = (layout.size - 6) // 2
+    entries = [bytes(range(1, half + 1)) + bytes(range(200, 200 + half)) + b"\x1f\x90\xc3\x50" + bytes([proto, flags])
+               for flags in range(256) for proto in (0, 1, 6, 17, 58, 132, 255)]
+    one_by_one = [cmap.key_fields(layout.unpack(entry), layout) for entry in entries]
+    assert cmap.fields_many("key", layout, b"".join(entries)) == one_by_one
+    assert [list(fields) for fields in cmap.fields_many("key", layout, b"".join(entries))] == \
+        [list(fields) for fields in one_by_one]  # the same order of fields: -o json prints them in it
+
+
 @pytest.mark.parametrize("version", [(1, 9, 0), (1, 12, 0), (1, 17, 0), (1, 19, 4)], ids=lambda v: ".".join(map(str, v)))
 def test_service_entries_read_by_role(version):
     """One value, two roles: slot 0 is the frontend (its first word the affinity timeout, from 1.17 with the LB

@@ -38,6 +38,10 @@ def _host_address(text) -> str | None:
 
 
 _NOTHING: dict = {}  # shared by every entry with nothing said (never mutated)
+# Values of a field explained and kept for the next entries that hold them: identities and nodes recur, but a
+# 512k-entry conntrack map holds ~a million distinct addresses, each said once ("no pod or node has address …"),
+# and keeping them all would take ~170 MB in tshoot and in each process rendering a share of the dump.
+MEMO_LIMIT = 1 << 16
 
 
 def _hashable(value):
@@ -56,8 +60,8 @@ class Enricher:
         self.clocks = clocks  # node -> tshoot.mapio.ctclock.NodeClock, for conntrack lifetimes (None: not asked)
         self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
-        self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
-        self._asked: set[tuple] = set()  # (field, value) explained on some node: the cluster's answer is kept
+        self._said: dict[tuple, dict] = {}  # (node, field) -> {value: what was said}, at most MEMO_LIMIT values each
+        self._asked: set[tuple] = set()  # (field, value) a cluster that asks has been asked about (its answer kept)
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
         """{"field": {what it is}} for the fields of one entry this can explain."""
@@ -69,7 +73,7 @@ class Enricher:
         of a field is explained once, and a column with nothing to say (identities of a dump without a
         cluster) costs nothing per entry. Entries with nothing said share one empty dict."""
         names = set().union(*many) if len(many) > 1 else set(many[0]) if many else set()
-        wanted = []  # (field, explainer, each entry's value, the distinct values)
+        wanted = []  # (field, explainer, each entry's value, what was said of its values, those not said yet)
         for name in sorted(names):
             explain = self._explainer(name)
             if explain is None:
@@ -80,16 +84,27 @@ class Enricher:
             except TypeError:  # a list field: compare its items
                 values = [_hashable(fields.get(name)) for fields in many]
                 distinct = set(values)
-            wanted.append((name, explain, values, [v for v in distinct if v is not None and
-                                                    (v != 0 or self.kinds.get(name) == "identity")]))
-        self._explain_all(node, [(name, explain, value) for name, explain, _, distinct in wanted for value in distinct
-                                 if (node, name, value) not in self._said])
+            distinct.discard(None)
+            if self.kinds.get(name) != "identity":
+                distinct.discard(0)  # 0 is "none" (identity 0 is "any", the policy wildcard)
+            said = self._said.setdefault((node, name), {})  # value -> what was said (None: nothing)
+            missing = [value for value in distinct if value not in said]
+            if len(said) + len(missing) > MEMO_LIMIT:
+                said.clear()
+                missing = list(distinct)
+            wanted.append((name, explain, values, said, missing))
+        answers = iter(self._explain_all(node, [(name, explain, value) for name, explain, _, _, missing in wanted
+                                                for value in missing]))
         columns = []
-        for name, _, values, distinct in wanted:
-            said = {value: self._said[(node, name, value)] for value in distinct
-                    if self._said[(node, name, value)] is not None}
-            if said:
-                columns.append((name, list(map(said.get, values))))
+        for name, _, values, said, missing in wanted:
+            explained = {value: next(answers) for value in missing}
+            if len(explained) <= MEMO_LIMIT:
+                said.update(explained)
+            else:  # more distinct values than are kept: said here, not kept (`said` was cleared)
+                said = explained
+            found = list(map(said.get, values))
+            if found.count(None) < len(found):
+                columns.append((name, found))
         if not columns:
             return [_NOTHING] * len(many)
         if len(columns) == 1:
@@ -101,25 +116,24 @@ class Enricher:
             out.append(part or _NOTHING)
         return out
 
-    def _explain_all(self, node: str, pending: list[tuple]) -> None:
-        """Each (field, explainer, value) said once. A cluster that is asked as things are named (one lookup's
-        identity, pod and node) is asked for them side by side: each is a request that mostly waits. Values
-        another node's entry named already are answered from what the cluster kept: no threads for those."""
+    def _explain_all(self, node: str, pending: list[tuple]) -> list:
+        """What is said of each (field, explainer, value), in order. A cluster that is asked as things are named
+        (one lookup's identity, pod and node) is asked for them side by side: each is a request that mostly
+        waits. Values another node's entry named already are answered from what the cluster kept: no threads
+        for those (and with a listed cluster, every answer is a dict lookup: no threads at all)."""
         def said(item) -> dict | None:
             _, explain, value = item
             return explain(node, list(value) if isinstance(value, tuple) else value)
 
-        fresh = {(name, value) for name, _, value in pending} - self._asked
-        self._asked |= fresh
-        if len(fresh) > 1 and self.cluster is not None and self.cluster.asks:
-            from concurrent.futures import ThreadPoolExecutor
+        if len(pending) > 1 and self.cluster is not None and self.cluster.asks:
+            fresh = {(name, value) for name, _, value in pending} - self._asked
+            self._asked |= fresh
+            if len(fresh) > 1:
+                from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(min(8, len(pending))) as pool:
-                answers = list(pool.map(said, pending))
-        else:
-            answers = list(map(said, pending))
-        for (name, _, value), answer in zip(pending, answers):
-            self._said[(node, name, value)] = answer
+                with ThreadPoolExecutor(min(8, len(fresh))) as pool:
+                    return list(pool.map(said, pending))
+        return list(map(said, pending))
 
     def _explainer(self, name: str):
         """The method explaining a field, by what the map says it names; None when nothing can be said (or

@@ -131,76 +131,204 @@ def _opt(entry: dict[str, bytearray], name: str) -> bytes | None:
     return bytes(entry[name]) if name in entry else None
 
 
+# Every hex digit bpftool prints ("0x%02hhx") read as one symbol: two entries of a dump print the same skeleton
+# exactly when their texts are equal after this translation.
+_SKELETON = bytes.maketrans(b"0123456789abcdef", b"h" * 16)
+_ENOENT = "No such file or directory"  # strerror(ENOENT), as bpftool prints it
+
+
 class DumpStream:
     """`bpftool -j map dump` read as it arrives (feed() each chunk of the exec stream, then finish()): every
     entry's key and value bytes kept, its JSON dropped once read. A 512k-entry conntrack map is ~270 MB of
     JSON text, and parsed whole into Python lists it would take gigabytes; read this way it takes its bytes.
 
     Entries are {"key": ["0x0a", …], "value": [...]} or, per-CPU, {"key": …, "values": [{"cpu": 0, "value":
-    […]}, …]} (the values of every CPU kept one after the other, as per_cpu_bytes lays them out); other members (bpftool's "formatted" view
-    of a map with BTF) are ignored. A top-level object instead of the list ({"error": …}) is kept whole in
-    `answer` for the caller to report."""
+    […]}, …]} (the values of every CPU kept one after the other, as per_cpu_bytes lays them out); other members
+    (bpftool's "formatted" view of a map with BTF) are ignored. An entry whose value bpftool could not read
+    ("value": {"error": …}, bpftool's map.c print_entry_error) is left out when it is gone (ENOENT: an LRU or
+    the agent's GC deleted it between bpftool's key walk and its lookup, `gone` counts them) and is an error
+    otherwise. A top-level object instead of the list ({"error": …}) is kept whole in `answer` for the caller
+    to report.
+
+    bpftool writes the entries of a map without BTF in one fixed shape: each entry the same text save its hex
+    digits. Once one entry has been read as JSON, the entries that follow are read by that shape: a run of
+    them is checked at once (bytes.translate maps every hex digit to one symbol, and the run must then equal
+    the shape repeated) and their digits are taken column by column (a slice with a step per digit of an
+    entry), so the cost is a few passes over the text at C speed instead of a JSON object per entry. Anything
+    else (the first entry, BTF's "formatted", an error, the end) is read as JSON."""
+
+    BATCH = 1 << 20  # text read per pass: big enough for the column slices to be cheap, whatever the frame size
 
     def __init__(self):
-        import codecs
         import json
 
         self.keys, self.values = bytearray(), bytearray()
-        self.count, self.answer = 0, None
-        self._text, self._started, self._ended = "", False, False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self.count, self.gone, self.answer = 0, 0, None
+        self.by_shape = 0  # entries read by the shape of an earlier one (the others: as JSON)
+        self._pending = bytearray()
+        self._started, self._ended = False, False
         self._decode = json.JSONDecoder().raw_decode
+        self._shape: _Shape | None = None
 
     def feed(self, chunk: bytes) -> None:
-        self._text += self._utf8.decode(chunk)
-        self._parse(final=False)
+        self._pending += chunk
+        if len(self._pending) >= self.BATCH:
+            self._parse(final=False)
 
     def finish(self) -> None:
         """After the last chunk: TshootError when the text was not a whole JSON list (cut, or not bpftool's)."""
-        self._text += self._utf8.decode(b"", final=True)
         self._parse(final=True)
-        if self._text.strip() or (self._started and not self._ended):
-            raise TshootError(f"bpftool -j map dump: unreadable output near {self._text.strip()[:80]!r}")
+        rest = self._pending.decode("utf-8", "replace").strip()
+        if rest or (self._started and not self._ended):
+            raise TshootError(f"bpftool -j map dump: unreadable output near {rest[:80]!r}")
 
     def _parse(self, final: bool) -> None:
         import json
 
-        text, pos, size = self._text, 0, len(self._text)
+        buf, pos, size = self._pending, 0, len(self._pending)
+        text, base = "", 0  # buf[base:] as text, made when JSON is read (latin-1: one character per byte)
+        skeleton = None  # buf translated by _SKELETON, made when entries are read by shape
         while True:
-            while pos < size and text[pos] in " \t\r\n,":
+            while pos < size and buf[pos] in b" \t\r\n,":
                 pos += 1
             if pos >= size or self._ended:
                 break
+            if self._started and buf[pos] == 0x5D:  # "]"
+                self._ended, pos = True, pos + 1
+                continue
+            if self._started and self._shape is not None:
+                if skeleton is None:
+                    skeleton = buf.translate(_SKELETON)
+                read = self._shape.read(buf, skeleton, pos, self)
+                if read:
+                    pos += read
+                    continue
+                if not final and size - pos < self._shape.stride:
+                    break  # an entry not followed by its separator yet: read by shape with the next chunk
+            if not text or pos < base:
+                text, base = buf[pos:].decode("latin-1"), pos
             if not self._started:
-                if text[pos] == "{":  # an answer, not a dump: bpftool's {"error": …}
+                if buf[pos] == 0x7B:  # "{": an answer, not a dump (bpftool's {"error": …})
                     try:
-                        self.answer, pos = self._decode(text, pos)
+                        _, end = self._decode(text, pos - base)
                     except json.JSONDecodeError:
                         break  # not all here yet
-                    self._ended = True
+                    self.answer = json.loads(bytes(buf[pos:base + end]).decode("utf-8", "replace"))
+                    self._ended, pos = True, base + end
                     continue
-                if text[pos] != "[":
+                if buf[pos] != 0x5B:  # "["
                     break  # finish() reports it
                 self._started, pos = True, pos + 1
                 continue
-            if text[pos] == "]":
-                self._ended, pos = True, pos + 1
-                continue
             try:
-                item, end = self._decode(text, pos)
+                item, end = self._decode(text, pos - base)
             except json.JSONDecodeError:
-                break  # the entry is cut by the chunk's end (finish() reports one cut for good)
-            self._add(item)
-            pos = end
-        self._text = text[pos:]
+                break  # the entry is cut by the text's end (finish() reports one cut for good)
+            self._add(item, bytes(buf[pos:base + end]))
+            pos = base + end
+        del buf[:pos]
 
-    def _add(self, item: dict) -> None:
-        self.keys += hex_list(item["key"])
-        if "values" in item:
-            self.values += per_cpu_bytes([hex_list(per_cpu["value"]) for per_cpu in item["values"]])
-        else:
-            self.values += hex_list(item["value"])
+    def _add(self, item, entry: bytes) -> None:
+        """One entry read as JSON (`entry`: its text); the first plain one gives the shape the next are read by."""
+        if not isinstance(item, dict) or not isinstance(item.get("key"), list):
+            raise TshootError(f"bpftool -j map dump: unreadable entry {entry[:80].decode('latin-1')!r}")
+        value = item.get("value")
+        if isinstance(value, dict) and "error" in value:
+            if str(value["error"]) == _ENOENT:
+                self.gone += 1
+                return
+            raise TshootError(f"bpftool map dump could not read the value of key {hex_list(item['key']).hex(' ')}: "
+                              f"{value['error']}")
+        try:
+            key = hex_list(item["key"])
+            if "values" in item:
+                value = per_cpu_bytes([hex_list(per_cpu["value"]) for per_cpu in item["values"]])
+            else:
+                value = hex_list(value)
+        except (TypeError, KeyError, ValueError):
+            raise TshootError(f"bpftool -j map dump: unreadable entry {entry[:80].decode('latin-1')!r}") from None
+        self.keys += key
+        self.values += value
         self.count += 1
+        if self._shape is None and "formatted" not in item:
+            self._shape = _Shape.of(entry, key, value, len(item["values"]) if "values" in item else None)
+
+
+class _Shape:
+    """Where an entry's key and value digits sit in its text, for every entry printed like one seen first
+    (DumpStream says why). Per-CPU values are laid out as per_cpu_bytes does: each CPU's padded to 8 bytes."""
+
+    def __init__(self, entry: bytes, key_size: int, value_size: int, cpus: int | None, digits: list[int]):
+        """cpus: how many CPUs a per-CPU map's entry has values for, None for other maps."""
+        self.skeleton = entry.translate(_SKELETON) + b","
+        self.stride, self.tokens = len(self.skeleton), len(digits)
+        self.key_width = 2 * key_size
+        per_cpu = value_size + (-value_size % 8 if cpus else 0)
+        cpus = cpus or 1
+        self.value_width = 2 * per_cpu * cpus
+        # (column in the entry's text, column in the key's or value's hex) of every digit
+        self.key_columns = [(at + d, 2 * i + d) for i, at in enumerate(digits[:key_size]) for d in (0, 1)]
+        self.value_columns = [(at + d, 2 * (cpu * per_cpu + i) + d)
+                              for cpu in range(cpus)
+                              for i, at in enumerate(digits[key_size + cpu * value_size:key_size + (cpu + 1) * value_size])
+                              for d in (0, 1)]
+
+    @classmethod
+    def of(cls, entry: bytes, key: bytes, value: bytes, cpus: int | None) -> "_Shape | None":
+        """The shape of a plain entry (only "key" and "value"/"values" lists of hex bytes; cpus: as __init__),
+        checked by reading the entry itself with it; None for any other."""
+        import re
+
+        digits = [m.start() + 3 for m in re.finditer(rb'"0x[0-9a-f]{2}"', entry)]
+        value_size = (len(digits) - len(key)) // (cpus or 1)
+        if cpus == 0 or len(digits) != len(key) + value_size * (cpus or 1):
+            return None
+        shape = cls(entry, len(key), value_size, cpus, digits)
+        keys, values = bytearray(), bytearray()
+        return shape if shape._take(entry, 1, keys, values) and (keys, values) == (key, value) else None
+
+    def read(self, buf: bytearray, skeleton: bytearray, pos: int, stream: DumpStream) -> int:
+        """Read the entries of this shape at buf[pos:] (`skeleton`: buf translated), as many as are whole and
+        followed by their separator ("," or the list's "]"); the bytes read, up to the last one's separator
+        (left to the caller), 0 when the first is not of this shape."""
+        stride, body = self.stride, self.skeleton[:-1]
+        count = (len(buf) - pos) // stride
+        if not count:
+            return 0
+        end = pos + count * stride - 1  # the last entry's separator
+        if buf[end] not in b",]" or skeleton[pos:end] != self.skeleton * (count - 1) + body:
+            # the run stops at the first entry not of this shape, or after one followed by "]"
+            whole = 0
+            for at in range(pos, end + 1, stride):
+                if skeleton[at:at + stride - 1] != body or buf[at + stride - 1] not in b",]":
+                    break
+                whole += 1
+                if buf[at + stride - 1] == 0x5D:  # "]"
+                    break
+            count, end = whole, pos + whole * stride - 1
+            if not count:
+                return 0
+        run = bytes(buf[pos:end])
+        if not self._take(run, count, stream.keys, stream.values):
+            return 0
+        stream.count += count
+        stream.by_shape += count
+        return count * self.stride - 1
+
+    def _take(self, run: bytes, count: int, keys: bytearray, values: bytearray) -> bool:
+        """Append the keys and values of `count` entries of this shape (`run`: their text, separated); False, leaving them to JSON, when a digit is not one of a "0x.." byte (a symbol of the
+        skeleton only says that it is a hex digit: the count of '"0x' says that each byte's prefix is one)."""
+        import binascii
+
+        if run.count(b'"0x') != count * self.tokens:
+            return False
+        for width, columns, out in ((self.key_width, self.key_columns, keys),
+                                    (self.value_width, self.value_columns, values)):
+            digits = bytearray(b"0" * (width * count))  # padding of per-CPU values stays 00
+            for source, target in columns:
+                digits[target::width] = run[source::self.stride]
+            out += binascii.a2b_hex(digits)
+        return True
 
 
 def hex_list(items: list[str]) -> bytes:

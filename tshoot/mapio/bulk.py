@@ -255,7 +255,7 @@ class BulkDecoder:
         self.key_choice = LayoutChoice(cmap, "key", key_size, version, key_btf)
         self.value_choice = LayoutChoice(cmap, "value", value_size, version, value_btf)
         self.key_size, self.value_size = key_size, value_size
-        self.by_columns = type(cmap).fields_many is not CiliumMap.fields_many
+        self.by_columns = "value" in cmap.columns
         self.has_roles = type(cmap).value_role is not CiliumMap.value_role
 
     def keys(self, data: bytes) -> list[dict]:

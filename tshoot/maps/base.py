@@ -88,6 +88,9 @@ class CiliumMap(ABC):
     # Members holding codes whose names change between versions (a metrics reason): a dump without a version
     # checks each of their values for layouts that name it differently (tshoot.mapio.bulk.LayoutChoice).
     coded_members: tuple[str, ...] = ()
+    # Which of "key" and "value" fields_many reads by columns (the others are read entry by entry, equal values
+    # once: tshoot.mapio.bulk.BulkDecoder).
+    columns: tuple[str, ...] = ()
 
     # --- names -------------------------------------------------------------------------------
     def pin(self, version: Version) -> Pin:
@@ -221,7 +224,8 @@ class CiliumMap(ABC):
         """The fields of every entry in `data` (entries of `layout.size` bytes back to back) in one pass, as
         key_fields/value_fields would give them one by one; None lets tshoot.mapio.bulk do it entry by entry.
 
-        A map whose dumps run to 100k entries (the ipcache) reads its few members by columns here."""
+        A map whose dumps run to 100k entries (the ipcache) or 512k (conntrack keys) reads its few members by
+        columns here (`columns` says which)."""
         return None
 
     # --- layout choice ----------------------------------------------------------------------------

@@ -18,6 +18,9 @@ Layouts mirror Cilium's bpf/lib/common.h struct ipv4_ct_tuple, ipv6_ct_tuple, ct
 
 from __future__ import annotations
 
+import _socket
+import struct
+
 from tshoot.core.addr import IPV4, IPV6, parse_endpoint, parse_protocol, show_ip, show_protocol
 from tshoot.core.errors import FieldError, UsageError
 from tshoot.core.layout import BE, IP6, PAD, Field, Layout, flag_names, flag_value
@@ -118,9 +121,22 @@ def flag_members(layout: Layout) -> list[Field]:
     return [f for f in layout.fields if f.bits and f.bits[1] == 1 and not f.name.startswith("reserved")]
 
 
+# A dump's keys read by columns (Conntrack.fields_many): a 512k-entry map spends a Python call per key otherwise.
+_KEY_ROWS = {IPV4: struct.Struct("!4s4sHHBB"), IPV6: struct.Struct("!16s16sHHBB")}  # daddr saddr dport sport nexthdr flags
+_PROTOCOL_NAMES = [show_protocol(number) for number in range(256)]
+_DIRECTIONS = ["service" if flags & TUPLE_F_SERVICE else "ingress" if flags & TUPLE_F_IN else "egress"
+               for flags in range(256)]
+_RELATED = [bool(flags & TUPLE_F_RELATED) for flags in range(256)]
+
+
+def _show_ip4(raw: bytes) -> str:
+    return _socket.inet_ntop(_socket.AF_INET, raw)
+
+
 class Conntrack(CiliumMap):
     field_kinds = {"src_addr": "address", "dst_addr": "address", "ifindex": "interface", "src_sec_id": "identity",
                    "lifetime": "lifetime"}
+    columns = ("key",)
 
     def __init__(self, family: str, tcp: bool):
         v = "4" if family == IPV4 else "6"
@@ -178,6 +194,19 @@ class Conntrack(CiliumMap):
         return {"src_addr": show_ip(src), "src_port": sport, "dst_addr": show_ip(dst), "dst_port": dport,
                 "proto": show_protocol(raw["nexthdr"]), "direction": direction,
                 "related": bool(flags & TUPLE_F_RELATED)}
+
+    def fields_many(self, which, layout, data) -> list[dict] | None:
+        """Keys as key_fields reads them (a service entry is not reversed); values entry by entry."""
+        if which != "key":
+            return None
+        show = _show_ip4 if self.family == IPV4 else show_ip
+        names, directions, related = _PROTOCOL_NAMES, _DIRECTIONS, _RELATED
+        return [{"src_addr": show(saddr), "src_port": dport, "dst_addr": show(daddr), "dst_port": sport,
+                 "proto": names[nexthdr], "direction": "service", "related": related[flags]}
+                if flags & TUPLE_F_SERVICE else
+                {"src_addr": show(daddr), "src_port": sport, "dst_addr": show(saddr), "dst_port": dport,
+                 "proto": names[nexthdr], "direction": directions[flags], "related": related[flags]}
+                for daddr, saddr, dport, sport, nexthdr, flags in _KEY_ROWS[self.family].iter_unpack(data)]
 
     def key_raw(self, fields, layout) -> dict:
         src = family_address(self.family, fields["src_addr"])

@@ -90,6 +90,7 @@ class IPCache(CiliumMap):
     short = "ipcache"
     summary = "IP/CIDR -> security identity, tunnel endpoint (LPM trie)"
     field_kinds = {"prefix": "address", "identity": "identity", "tunnel_endpoint": "node_address"}
+    columns = ("key", "value")
     pins = [
         Pin("1.9-1.18", "cilium_ipcache", "lpm_trie", 512000),
         Pin("1.18", "cilium_ipcache_v2", "lpm_trie", 512000),
