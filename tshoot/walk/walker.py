@@ -114,11 +114,12 @@ class Node:
     def slot(self, step: Step, map_name: str, index: int) -> int | None:
         """The program id in slot `index` of the prog array `map_name` (None: the slot is empty). From user
         space a prog array's lookup answers the program's id (the kernel's prog_fd_array_sys_lookup_elem)."""
+        key = index.to_bytes(4, "little")
+        self.backend.prefetch(names=[map_name], lookups=[(map_name, key)])  # one round trip for both
         try:
             info = self.backend.info(map_name)
         except TshootError as exc:
             raise Stop(f"{map_name} on {self.name}: {exc}") from None
-        key = index.to_bytes(4, "little")
         self.show(step, [*self.backend.preamble(), self.backend.command(
             ["bpftool", "map", "lookup", "pinned", info.path, "key", *(str(b) for b in key)])])
         try:
