@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from tests import simdatapath, simtraffic
+from tests.kubeapi import commands_of
 
 
 def walk(tshoot, kubeapi, *args):
@@ -225,11 +226,14 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     per_node = collections.defaultdict(collections.Counter)
+    map_execs = collections.Counter()
     for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
         node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
-        argv = request.query["command"]
-        if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
-            per_node[node][" ".join(argv[2:])] += 1
+        ran = commands_of(request.query["command"])
+        map_execs[node] += any(argv[2:3] == ["map"] or argv[2:3] == ["batch"] for argv in ran)
+        for argv in ran:
+            if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
+                per_node[node][" ".join(argv[2:])] += 1
     # each map once per node, however many lookups: the source node its lxc, ipcache, the source endpoint's
     # calls and policy maps; the destination its lxc, the overlay's calls map, cilium_call_policy and the
     # destination endpoint's policy map
@@ -240,6 +244,11 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
                                              "cilium_policy_v2_00117"}, read  # the source is endpoint 117
     assert set(read["k8s-guide-control-plane"]) == {"cilium_lxc", "cilium_calls_overlay_2", "cilium_call_policy",
                                                     "cilium_policy_v2_02006"}, read
+    # and in two round trips per node (tshoot.walk.ahead): what the walk knows at the start (the endpoints'
+    # cilium_lxc entries, the ipcache entries of both ends, the overlay's tail-call slot), then what those
+    # answers name (the source endpoint's tail-call slot and egress policy, the destination endpoint's policy
+    # slot and ingress policy)
+    assert map_execs == {"k8s-guide-worker": 2, "k8s-guide-control-plane": 2}, map_execs
 
 
 # --- the datapath's own decisions, per version ------------------------------------------------------------

@@ -64,12 +64,15 @@ class Cluster:
             if ipam.get("podCIDRs"):
                 self.pod_cidrs[cn.get("metadata", {}).get("name", "")] = list(ipam["podCIDRs"])
         self.pod_by_ip: dict[str, str] = {}
+        self.pod_node_by_ip: dict[str, str] = {}  # the node a pod address lives on (spec.nodeName)
         for pod in pods or []:
             meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
             if spec.get("hostNetwork"):
                 continue  # a host-network pod's address is its node's
             for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
                 self.pod_by_ip[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+                if spec.get("nodeName"):
+                    self.pod_node_by_ip[entry.get("ip", "")] = spec["nodeName"]
         self._endpoints = endpoints
         self._endpoints_note: str | None = None
         self._endpoint_index: dict[tuple[str, int], str] | None = None

@@ -167,18 +167,25 @@ def read_ahead(backend: Backend, cmap: CiliumMap, params: dict | None, version: 
     search for the prefix that answered (lookup_bytes). Keys are built for `version`, which names the map;
     without one nothing is asked ahead (the map's key size chooses the layout). What was asked ahead and is
     not needed costs nothing more than its bytes; what could not be is asked where it is used."""
+    backend.prefetch(**asks(cmap, params, version, keys, exact, pinned))
+
+
+def asks(cmap: CiliumMap, params: dict | None, version: Version | None, keys: list[dict], exact: bool = False,
+         pinned: str | None = None) -> dict:
+    """read_ahead's questions as Backend.prefetch's arguments (several maps' are asked in one prefetch)."""
+    none: dict = {"names": [], "lookups": [], "searches": []}
     if version is None:
-        return
+        return none
     try:
         pin = cmap.pin(version)
         name = pinned or _format_pin(cmap, pin.name, params or {})
         encoded = [cmap.encode("key", fields, version) for fields in keys]
     except (TshootError, KeyError, ValueError):
-        return  # said where the lookup is made
+        return none  # said where the lookup is made
     searches = []
     if pin.map_type == LPM_TRIE:
         searches = [(name, _candidates(key)[:1 if exact else LPM_FIRST_ROUND]) for key in encoded]
-    backend.prefetch(names=[name], lookups=[(name, key) for key in encoded], searches=searches)
+    return {"names": [name], "lookups": [(name, key) for key in encoded], "searches": searches}
 
 
 def _candidates(key: bytes) -> list[bytes]:

@@ -75,22 +75,24 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
         packet.destination = target.get("status", {}).get("podIP")
         if not packet.destination:
             raise TshootError(f"destination pod {pod_namespace or namespace}/{name} has no IP yet") from None
-    made: dict[str, Node] = {}
+    from tshoot.walk import ahead
 
     def node(name: str) -> Node:
-        if name not in made:
-            [backend] = pod_backends(api, name, timeout=timeout)
-            made[name] = Node(name, backend, lambda: hooks.net_show(cluster, name), version or backend.version)
-        return made[name]
+        [backend] = pod_backends(api, name, timeout=timeout)
+        return Node(name, backend, lambda: hooks.net_show(cluster, name), version or backend.version)
 
     container = pod["spec"]["containers"][0]["name"]
 
     def run(argv: list[str]):
         return kube.exec_in_pod(api, namespace, source, container, argv)
 
-    start = Source(f"{namespace}/{source}", source_ip, node_name, run, f"kubectl -n {namespace} exec {source}",
-                   _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
-    return Walker(WalkContext(node, start, packet, cluster, host_firewall(cluster.config, firewall))).run()
+    # each node made once, each command in the source pod run once: by the walk, or ahead of it (its reads
+    # asked at once in the background, tshoot.walk.ahead)
+    start = Source(f"{namespace}/{source}", source_ip, node_name, ahead.Shared(run),
+                   f"kubectl -n {namespace} exec {source}", _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
+    context = WalkContext(ahead.Shared(node), start, packet, cluster, host_firewall(cluster.config, firewall))
+    ahead.start(context, cluster.pod_node_by_ip.get(packet.destination))
+    return Walker(context).run()
 
 
 def local_walk(bpffs: str, source_ip: str, destination: str, packet: Packet, version: Version | None,

@@ -1,0 +1,112 @@
+"""A walk's reads on a cluster, asked before the walk asks them: every exec through the API server is a round
+trip that mostly waits, and the walk (tshoot.walk.walker, whose order mirrors the datapath's) asks one thing
+after the other. What it will ask is mostly known at the start, so it is asked at once, in the background,
+and the walk finds the answers where it looks (the source pod's commands, the nodes' net show, their
+backends' map answers: Backend.prefetch):
+
+  the source pod   ip route get, then its neighbour and link side by side
+  the source node  its net show; in one exec the source's and the destination's cilium_lxc and ipcache
+                   entries; then in one more the source endpoint's tail-call slot and its egress policy
+  the destination  when the destination is a pod of another node (the cluster's pods say which): its net
+  node             show; in one exec its cilium_lxc entry, the overlay's tail-call slot and
+                   cilium_call_policy's info; then its policy slot and its ingress policy for the source's
+                   identity
+
+The walk's decisions stay the walker's: nothing here decides, and what was asked ahead that the walk does not
+need (it stopped early, a Service sent it elsewhere) only cost bytes. A read that failed here is asked again by
+the walk, which says what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from tshoot.core.addr import IPV6, parse_ip
+from tshoot.maps import find, progarray
+from tshoot.mapio import read as mapread
+from tshoot.walk.walker import Node, WalkContext, host, link_argv, neigh_argv, policy_keys, quietly, route_argv
+
+
+class Shared:
+    """fn(arg) answered once per arg: a caller asking what another is already asking waits for that answer
+    (the walk's own call and the one asked ahead of it are one call)."""
+
+    def __init__(self, fn):
+        self.fn, self._lock, self._calls = fn, threading.Lock(), {}
+
+    def __call__(self, arg):
+        key = tuple(arg) if isinstance(arg, list) else arg
+        with self._lock:
+            mine = key not in self._calls
+            if mine:
+                self._calls[key] = Future()
+            future = self._calls[key]
+        if mine:
+            try:
+                future.set_result(self.fn(arg))
+            except BaseException as exc:  # noqa: BLE001 - the caller's answer, raised where it is asked
+                future.set_exception(exc)
+        return future.result()
+
+
+def start(context: WalkContext, destination_node: str | None) -> None:
+    """Start the reads above (context.nodes and context.source.run are Shared). `destination_node`: the node
+    of the destination pod, when the cluster's pods name one."""
+    source, packet = context.source, context.packet
+    ipv6 = parse_ip(packet.destination)[0] == IPV6
+    slot = progarray.CALL_IPV6_FROM_LXC if ipv6 else progarray.CALL_IPV4_FROM_LXC  # as _entry_tail_call asks
+    if source.run is not None:
+        threading.Thread(target=quietly(lambda: _source_pod(source.run, packet.destination)), daemon=True).start()
+    remote = destination_node if destination_node not in (None, source.node) and packet.port is None else None
+    with ThreadPoolExecutor(2) as pool:
+        src, dst = pool.map(lambda name: context.nodes(name) if name else None, [source.node, remote])
+    identity_known, identity = threading.Event(), {}
+
+    def source_node() -> None:
+        try:
+            src.read_ahead(lookups=[("lxc", [{"ip": source.ip}], None), ("lxc", [{"ip": packet.destination}], None),
+                                    ("ipcache", [{"prefix": host(source.ip)}], None),
+                                    ("ipcache", [{"prefix": host(packet.destination)}], None)])
+            endpoint = _value(src, "lxc", {"ip": source.ip})["lxc_id"]
+            identity["source"] = _value(src, "ipcache", {"prefix": host(source.ip)})["identity"]
+        finally:
+            identity_known.set()
+        if packet.port is None:  # a Service's backend, not the destination, decides what comes next
+            remote_identity = _value(src, "ipcache", {"prefix": host(packet.destination)})["identity"]
+            src.read_ahead(slots=[(progarray.endpoint_calls(endpoint), slot)], lookups=[(
+                "policy", policy_keys(src.version, "egress", remote_identity, packet.protocol, packet.port),
+                {"endpoint": endpoint})])
+
+    def destination_node() -> None:
+        dst.read_ahead(lookups=[("lxc", [{"ip": packet.destination}], None)],
+                       slots=[(progarray.OVERLAY_CALLS, slot)], names=[progarray.CALL_POLICY])
+        endpoint = _value(dst, "lxc", {"ip": packet.destination})["lxc_id"]
+        identity_known.wait()  # set when the source node's first read is done, answered or not
+        lookups = [("policy", policy_keys(dst.version, "ingress", identity["source"], packet.protocol, packet.port),
+                    {"endpoint": endpoint})] if "source" in identity else []
+        dst.read_ahead(slots=[("cilium_call_policy", endpoint)], lookups=lookups)
+
+    src.ahead(src.shown_net)
+    src.ahead(source_node)
+    if dst is not None:
+        dst.ahead(dst.shown_net)
+        dst.ahead(destination_node)
+
+
+def _source_pod(run, destination: str) -> None:
+    code, out, _ = run(route_argv(destination))
+    hops = json.loads(out or "[]") if code == 0 else []
+    if not hops or "dev" not in hops[0]:
+        return
+    asks = [link_argv(hops[0]["dev"])]
+    if hops[0].get("gateway"):
+        asks.append(neigh_argv(hops[0]["gateway"], hops[0]["dev"]))
+    with ThreadPoolExecutor(len(asks)) as pool:
+        list(pool.map(run, asks))
+
+
+def _value(node: Node, short: str, fields: dict) -> dict:
+    """The decoded value the node's backend answers (kept: read ahead)."""
+    return mapread.lookup_fields(node.backend, find(short)[0], fields, node.version).obj["value"]
