@@ -129,8 +129,9 @@ class NodeExec:
         self.server, self.nodes, self.missing, self.timeout = server, nodes, set(missing), timeout
         self._path: tuple[frozenset, str] | None = None  # (missing, a PATH directory without them)
 
-    def _env(self) -> dict | None:
-        """The commands' environment: with `missing`, PATH is one directory of links to every other program."""
+    def _image_path(self) -> str | None:
+        """With `missing`, the pod's PATH: one directory of links to every other program (the node's own
+        commands, `ip netns exec` and the mount, keep the host's)."""
         if not self.missing:
             return None
         if self._path is None or self._path[0] != frozenset(self.missing):
@@ -142,7 +143,7 @@ class NodeExec:
                     if name not in self.missing and not os.path.lexists(os.path.join(where, name)):
                         os.symlink(os.path.join(directory, name), os.path.join(where, name))
             self._path = (frozenset(self.missing), where)
-        return {**os.environ, "PATH": self._path[1]}
+        return self._path[1]
 
     def __call__(self, namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
         node_name = self.server.get("pods", name=pod, namespace=namespace).get("spec", {}).get("nodeName")
@@ -154,7 +155,10 @@ class NodeExec:
             raise ExecStartError(f'failed to exec in container: failed to start exec: OCI runtime exec failed: exec '
                                  f'failed: unable to start container process: exec: "{argv[0]}": executable file not '
                                  f"found in $PATH: unknown")
-        proc = subprocess.run(self.command(node, argv), capture_output=True, timeout=self.timeout, env=self._env())
+        path = self._image_path()
+        if path is not None:
+            argv = ["env", f"PATH={path}", *argv]
+        proc = subprocess.run(self.command(node, argv), capture_output=True, timeout=self.timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
     @staticmethod

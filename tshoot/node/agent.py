@@ -68,9 +68,13 @@ class Agent:
             raise self._not_in_image(argv[0], str(exc).split(': ', 1)[-1], what) from None
         except kube.ExecError as exc:
             raise kube.ExecError(f"node {self.node}: {exc}", exc.status) from None
-        if code in (126, 127):  # the shell's "not executable" / "not found"
-            raise self._cannot_run(argv[0], code, err, what)
+        self.runnable(argv, code, err, what)
         return code, out, err
+
+    def runnable(self, argv: list[str], code: int | None, err: str, what: str) -> None:
+        """NotInImage for the shell's exit 126 ("not executable") or 127 ("not found") of argv."""
+        if code in (126, 127):
+            raise self._cannot_run(argv[0], code, err, what)
 
     def _not_in_image(self, program: str, detail: str, what: str) -> NotInImage:
         return NotInImage(f"{program} is not in the agent image of {self.namespace}/{self.pod} (node {self.node}; "
@@ -83,7 +87,7 @@ class Agent:
         return NotInImage(f"{program} cannot run in the agent image of {self.namespace}/{self.pod} (node "
                           f"{self.node}, exit {code}: {err.strip() or 'not executable'}): {what} needs it; {self.instead}")
 
-    def exec_many(self, commands: list, what: str) -> list[tuple[int, str, str]]:
+    def exec_many(self, commands: list, what: str, lacking_ok: bool = False) -> list[tuple[int, str, str]]:
         """Several commands in ONE exec (one round trip through the API server instead of one each), run one
         after the other by `sh -c`: [(exit code, stdout, stderr)] per command, in order, each as if run alone.
         A command is an argv, or (argv, text) for one that reads `text` on its standard input.
@@ -91,10 +95,11 @@ class Agent:
         The script ends each command's stdout with a line `MARK CODE` and its stderr with a line `MARK`, where
         MARK is random per call (a command cannot print it by chance), each preceded by a newline so that
         output without a trailing newline stays apart. (`bpftool batch` is no substitute: it stops at the
-        first failing command, and a lookup that finds nothing fails.) One argv runs as itself, no shell."""
+        first failing command, and a lookup that finds nothing fails.) One argv runs as itself, no shell.
+        A program the image lacks is NotInImage; with `lacking_ok`, its exit 127 is its answer (runnable())."""
         if not commands:
             return []
-        if len(commands) == 1 and not isinstance(commands[0], tuple):
+        if len(commands) == 1 and not isinstance(commands[0], tuple) and not lacking_ok:
             return [self.exec(commands[0], what)]
         mark = f"tshoot-{secrets.token_hex(12)}"
         script, argvs = [], []
@@ -115,14 +120,17 @@ class Agent:
         for i, argv in enumerate(argvs):
             text = outs[i] if i == 0 else outs[i].split("\n", 1)[1]
             status = int(outs[i + 1].split("\n", 1)[0])
-            if status in (126, 127):
-                raise self._cannot_run(argv[0], status, errs[i], shlex.join(argv[:4]))
+            if not lacking_ok:
+                self.runnable(argv, status, errs[i], shlex.join(argv[:4]))
             results.append((status, text, errs[i]))
         return results
 
     def run(self, argv: list[str], what: str | None = None) -> str:
         """argv's stdout; a non-zero exit as one line with the last line of its stderr."""
-        code, out, err = self.exec(argv, what or " ".join(argv[:3]))
+        return self.output(argv, *self.exec(argv, what or " ".join(argv[:3])))
+
+    def output(self, argv: list[str], code: int, out: str, err: str) -> str:
+        """What argv answered (run, exec_many): its stdout; a non-zero exit as one line with its last stderr line."""
         if code != 0:
             detail = (err.strip().splitlines() or [f"exit code {code}"])[-1]
             raise TshootError(f"node {self.node}: {' '.join(argv[:3])}: {detail}")
