@@ -51,14 +51,19 @@ class Shared:
         return future.result()
 
 
+def begin(run: Shared, destination: str, nodes: Shared, source_node: str) -> None:
+    """What needs no cluster model, started first: the source pod's commands (`run`), and finding the source
+    node's agent (`nodes`)."""
+    threading.Thread(target=quietly(lambda: _source_pod(run, destination)), daemon=True).start()
+    threading.Thread(target=quietly(lambda: nodes(source_node)), daemon=True).start()
+
+
 def start(context: WalkContext, destination_node: str | None) -> None:
-    """Start the reads above (context.nodes and context.source.run are Shared). `destination_node`: the node
-    of the destination pod, when the cluster's pods name one."""
+    """The nodes' reads above (context.nodes is Shared, begin() started the source pod's). `destination_node`:
+    the node of the destination pod, when the cluster's pods name one."""
     source, packet = context.source, context.packet
     ipv6 = parse_ip(packet.destination)[0] == IPV6
     slot = progarray.CALL_IPV6_FROM_LXC if ipv6 else progarray.CALL_IPV4_FROM_LXC  # as _entry_tail_call asks
-    if source.run is not None:
-        threading.Thread(target=quietly(lambda: _source_pod(source.run, packet.destination)), daemon=True).start()
     remote = destination_node if destination_node not in (None, source.node) and packet.port is None else None
     with ThreadPoolExecutor(2) as pool:
         src, dst = pool.map(lambda name: context.nodes(name) if name else None, [source.node, remote])

@@ -63,8 +63,6 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
     if not node_name or not source_ip:
         raise TshootError(f"pod {namespace}/{source} has no node or no IP yet (phase "
                           f"{pod.get('status', {}).get('phase', '?')}): nothing to walk")
-    cluster = hooks.Cluster.fetch(api)
-    cluster.timeout = timeout
     try:
         packet.destination, packet.protocol, packet.port = parse_destination(destination, packet.protocol, packet.port)
     except UsageError:
@@ -87,10 +85,14 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
         return kube.exec_in_pod(api, namespace, source, container, argv)
 
     # each node made once, each command in the source pod run once: by the walk, or ahead of it (its reads
-    # asked at once in the background, tshoot.walk.ahead)
-    start = Source(f"{namespace}/{source}", source_ip, node_name, ahead.Shared(run),
-                   f"kubectl -n {namespace} exec {source}", _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
-    context = WalkContext(ahead.Shared(node), start, packet, cluster, host_firewall(cluster.config, firewall))
+    # asked at once in the background, tshoot.walk.ahead), the first ones while the cluster is read
+    nodes, run_in_pod = ahead.Shared(node), ahead.Shared(run)
+    ahead.begin(run_in_pod, packet.destination, nodes, node_name)
+    cluster = hooks.Cluster.fetch(api)
+    cluster.timeout = timeout
+    start = Source(f"{namespace}/{source}", source_ip, node_name, run_in_pod, f"kubectl -n {namespace} exec {source}",
+                   _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
+    context = WalkContext(nodes, start, packet, cluster, host_firewall(cluster.config, firewall))
     ahead.start(context, cluster.pod_node_by_ip.get(packet.destination))
     return Walker(context).run()
 
