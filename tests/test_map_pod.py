@@ -470,3 +470,36 @@ def test_the_pod_backend_finds_the_entry_that_answered_as_the_local_backend_does
         # the info, then one batch of getnexts for every candidate
         assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) - before == 2
     assert answers == [None, None]  # 8.8.8.8: no world entry in this map
+
+
+def test_a_policy_lookup_asks_every_datapath_key_in_one_exec(tshoot, lab):
+    """bpf/lib/policy.h asks the remote identity's rule, then any identity's (CiliumMap.datapath_keys); through
+    the agent the map's info and every key's lookup and search go in one exec, and the first key that an
+    entry answers decides, as the datapath's order says. The commands shown stay the lookups one by one."""
+    from tshoot.core.addr import parse_protocol
+    from tshoot.maps import policy
+
+    def key(identity: int, proto: str, port: int) -> bytes:
+        return policy.MAP.encode("key", {"identity": identity, "direction": "ingress", "protocol": proto, "port": port,
+                                         "port_end": port,
+                                         "prefix_len": policy.prefix_len(V, parse_protocol(proto), port, port)}, V)
+
+    allow = policy.MAP.encode("value", policy.MAP.decode("value", bytes(policy.MAP.layout_for("value", V).size),
+                                                         V).fields, V)
+    fill(create_for(lab.nodes[W1].bpffs, policy.MAP, V, endpoint=2006),
+         [(key(53731, "ANY", 0), allow), (key(0, "TCP", 80), allow)])
+    agent_execs = f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec"
+    for identity, expected in (("53731", [53731, "ANY", 0]), ("12345", [0, "TCP", 80])):
+        before = len(lab.requests_to(agent_execs))
+        r = _map(tshoot, lab, "lookup", "policy", "--endpoint", "2006", "--identity", identity, "--proto", "tcp",
+                 "--port", "80", "--node", W1, "-o", "json", "--show-commands")
+        assert r.code == 0, r
+        found = json.loads(r.out)["key"]
+        assert [found["identity"], found["protocol"], found["port"]] == expected
+        execs = lab.requests_to(agent_execs)[before:]
+        assert len(execs) == 1, [e.query["command"] for e in execs]
+        ran = commands_of(execs[0].query["command"])
+        assert [c[3] for c in ran].count("lookup") == 2, ran  # both keys, whichever answers
+        asked = [line for line in r.err.splitlines() if "bpftool map lookup pinned" in line and
+                 ("# the datapath's lookup" in line or "# no entry" in line)]
+        assert len(asked) == (1 if identity == "53731" else 2), r.err  # the keys the datapath asked until one answered
