@@ -184,13 +184,14 @@ def asks(cmap: CiliumMap, params: dict | None, version: Version | None, keys: li
         return none  # said where the lookup is made
     searches = []
     if pin.map_type == LPM_TRIE:
-        searches = [(name, _candidates(key)[:1 if exact else LPM_FIRST_ROUND]) for key in encoded]
+        searches = [(name, _candidates(key, 1 if exact else LPM_FIRST_ROUND)) for key in encoded]
     return {"names": [name], "lookups": [(name, key) for key in encoded], "searches": searches}
 
 
-def _candidates(key: bytes) -> list[bytes]:
-    """The LPM trie keys of every prefix of `key`, longest first."""
-    return [lpm_key(key, length) for length in range(lpm_prefix(key)[0], -1, -1)]
+def _candidates(key: bytes, count: int | None = None) -> list[bytes]:
+    """The LPM trie keys of every prefix of `key` (the `count` longest), longest first."""
+    longest = lpm_prefix(key)[0]
+    return [lpm_key(key, length) for length in range(longest, -1 if count is None else max(longest - count, -1), -1)]
 
 
 def datapath_lookup(backend: Backend, cmap: CiliumMap, keys: list[dict], version: Version | None, params: dict,

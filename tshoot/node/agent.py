@@ -218,7 +218,9 @@ def find_agent(api, node: str, namespace: str | None = None, timeout: float = DE
 
 
 class PodBackend(Backend):
-    """A node's maps read by bpftool in its agent."""
+    """A node's maps read by bpftool in its agent. Every exec is a round trip through the API server, so what
+    a command asks together goes in one exec (prefetch, Agent.bpftool_many), and every answer is kept for the
+    command (Backend.once): a backend lives for one command, which reads the node as of one moment."""
 
     kind = "pod"
 
@@ -393,9 +395,6 @@ class PodBackend(Backend):
 
     def program_names(self) -> dict[int, str]:
         return {p["id"]: p.get("name", "") for p in self.agent.bpftool("prog", "show") or []}
-
-    def concurrently(self, *calls) -> list:
-        return self.agent.concurrently(*calls)
 
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:

@@ -180,11 +180,6 @@ class Backend(ABC):
         """The node's BPF programs, {id: name} (what a prog array's slots hold)."""
         raise TshootError(f"{self.kind} backend: program names are not known")
 
-    def concurrently(self, *calls) -> list:
-        """The results of zero-argument calls that each read this node, in the calls' order: one after the other
-        here (a local read is a system call); side by side where each is a round trip (PodBackend)."""
-        return [call() for call in calls]
-
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""
         return []
