@@ -101,8 +101,8 @@ def test_lookup_on_a_node_is_decode_plus_node_and_enrichment(tshoot, lab):
     execs = lab.requests_to(f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec")
     assert len(execs) == 1, [e.query["command"] for e in execs]
     ran = commands_of(execs[0].query["command"])
-    assert [c[2:4] for c in ran] == [["map", "show"], ["map", "lookup"], ["batch", "file"]], ran
-    assert all(c[:2] == ["bpftool", "-j"] for c in ran)
+    assert [c[:4] for c in ran] == [["bpftool", "-j", "map", "show"], ["bpftool", "-j", "map", "lookup"],
+                                    ["bpftool", "batch", "file", "-"]], ran
 
 
 def test_lookup_without_a_node_asks_every_node(tshoot, lab):
@@ -470,6 +470,27 @@ def test_the_pod_backend_finds_the_entry_that_answered_as_the_local_backend_does
         # the info, then one batch of getnexts for every candidate
         assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) - before == 2
     assert answers == [None, None]  # 8.8.8.8: no world entry in this map
+
+
+def test_a_bpftool_without_batches_from_stdin_answers_the_same_one_getnext_each(lab):
+    """A bpftool that cannot read a batch from its standard input (it opens a file named "-"): the search
+    asks each getnext on its own, still in one exec, and finds the same entries."""
+    from tshoot.mapio import read as mapread
+    from tshoot.node.agent import PodBackend
+
+    inner = lab.exec_handler
+
+    def no_stdin_batches(namespace, pod, container, argv):
+        return inner(namespace, pod, container, [a.replace("bpftool batch file -", "bpftool batch file ./-")
+                                                 for a in argv])
+
+    lab.exec_handler = no_stdin_batches
+    for address, prefix in (("10.0.1.110", "10.0.1.110/32"), ("8.8.8.8", "0.0.0.0/0")):
+        backend = PodBackend(_agent_of(lab, W1))
+        before = len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+        assert mapread.lookup(backend, ipcache.MAP, {}, {"address": address}).obj["key"]["prefix"] == prefix
+        assert backend._no_batch
+        assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) - before == 2  # the batch, then one more
 
 
 def test_a_policy_lookup_asks_every_datapath_key_in_one_exec(tshoot, lab):

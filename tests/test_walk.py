@@ -230,7 +230,7 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
         node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
         ran = commands_of(request.query["command"])
-        map_execs[node] += any(argv[2:3] == ["map"] or argv[2:3] == ["batch"] for argv in ran)
+        map_execs[node] += any(argv[2:3] == ["map"] or argv[1:2] == ["batch"] for argv in ran)
         for argv in ran:
             if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
                 per_node[node][" ".join(argv[2:])] += 1

@@ -147,14 +147,10 @@ class Agent:
         code, out, err = self.exec(["bpftool", "-j", *args], what)
         return self.parsed(what, code, out, err, missing_ok, repair)
 
-    def bpftool_many(self, commands: list) -> list["Answer"]:
-        """`bpftool -j ARGS` for each ARGS of `commands` (or (ARGS, standard input): a batch), in one exec
-        (exec_many): each one's Answer, read when asked (a lookup that found nothing, a getnext past the last key, are answers, not failures)."""
-        argvs = [command[0] if isinstance(command, tuple) else command for command in commands]
-        what = _bpftool_what(argvs[0]) if len(argvs) == 1 else f"{len(argvs)} bpftool commands"
-        ran = self.exec_many([(["bpftool", "-j", *c[0]], c[1]) if isinstance(c, tuple) else ["bpftool", "-j", *c]
-                              for c in commands], what)
-        return [Answer(self, _bpftool_what(argv), *result) for argv, result in zip(argvs, ran)]
+    def ask(self, args: list[str]) -> "Answer":
+        """`bpftool -j ARGS`'s Answer, read when asked (a lookup that found nothing, a getnext past the last key,
+        are answers, not failures)."""
+        return Answer(self, _bpftool_what(args), *self.exec(["bpftool", "-j", *args], _bpftool_what(args)))
 
     def parsed(self, what: str, code: int, out: str, err: str, missing_ok: bool = False, repair=None):
         """(parsed JSON, the text) of bpftool's answer; its failure as one line (check)."""
@@ -198,7 +194,7 @@ class Agent:
 
 
 class Answer:
-    """One bpftool command's answer from Agent.bpftool_many."""
+    """One bpftool command's answer (Agent.ask, PodBackend.prefetch)."""
 
     def __init__(self, agent: Agent, what: str, code: int, out: str, err: str):
         self.agent, self.what, self.code, self.out, self.err = agent, what, code, out, err
@@ -219,7 +215,7 @@ def find_agent(api, node: str, namespace: str | None = None, timeout: float = DE
 
 class PodBackend(Backend):
     """A node's maps read by bpftool in its agent. Every exec is a round trip through the API server, so what
-    a command asks together goes in one exec (prefetch, Agent.bpftool_many), and every answer is kept for the
+    a command asks together goes in one exec (prefetch, Agent.exec_many), and every answer is kept for the
     command (Backend.once): a backend lives for one command, which reads the node as of one moment."""
 
     kind = "pod"
@@ -232,7 +228,7 @@ class PodBackend(Backend):
 
     # --- maps ----------------------------------------------------------------------------------------
     def info(self, name: str) -> MapInfo:
-        return self.once(("info", name), lambda: self._info(name, self.agent.bpftool_many([self._show(name)])[0]))
+        return self.once(("info", name), lambda: self._info(name, self.agent.ask(self._show(name))))
 
     def _show(self, name: str) -> list[str]:
         return ["map", "show", "pinned", self.pin_path(name)]
@@ -247,7 +243,7 @@ class PodBackend(Backend):
 
     def lookup(self, info: MapInfo, key: bytes) -> bytes | None:
         return self.once(("lookup", info.path, key), lambda: self._value(
-            self.agent.bpftool_many([_lookup(info.path, key)])[0]))
+            self.agent.ask(_lookup(info.path, key))))
 
     @staticmethod
     def _value(answer: "Answer") -> bytes | None:
@@ -255,28 +251,33 @@ class PodBackend(Backend):
         return None if found is None else _value(found)
 
     def prefetch(self, names=(), lookups=(), searches=()) -> None:
-        """All of it in one exec (Agent.bpftool_many): `map show` of each map, `map lookup` of each key, and
-        each LPM search as one `bpftool batch` of getnext commands (below). Answers that fail are not kept:
+        """All of it in one exec (Agent.exec_many): `map show` of each map, `map lookup` of each key, and each
+        LPM search as one `bpftool batch` of getnext commands (_searched). Answers that fail are not kept:
         asked again where they are used, they fail there with their own message."""
-        asks: list[tuple[list[str] | tuple, object]] = []
+        asks: list[tuple[list[str] | tuple, object]] = []  # (command, what to keep of its (code, out, err))
+
+        def json_ask(args: list[str], keep) -> None:
+            asks.append((["bpftool", "-j", *args], lambda ran: keep(Answer(self.agent, _bpftool_what(args), *ran))))
+
         for name in dict.fromkeys(names):
             if not self.known(("info", name)):
-                asks.append((self._show(name), lambda a, n=name: self._keep(("info", n), lambda: self._info(n, a))))
+                json_ask(self._show(name), lambda a, n=name: self._keep(("info", n), lambda: self._info(n, a)))
         for name, key in dict.fromkeys(lookups):
             path = self.pin_path(name)
             if not self.known(("lookup", path, key)):
-                asks.append((_lookup(path, key), lambda a, k=("lookup", path, key): self._keep(k, lambda: self._value(a))))
+                json_ask(_lookup(path, key), lambda a, k=("lookup", path, key): self._keep(k, lambda: self._value(a)))
         for name, candidates in searches:
             path = self.pin_path(name)
             unknown = self._unsearched(path, candidates)
             if unknown and self.__dict__.get("_no_batch"):
-                asks += [(_getnext(path, k), lambda a, k=("next", path, k): self._keep(k, lambda: _next_key(a)))
-                         for k in unknown]
+                for key in unknown:
+                    json_ask(_getnext(path, key), lambda a, k=("next", path, key): self._keep(k, lambda: _next_key(a)))
             elif unknown:
-                asks.append((_getnext_batch(path, unknown), lambda a, p=path, u=unknown: self._searched(p, u, a)))
+                asks.append((_getnext_batch(path, unknown), lambda ran, p=path, u=unknown: self._searched(p, u, *ran)))
         if asks:
-            for (_, keep), answer in zip(asks, self.agent.bpftool_many([command for command, _ in asks])):
-                keep(answer)
+            what = f"{len(asks)} bpftool commands" if len(asks) > 1 else "bpftool"
+            for (_, keep), ran in zip(asks, self.agent.exec_many([command for command, _ in asks], what)):
+                keep(ran)
 
     def _unsearched(self, path: str, candidates: list[bytes]) -> list[bytes | None]:
         """The keys of a search (None: the first key, then the candidates) whose next key is not known yet, up
@@ -300,25 +301,35 @@ class PodBackend(Backend):
         except TshootError:
             pass  # asked again where it is used, it fails there with its own message
 
-    def _searched(self, path: str, keys: list[bytes | None], answer: "Answer") -> None:
-        """The next keys `bpftool -j batch` answered, in order. bpftool stops a batch at the first command that
-        fails, and here that can only be a getnext from the map's last key (ENOENT: that key IS an entry,
-        which ends the search there) or from any key of an empty map (no entry at all): every later key was
-        not needed. Another failure, or output bpftool did not write as a batch's JSON, keeps nothing."""
-        try:
-            items = json.loads(answer.out)
-        except ValueError:
-            self._no_batch = True  # this bpftool cannot: each getnext is then its own command
+    def _searched(self, path: str, keys: list[bytes | None], code: int, out: str, err: str) -> None:
+        """The next keys a `bpftool batch` of getnexts answered, in order, in bpftool's plain output ("next key:"
+        and the key's bytes in hex: a third of its JSON, which repeats each command). bpftool stops a batch
+        at the first command that fails, and here that can only be a getnext from the map's last key (ENOENT:
+        that key IS an entry, which ends the search there) or from any key of an empty map (no entry at
+        all): every later key was not needed. Another failure keeps what came before it."""
+        answered: list[bytearray] = []
+        collecting = False  # in a next key's lines (a key's own lines come before "next key:")
+        for line in out.splitlines():
+            if line.startswith("next key:"):
+                answered.append(bytearray())
+                collecting = True
+            elif line.startswith(("key:", "processed ")):
+                collecting = False
+            elif collecting and line.strip():
+                try:
+                    answered[-1] += bytes.fromhex(line)
+                except ValueError:
+                    self._no_batch = True  # not bpftool's getnext as this reads it: each getnext on its own
+                    return
+        # bpftool's "Error: can't get next key: No such file or directory" (not "can't open file -: …")
+        last_key = code != 0 and "next key" in err and os.strerror(errno.ENOENT) in err
+        if code != 0 and not answered and not last_key:
+            self._no_batch = True  # this bpftool runs no batch from its standard input
             return
-        for key, item in zip(keys, items if isinstance(items, list) else []):
-            output = item.get("output", item) if isinstance(item, dict) else None
-            if not isinstance(output, dict):
-                return
-            if "error" in output:
-                if os.strerror(errno.ENOENT) in str(output["error"]):
-                    self.remember(("next", path, key), None)
-                return
-            self.remember(("next", path, key), hex_list(output["next_key"]))
+        for key, next_key in zip(keys, answered):
+            self.remember(("next", path, key), bytes(next_key))
+        if last_key and len(answered) < len(keys):
+            self.remember(("next", path, keys[len(answered)]), None)  # the map's last key: no next one
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
@@ -340,7 +351,7 @@ class PodBackend(Backend):
 
     def _next(self, path: str, key: bytes | None) -> bytes | None:
         """A next key as the search answered it, else asked alone."""
-        return self.once(("next", path, key), lambda: _next_key(self.agent.bpftool_many([_getnext(path, key)])[0]))
+        return self.once(("next", path, key), lambda: _next_key(self.agent.ask(_getnext(path, key))))
 
     def dump(self, info: MapInfo) -> Entries:
         """The map's entries, parsed as bpftool's JSON arrives (tshoot.core.bpftool.DumpStream): memory for
@@ -453,8 +464,9 @@ def _next_key(answer: Answer) -> bytes | None:
 
 
 def _getnext_batch(path: str, keys: list[bytes | None]) -> tuple[list[str], str]:
-    """One `bpftool batch` (read from its standard input) of `map getnext` from each key (None: the first key)."""
-    return ["batch", "file", "-"], "".join(shlex.join(_getnext(path, key)) + "\n" for key in keys)
+    """One `bpftool batch` (read from its standard input) of `map getnext` from each key (None: the first key),
+    answered in plain text (PodBackend._searched)."""
+    return ["bpftool", "batch", "file", "-"], "".join(shlex.join(_getnext(path, key)) + "\n" for key in keys)
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:
