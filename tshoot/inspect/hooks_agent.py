@@ -50,8 +50,9 @@ NET_SHOW = [["bpftool", "-j", "net", "show"], ["bpftool", "-j", "prog", "show"],
             ["ip", "-j", "-6", "route", "show", "default"]]
 
 
-def net_show(cluster: Cluster, node: str) -> NetShow:
-    agent = cluster.agent(node)
+def net_show(cluster: Cluster, node: str, agent: Agent | None = None) -> NetShow:
+    """The node's hooks, through `agent` (found on the node when not given)."""
+    agent = agent or cluster.agent(node)
     # the node's commands in one exec (one round trip), the cluster's CiliumEndpoints beside it
     ran, (endpoint_list, endpoints_note) = agent.concurrently(
         lambda: dict(zip(map(tuple, NET_SHOW), agent.exec_many(NET_SHOW, "net show", lacking_ok=True))),

@@ -12,6 +12,7 @@ backends' map answers: Backend.prefetch):
                    cilium_call_policy's info; then its policy slot and its ingress policy for the source's
                    identity
 
+The source pod's and the source node's reads begin while the cluster model is read (they need none of it).
 The walk's decisions stay the walker's: nothing here decides, and what was asked ahead that the walk does not
 need (it stopped early, a Service sent it elsewhere) only cost bytes. A read that failed here is asked again by
 the walk, which says what failed.
@@ -26,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from tshoot.core.addr import IPV6, parse_ip
 from tshoot.maps import find, progarray
 from tshoot.mapio import read as mapread
-from tshoot.walk.walker import Node, WalkContext, host, link_argv, neigh_argv, policy_keys, quietly, route_argv
+from tshoot.walk.walker import Node, Packet, host, link_argv, neigh_argv, policy_keys, quietly, route_argv
 
 
 class Shared:
@@ -51,53 +52,63 @@ class Shared:
         return future.result()
 
 
-def begin(run: Shared, destination: str, nodes: Shared, source_node: str) -> None:
-    """What needs no cluster model, started first: the source pod's commands (`run`), and finding the source
-    node's agent (`nodes`)."""
-    threading.Thread(target=quietly(lambda: _source_pod(run, destination)), daemon=True).start()
-    threading.Thread(target=quietly(lambda: nodes(source_node)), daemon=True).start()
+class ReadAhead:
+    """One walk's reads ahead: begin() what needs no cluster model (the source pod's commands, the source
+    node's agent and map reads), start() the rest once the model is read (both nodes' net show, the
+    destination node's reads). `nodes` and `run` are Shared: the walk's own calls find these."""
 
+    def __init__(self, nodes: Shared, run: Shared, source_node: str, source_ip: str, packet: Packet):
+        self.nodes, self.run, self.source_node, self.source_ip, self.packet = nodes, run, source_node, source_ip, packet
+        ipv6 = parse_ip(packet.destination)[0] == IPV6
+        self.slot = progarray.CALL_IPV6_FROM_LXC if ipv6 else progarray.CALL_IPV4_FROM_LXC  # as _entry_tail_call asks
+        self.source_identity: int | None = None
+        self._identity_known = threading.Event()  # set once the source node's first read is done, answered or not
+        self._source: threading.Thread | None = None
 
-def start(context: WalkContext, destination_node: str | None) -> None:
-    """The nodes' reads above (context.nodes is Shared, begin() started the source pod's). `destination_node`:
-    the node of the destination pod, when the cluster's pods name one."""
-    source, packet = context.source, context.packet
-    ipv6 = parse_ip(packet.destination)[0] == IPV6
-    slot = progarray.CALL_IPV6_FROM_LXC if ipv6 else progarray.CALL_IPV4_FROM_LXC  # as _entry_tail_call asks
-    remote = destination_node if destination_node not in (None, source.node) and packet.port is None else None
-    with ThreadPoolExecutor(2) as pool:
-        src, dst = pool.map(lambda name: context.nodes(name) if name else None, [source.node, remote])
-    identity_known, identity = threading.Event(), {}
+    def begin(self) -> None:
+        threading.Thread(target=quietly(lambda: _source_pod(self.run, self.packet.destination)), daemon=True).start()
+        self._source = threading.Thread(target=quietly(self._source_node), daemon=True)
+        self._source.start()
 
-    def source_node() -> None:
+    def start(self, destination_node: str | None) -> None:
+        """`destination_node`: the node of the destination pod, when the cluster's pods name one."""
+        packet = self.packet
+        remote = destination_node if destination_node not in (None, self.source_node) and packet.port is None \
+            else None
+        src = self.nodes(self.source_node)
+        src.ahead(self._source.join)  # the walk's use of the source node waits for its reads
+        src.ahead(src.shown_net)
+        if remote is not None:
+            dst = self.nodes(remote)
+            dst.ahead(dst.shown_net)
+            dst.ahead(lambda: self._destination_node(dst))
+
+    def _source_node(self) -> None:
+        packet, source_ip = self.packet, self.source_ip
         try:
-            src.read_ahead(lookups=[("lxc", [{"ip": source.ip}], None), ("lxc", [{"ip": packet.destination}], None),
-                                    ("ipcache", [{"prefix": host(source.ip)}], None),
+            src = self.nodes(self.source_node)
+            src.read_ahead(lookups=[("lxc", [{"ip": source_ip}], None), ("lxc", [{"ip": packet.destination}], None),
+                                    ("ipcache", [{"prefix": host(source_ip)}], None),
                                     ("ipcache", [{"prefix": host(packet.destination)}], None)])
-            endpoint = _value(src, "lxc", {"ip": source.ip})["lxc_id"]
-            identity["source"] = _value(src, "ipcache", {"prefix": host(source.ip)})["identity"]
+            endpoint = _value(src, "lxc", {"ip": source_ip})["lxc_id"]
+            self.source_identity = _value(src, "ipcache", {"prefix": host(source_ip)})["identity"]
         finally:
-            identity_known.set()
+            self._identity_known.set()
         if packet.port is None:  # a Service's backend, not the destination, decides what comes next
             remote_identity = _value(src, "ipcache", {"prefix": host(packet.destination)})["identity"]
-            src.read_ahead(slots=[(progarray.endpoint_calls(endpoint), slot)], lookups=[(
+            src.read_ahead(slots=[(progarray.endpoint_calls(endpoint), self.slot)], lookups=[(
                 "policy", policy_keys(src.version, "egress", remote_identity, packet.protocol, packet.port),
                 {"endpoint": endpoint})])
 
-    def destination_node() -> None:
+    def _destination_node(self, dst: Node) -> None:
+        packet = self.packet
         dst.read_ahead(lookups=[("lxc", [{"ip": packet.destination}], None)],
-                       slots=[(progarray.OVERLAY_CALLS, slot)], names=[progarray.CALL_POLICY])
+                       slots=[(progarray.OVERLAY_CALLS, self.slot)], names=[progarray.CALL_POLICY])
         endpoint = _value(dst, "lxc", {"ip": packet.destination})["lxc_id"]
-        identity_known.wait()  # set when the source node's first read is done, answered or not
-        lookups = [("policy", policy_keys(dst.version, "ingress", identity["source"], packet.protocol, packet.port),
-                    {"endpoint": endpoint})] if "source" in identity else []
-        dst.read_ahead(slots=[("cilium_call_policy", endpoint)], lookups=lookups)
-
-    src.ahead(src.shown_net)
-    src.ahead(source_node)
-    if dst is not None:
-        dst.ahead(dst.shown_net)
-        dst.ahead(destination_node)
+        self._identity_known.wait()
+        lookups = [("policy", policy_keys(dst.version, "ingress", self.source_identity, packet.protocol, packet.port),
+                    {"endpoint": endpoint})] if self.source_identity is not None else []
+        dst.read_ahead(slots=[(progarray.CALL_POLICY, endpoint)], lookups=lookups)
 
 
 def _source_pod(run, destination: str) -> None:

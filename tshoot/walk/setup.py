@@ -77,7 +77,7 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
 
     def node(name: str) -> Node:
         [backend] = pod_backends(api, name, timeout=timeout)
-        return Node(name, backend, lambda: hooks.net_show(cluster, name), version or backend.version)
+        return Node(name, backend, lambda: hooks.net_show(cluster, name, backend.agent), version or backend.version)
 
     container = pod["spec"]["containers"][0]["name"]
 
@@ -87,13 +87,14 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
     # each node made once, each command in the source pod run once: by the walk, or ahead of it (its reads
     # asked at once in the background, tshoot.walk.ahead), the first ones while the cluster is read
     nodes, run_in_pod = ahead.Shared(node), ahead.Shared(run)
-    ahead.begin(run_in_pod, packet.destination, nodes, node_name)
+    reads = ahead.ReadAhead(nodes, run_in_pod, node_name, source_ip, packet)
+    reads.begin()
     cluster = hooks.Cluster.fetch(api)
     cluster.timeout = timeout
     start = Source(f"{namespace}/{source}", source_ip, node_name, run_in_pod, f"kubectl -n {namespace} exec {source}",
                    _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
     context = WalkContext(nodes, start, packet, cluster, host_firewall(cluster.config, firewall))
-    ahead.start(context, cluster.pod_node_by_ip.get(packet.destination))
+    reads.start(cluster.pod_node_by_ip.get(packet.destination))
     return Walker(context).run()
 
 
