@@ -251,6 +251,18 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     assert map_execs == {"k8s-guide-worker": 2, "k8s-guide-control-plane": 2}, map_execs
 
 
+def test_a_destination_node_without_agent_fails_as_the_walk_says(sim, kubeapi, tshoot):
+    """The destination node's reads are asked ahead of the walk; where its agent is gone, that failure is the
+    walk's when it needs the destination, with the message the walk alone gives (one line, exit 1)."""
+    sim(simdatapath.guide_scenario("1.19.4"))
+    agent = next(p["metadata"]["name"] for p in kubeapi.list("pods", "cilium", "k8s-app=cilium")
+                 if p["spec"]["nodeName"] == "k8s-guide-control-plane")
+    kubeapi.delete("pods", agent, "cilium")
+    r = tshoot("walk", "net-tshoot-xbw6q", "10.0.1.110", "--kubeconfig", str(kubeapi.kubeconfig))
+    assert r.code == 1 and r.err.count("\n") == 1, r
+    assert r.err.startswith("tshoot: no Cilium agent pod on node k8s-guide-control-plane"), r.err
+
+
 # --- the datapath's own decisions, per version ------------------------------------------------------------
 
 @pytest.mark.parametrize("version,via", [("1.9.1", "cilium_tunnel_map"), ("1.16.15", "cilium_tunnel_map"),

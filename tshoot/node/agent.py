@@ -95,7 +95,8 @@ class Agent:
         The script ends each command's stdout with a line `MARK CODE` and its stderr with a line `MARK`, where
         MARK is random per call (a command cannot print it by chance), each preceded by a newline so that
         output without a trailing newline stays apart. (`bpftool batch` is no substitute: it stops at the
-        first failing command, and a lookup that finds nothing fails.) One argv runs as itself, no shell.
+        first failing command, and a lookup that finds nothing fails; only a search of getnexts, which that
+        first failure ends anyway, is one: PodBackend._searched.) One argv runs as itself, no shell.
         A program the image lacks is NotInImage; with `lacking_ok`, its exit 127 is its answer (runnable())."""
         if not commands:
             return []
@@ -275,7 +276,7 @@ class PodBackend(Backend):
             elif unknown:
                 asks.append((_getnext_batch(path, unknown), lambda ran, p=path, u=unknown: self._searched(p, u, *ran)))
         if asks:
-            what = f"{len(asks)} bpftool commands" if len(asks) > 1 else "bpftool"
+            what = f"reading maps ({len(asks)} bpftool commands in one exec)"
             for (_, keep), ran in zip(asks, self.agent.exec_many([command for command, _ in asks], what)):
                 keep(ran)
 

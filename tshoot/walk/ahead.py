@@ -25,6 +25,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from tshoot.core.addr import IPV6, parse_ip
+from tshoot.core.errors import TshootError
 from tshoot.maps import find, progarray
 from tshoot.mapio import read as mapread
 from tshoot.walk.walker import Node, Packet, host, link_argv, neigh_argv, policy_keys, quietly, route_argv
@@ -75,11 +76,14 @@ class ReadAhead:
         packet = self.packet
         remote = destination_node if destination_node not in (None, self.source_node) and packet.port is None \
             else None
-        src = self.nodes(self.source_node)
+        src = self.nodes(self.source_node)  # not found: the walk cannot start, as it says
         src.ahead(self._source.join)  # the walk's use of the source node waits for its reads
         src.ahead(src.shown_net)
         if remote is not None:
-            dst = self.nodes(remote)
+            try:
+                dst = self.nodes(remote)
+            except TshootError:
+                return  # said by the walk if it gets there (nodes keeps the failure)
             dst.ahead(dst.shown_net)
             dst.ahead(lambda: self._destination_node(dst))
 

@@ -103,6 +103,7 @@ class Node:
         self._ahead.append(thread)
 
     def settle(self) -> None:
+        """Wait for the reads asked ahead of the walk (their answers are then the backend's and net()'s)."""
         while self._ahead:
             self._ahead.pop(0).join()
 
