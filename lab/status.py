@@ -102,6 +102,6 @@ def collect(name: str, kubeconfig: str | None, context: str | None) -> Report:
     except TshootError as exc:
         report.parts.append(Part("API server", FAIL, str(exc)))
         return report
-    report.parts.append(Part("API server", OK, f"{version.get('gitVersion', '?')} at {api.configuration.host}"))
+    report.parts.append(Part("API server", OK, f"{version.get('gitVersion', '?')} at {api.host}"))
     report.parts += _cluster_parts(api)
     return report

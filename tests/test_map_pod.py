@@ -105,6 +105,26 @@ def test_lookup_on_a_node_is_decode_plus_node_and_enrichment(tshoot, lab):
                                     ["bpftool", "batch", "file", "-"]], ran
 
 
+def test_a_lookup_asks_the_cluster_only_what_it_names(tshoot, lab):
+    """No list of every identity, pod, endpoint or node (megabytes on a 500-node cluster): the identity by its
+    name, the pod and the tunnel endpoint's node by the pods' status.podIP field selector, each once."""
+    since = len(lab.requests)
+    r = _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--all-nodes", "-o", "json")
+    assert r.code == 0, r
+    named = {o["node"]: o["enriched"] for o in json.loads(r.out)}
+    assert named[W1]["prefix"] == {"pod": "default/net-tshoot-4gmzr"} and named[W1]["tunnel_endpoint"] == {"node": CP}
+    asked = [(q.path, q.query.get("fieldSelector", [""])[0]) for q in lab.requests[since:] if q.method == "GET"]
+    lists = {(path, selector) for path, selector in asked if not path.endswith("/exec") and "/pods/" not in path}
+    assert lists == {
+        ("/api/v1/namespaces/cilium/pods", ""),  # the agents (tshoot.node.agent.agents), and the nodes:
+        ("/api/v1/nodes", ""),                   # every node is asked (--all-nodes)
+        (f"/apis/cilium.io/v2/ciliumidentities/{GUIDE_IDENTITY}", ""),
+        ("/api/v1/pods", "status.podIP=10.0.1.110"),
+        ("/api/v1/pods", f"status.podIP={NODES[CP].ip},spec.hostNetwork=true"),
+        (f"/api/v1/nodes/{CP}", "")}  # the node that pod named, read to confirm it has the address
+    assert sum(path.startswith("/apis/cilium.io/v2/ciliumidentities/") for path, _ in asked) == 1
+
+
 def test_lookup_without_a_node_asks_every_node(tshoot, lab):
     r = _map(tshoot, lab, "lookup", "ipcache", "172.18.0.4", "-o", "json")
     assert r.code == 0, r

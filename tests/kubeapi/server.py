@@ -106,7 +106,7 @@ class KubeApiServer:
         self.ca = ca
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self, tls)
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self, tls, ca)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="kubeapi", daemon=True)
         for name in STANDARD_NAMESPACES:
             self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
@@ -137,8 +137,10 @@ class KubeApiServer:
         return f"{'https' if self._httpd.tls else 'http'}://127.0.0.1:{self.port}"
 
     def write_kubeconfig(self, path, context: str = "kind-k8s-guide", namespace: str | None = None,
-                         token: str | None = None, server: str | None = None) -> Path:
-        """A kubeconfig for this server, shaped like kind's (cluster, user and context named alike)."""
+                         token: str | None = None, server: str | None = None,
+                         client_cert: tuple[Path, Path] | None = None) -> Path:
+        """A kubeconfig for this server, shaped like kind's (cluster, user and context named alike): the user
+        holds the server's token, or `client_cert` (certificate, key) as kind writes its admin's."""
         import base64
 
         import yaml
@@ -153,6 +155,9 @@ class KubeApiServer:
                   "clusters": [{"name": context, "cluster": cluster}],
                   "contexts": [{"name": context, "context": ctx}],
                   "users": [{"name": context, "user": {"token": token if token is not None else self.token}}]}
+        if client_cert is not None:
+            config["users"][0]["user"] = {f"client-{what}-data": base64.b64encode(Path(file).read_bytes()).decode()
+                                          for what, file in zip(("certificate", "key"), client_cert)}
         path = Path(path)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
@@ -247,14 +252,18 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256  # socketserver's 5 drops SYNs of concurrent clients: a 1 s retransmit each
 
-    def __init__(self, address, handler, api: KubeApiServer, tls):
+    def __init__(self, address, handler, api: KubeApiServer, tls, ca):
         self.api = api
         self.open: set = set()
         self.open_lock = threading.Lock()
+        self.connections = 0  # accepted so far: how many a client opened (keep-alive reuses them)
         self.tls = None
         if tls is not None:
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls.load_cert_chain(str(tls[0]), str(tls[1]))
+            if ca is not None:  # client certificates signed by the CA authenticate, as kind's admin one does
+                self.tls.verify_mode = ssl.CERT_OPTIONAL
+                self.tls.load_verify_locations(str(ca))
         super().__init__(address, handler)
 
     def get_request(self):
@@ -268,6 +277,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request, client_address):
         with self.open_lock:
             self.open.add(request)
+            self.connections += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request):
@@ -312,6 +322,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- request pipeline -------------------------------------------------------------------------
 
+    def _authenticated(self) -> bool:
+        """The bearer token, or a client certificate the CA signed for the server's user (kube-apiserver's
+        x509 authenticator takes the user from the subject's CN)."""
+        if self.headers.get("Authorization") == f"Bearer {self.server.api.token}":
+            return True
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        subject = dict(pair for rdn in (cert or {}).get("subject", ()) for pair in rdn)
+        return subject.get("commonName") == self.server.api.user
+
     def _serve(self, method: str) -> None:
         api = self.server.api
         split = urlsplit(self.path)
@@ -321,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         api._record(Recorded(method, path, query, self.headers.get("Content-Type"), body,
                              self.headers.get("User-Agent")))
         try:
-            if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
+            if api.token and not self._authenticated():
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             fault = api._fault_for(method, path)
             if fault is not None and fault.hang is not None:

@@ -27,3 +27,16 @@ def make_certs(directory: Path) -> tuple[Path, Path, Path]:
 
 def _openssl(*args) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_client_cert(directory: Path, user: str = "kubernetes-admin", group: str = "kubeadm:cluster-admins"
+                     ) -> tuple[Path, Path]:
+    """(certificate, key) of a user the CA of make_certs signed, like the admin certificate in kind's kubeconfig."""
+    key, csr, crt = directory / f"{user}.key", directory / f"{user}.csr", directory / f"{user}.crt"
+    ext = directory / f"{user}.ext"
+    ext.write_text("extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", csr, "-subj", f"/O={group}/CN={user}")
+    _openssl("x509", "-req", "-in", csr, "-CA", directory / "ca.crt", "-CAkey", directory / "ca.key",
+             "-CAcreateserial", "-out", crt, "-days", "3650", "-extfile", ext)
+    return crt, key

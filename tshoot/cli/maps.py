@@ -169,7 +169,7 @@ def _lookup(argv: list[str]) -> int:
             progress.clear()
             streamed.write([(result.node, result.obj["key"], result.obj["value"])])
 
-    results = _run(session, work, enrich=True, shown=shown)
+    results = _run(session, work, enrich="asked", shown=shown)
     found = succeeded(results)
     enricher = streamed.enricher if streamed is not None and streamed.enricher else enricher_of(found)
     _show_commands(args, found)
@@ -267,7 +267,7 @@ def _dump(argv: list[str]) -> int:
     # orjson's import (~20 ms: it loads dataclasses, uuid, datetime…) runs while the map is read, which
     # holds no GIL (a kernel walk, or an exec); it is over before rendering forks.
     encoder = _import_meanwhile("orjson") if args.output == "json" else None
-    results = _run(session, work, enrich=True)
+    results = _run(session, work, enrich="every")
     if encoder is not None:
         encoder.join()
     found = succeeded(results)
@@ -396,7 +396,7 @@ def _session(args):
                    parallel=args.parallel, timeout=timeout, verbose=args.verbose, note=_note, netns=args.netns)
 
 
-def _run(session, work, enrich: bool = False, shown=None) -> list:
+def _run(session, work, enrich: str | None = None, shown=None) -> list:
     """session.run with the progress line of a command that asks several nodes (tshoot.cli.progress);
     shown(result, progress) prints what a node's answer adds as it comes."""
     from tshoot.cli.progress import Progress

@@ -4,7 +4,9 @@ identity -> its labels (CiliumIdentity; reserved identities by name, without ask
 the node with that InternalIP, ifindex -> the interface on that node, lxc_id -> the CiliumEndpoint and
 its pod, an address -> the pod or node that has it.
 
-The cluster (tshoot.cluster.model) is asked once per command (`Cluster.fetch`), never per entry. What cannot be said is said ("missing": why), never fatal. Each map module says what its fields
+The cluster (tshoot.cluster.model) is listed once per command (`Cluster.fetch`: a dump), or asked only what the
+answers name (`Cluster(api)`: a lookup); each distinct value is explained once, never per entry. What cannot be
+said is said ("missing": why), never fatal. Each map module says what its fields
 name (CiliumMap.field_kinds), so a renamed field fails tests/test_map_names.py instead of going unexplained.
 """
 
@@ -55,9 +57,11 @@ class Enricher:
         self._clocks: dict[str, object] = {}
         self._interfaces: dict[str, dict[int, str] | str] = {}  # per node: the table, or why there is none
         self._said: dict[tuple, dict | None] = {}  # (node, field, value) -> what was said
+        self._asked: set[tuple] = set()  # (field, value) explained on some node: the cluster's answer is kept
 
     def entry(self, node: str, key_fields: dict | None, value_fields: dict | None) -> dict:
         """{"field": {what it is}} for the fields of one entry this can explain."""
+        self.parts(node, [key_fields or {}, value_fields or {}])  # the key's and the value's asked side by side
         return {**self.parts(node, [key_fields or {}])[0], **self.parts(node, [value_fields or {}])[0]}
 
     def parts(self, node: str, many: list[dict]) -> list[dict]:
@@ -65,7 +69,7 @@ class Enricher:
         of a field is explained once, and a column with nothing to say (identities of a dump without a
         cluster) costs nothing per entry. Entries with nothing said share one empty dict."""
         names = set().union(*many) if len(many) > 1 else set(many[0]) if many else set()
-        columns = []
+        wanted = []  # (field, explainer, each entry's value, the distinct values)
         for name in sorted(names):
             explain = self._explainer(name)
             if explain is None:
@@ -76,15 +80,14 @@ class Enricher:
             except TypeError:  # a list field: compare its items
                 values = [_hashable(fields.get(name)) for fields in many]
                 distinct = set(values)
-            said = {}
-            for value in distinct:
-                if value is None or (value == 0 and self.kinds.get(name) != "identity"):
-                    continue
-                memo_key = (node, name, value)
-                if memo_key not in self._said:
-                    self._said[memo_key] = explain(node, list(value) if isinstance(value, tuple) else value)
-                if self._said[memo_key] is not None:
-                    said[value] = self._said[memo_key]
+            wanted.append((name, explain, values, [v for v in distinct if v is not None and
+                                                    (v != 0 or self.kinds.get(name) == "identity")]))
+        self._explain_all(node, [(name, explain, value) for name, explain, _, distinct in wanted for value in distinct
+                                 if (node, name, value) not in self._said])
+        columns = []
+        for name, _, values, distinct in wanted:
+            said = {value: self._said[(node, name, value)] for value in distinct
+                    if self._said[(node, name, value)] is not None}
             if said:
                 columns.append((name, list(map(said.get, values))))
         if not columns:
@@ -97,6 +100,26 @@ class Enricher:
             part = {name: f for (name, _), f in zip(columns, row) if f is not None}
             out.append(part or _NOTHING)
         return out
+
+    def _explain_all(self, node: str, pending: list[tuple]) -> None:
+        """Each (field, explainer, value) said once. A cluster that is asked as things are named (one lookup's
+        identity, pod and node) is asked for them side by side: each is a request that mostly waits. Values
+        another node's entry named already are answered from what the cluster kept: no threads for those."""
+        def said(item) -> dict | None:
+            _, explain, value = item
+            return explain(node, list(value) if isinstance(value, tuple) else value)
+
+        fresh = {(name, value) for name, _, value in pending} - self._asked
+        self._asked |= fresh
+        if len(fresh) > 1 and self.cluster is not None and self.cluster.asks:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(8, len(pending))) as pool:
+                answers = list(pool.map(said, pending))
+        else:
+            answers = list(map(said, pending))
+        for (name, _, value), answer in zip(pending, answers):
+            self._said[(node, name, value)] = answer
 
     def _explainer(self, name: str):
         """The method explaining a field, by what the map says it names; None when nothing can be said (or

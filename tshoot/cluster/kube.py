@@ -97,37 +97,43 @@ def _context_entry(path: str, doc: dict, context: str | None) -> dict:
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None):
-    """A kubernetes.client.ApiClient for that kubeconfig and context."""
+    """The API server that kubeconfig and context reach (tshoot.cluster.transport.Api)."""
     path = kubeconfig_path(kubeconfig)
     doc = read_kubeconfig(path)
     chosen = _context_entry(path, doc, context)
-    client = _kubernetes_client()
-    configuration = _static_configuration(client.Configuration(), path, doc, chosen)
-    if configuration is None:  # exec plugins, auth providers, proxies: the kubernetes package's own loader
-        configuration = client.Configuration()
-        from kubernetes import config
-        from kubernetes.config.config_exception import ConfigException
+    api = _static_api(path, doc, chosen)
+    return api if api is not None else _loaded_api(path, doc, chosen)
 
-        try:
-            # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
-            config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
-                                              persist_config=False,
-                                              temp_file_path=os.path.dirname(os.path.abspath(path)))
-        except ConfigException as exc:
-            raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries unchecked
-            raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
-                             f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
-    # One attempt per request: urllib3 would retry a read timeout three times, turning a 20 s timeout
-    # into 80 s of silence. Callers that want retries know which requests are safe to repeat.
-    configuration.retries = False
-    return client.ApiClient(configuration)
+
+def _loaded_api(path: str, doc: dict, chosen: dict):
+    """Exec plugins, auth providers: the kubernetes package's own loader reads the context (~250 ms of imports,
+    paid only by such kubeconfigs); its token is asked for at each request, so the loader's refresh runs."""
+    from tshoot.cluster.transport import Api
+
+    client = _kubernetes_client()
+    configuration = client.Configuration()
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        # temp_file_path: certificate files the kubeconfig names by relative path are found next to it.
+        config.load_kube_config_from_dict(doc, context=chosen["name"], client_configuration=configuration,
+                                          persist_config=False,
+                                          temp_file_path=os.path.dirname(os.path.abspath(path)))
+    except ConfigException as exc:
+        raise UsageError(f"kubeconfig {path}: {' '.join(str(exc).split())}; {_KUBECONFIG_FIX}") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the loader indexes entries unchecked
+        raise UsageError(f"kubeconfig {path} is malformed ({type(exc).__name__}: {exc}) in context "
+                         f"{chosen['name']!r}; {_KUBECONFIG_FIX}") from None
+    return Api(configuration.host, ca_file=configuration.ssl_ca_cert, verify=configuration.verify_ssl,
+               cert_file=configuration.cert_file, key_file=configuration.key_file,
+               tls_server_name=configuration.tls_server_name, proxy=configuration.proxy,
+               credentials=lambda: configuration.get_api_key_with_prefix("BearerToken", alias="authorization"))
 
 
 def _kubernetes_client():
     """kubernetes.client without the rest of the package: `import kubernetes` runs its __init__, which imports
-    config, dynamic, utils and the watch/informer machinery (~450 ms, most of an interactive command's
-    start); the client itself loads its models lazily (~15 ms). The package is registered bare, its
+    config, dynamic, utils and the watch/informer machinery (~450 ms); the package is registered bare, its
     submodules imported on demand (`from kubernetes import config` still imports config)."""
     import sys
 
@@ -146,17 +152,17 @@ def _kubernetes_client():
     return client
 
 
-# The kubeconfig entries read here; a context using any other (exec, auth-provider, username, proxy-url…)
-# is loaded by the kubernetes package instead.
+# The kubeconfig entries read here; a context using any other (exec, auth-provider, username…) is loaded by
+# the kubernetes package instead.
 _STATIC_CLUSTER = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
-                   "tls-server-name", "extensions"}
+                   "tls-server-name", "proxy-url", "extensions"}
 _STATIC_USER = {"token", "tokenFile", "client-certificate", "client-certificate-data", "client-key",
                 "client-key-data", "extensions"}
 
 
-def _static_configuration(configuration, path: str, doc: dict, chosen: dict):
-    """The configuration of a context whose credentials are static (kind's client certificate, a token), read
-    as kubectl reads them; None when the context needs more (tshoot.cluster.kube.api_client falls back)."""
+def _static_api(path: str, doc: dict, chosen: dict):
+    """The API server of a context whose credentials are static (kind's client certificate, a token), read as
+    kubectl reads them; None when the context needs more (api_client falls back to the kubernetes loader)."""
     def entry(kind: str, name) -> dict | None:
         found = next((e.get(kind) for e in doc.get(kind + "s") or []
                       if isinstance(e, dict) and e.get("name") == name), None)
@@ -166,13 +172,9 @@ def _static_configuration(configuration, path: str, doc: dict, chosen: dict):
     user = entry("user", chosen["context"].get("user")) or {}
     if cluster is None or not cluster.get("server") or set(cluster) - _STATIC_CLUSTER or set(user) - _STATIC_USER:
         return None
+    from tshoot.cluster.transport import Api
+
     base = os.path.dirname(os.path.abspath(path))
-    configuration.host = str(cluster["server"]).rstrip("/")
-    configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify", False)
-    configuration.tls_server_name = cluster.get("tls-server-name")
-    configuration.ssl_ca_cert = _credential_file(cluster, "certificate-authority", base)
-    configuration.cert_file = _credential_file(user, "client-certificate", base)
-    configuration.key_file = _credential_file(user, "client-key", base)
     token = user.get("token")
     if not token and user.get("tokenFile"):
         try:
@@ -181,33 +183,32 @@ def _static_configuration(configuration, path: str, doc: dict, chosen: dict):
         except OSError as exc:
             raise UsageError(f"kubeconfig {path}: tokenFile {user['tokenFile']}: {exc.strerror}; "
                              f"{_KUBECONFIG_FIX}") from None
-    if token:
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-    return configuration
+    return Api(str(cluster["server"]), ca_file=_credential_file(cluster, "certificate-authority", base),
+               verify=not cluster.get("insecure-skip-tls-verify", False),
+               cert_file=_credential_file(user, "client-certificate", base),
+               key_file=_credential_file(user, "client-key", base),
+               tls_server_name=cluster.get("tls-server-name"), token=token, proxy=cluster.get("proxy-url"))
 
 
 def _credential_file(entry: dict, name: str, base: str) -> str | None:
-    """The file holding a certificate or key: its path (relative to the kubeconfig), or NAME-data written to a
-    private temporary file that goes when the command ends (ssl reads certificates from files only)."""
+    """The file holding a certificate or key: its path (relative to the kubeconfig), or NAME-data in an
+    anonymous memory file named by /proc/self/fd (ssl reads certificates from paths only; a client key is then
+    never written to a disk, and nothing is left behind by a command that is killed)."""
     if entry.get(name):
         return os.path.join(base, entry[name])
     data = entry.get(name + "-data")
     if not data:
         return None
-    import atexit
     import base64
     import binascii
-    import tempfile
 
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise UsageError(f"kubeconfig: {name}-data is not base64; {_KUBECONFIG_FIX}") from None
-    fd, written = tempfile.mkstemp(prefix="tshoot-", suffix=".pem")  # mode 0600
-    with os.fdopen(fd, "wb") as file:
-        file.write(raw)
-    atexit.register(os.unlink, written)
-    return written
+    fd = os.memfd_create(f"tshoot-{name}")  # lives as long as the command: the TLS context loads it once
+    os.write(fd, raw)
+    return f"/proc/self/fd/{fd}"
 
 
 def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
@@ -271,22 +272,15 @@ def request(api, method: str, path: str, query: list[tuple[str, str]] | None = N
             resource: Resource | None = None):
     """One API request; the decoded JSON body (or text). Failures become one-line TshootErrors."""
     what = what or f"{method} {path}"
-    headers = {"Accept": "application/json"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    method, url, headers, body, post = api.param_serialize(method, path, query_params=list(query or []),
-                                                           header_params=headers, body=body,
-                                                           auth_settings=["BearerToken"])
-    host = api.configuration.host
     try:
-        response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
-        data = response.read()
-    except Exception as exc:  # urllib3 and kubernetes wrap socket errors in many types: classify them
-        raise _transport_error(exc, host, what, timeout) from None
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
-    if not 200 <= response.status < 300:
-        raise api_error(response.status, text, what, host, resource)
-    if "json" in (response.getheader("Content-Type") or ""):
+        status, kind, data = api.send(method, path, query, body,
+                                      {"Content-Type": content_type} if content_type else None, timeout)
+    except Exception as exc:  # socket, TLS and HTTP errors: classified into one line each
+        raise _transport_error(exc, api.host, what, timeout) from None
+    text = data.decode("utf-8", "replace")
+    if not 200 <= status < 300:
+        raise api_error(status, text, what, api.host, resource)
+    if "json" in kind:
         return json.loads(text)
     return text
 
@@ -355,28 +349,31 @@ def api_error(code: int, body: str, what: str, host: str, resource: Resource | N
 
 def _transport_error(exc: Exception, host: str, what: str, timeout: float) -> TshootError:
     """Socket-level failures (refused, timed out, TLS, cut) as one line each."""
+    import http.client
     import socket
     import ssl
 
-    from urllib3 import exceptions as u3
     from websocket import WebSocketTimeoutException
 
-    cause = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
-    detail = str(cause)
-    if isinstance(cause, (u3.NewConnectionError, ConnectionRefusedError)) or "Connection refused" in detail:
-        if "refused" in detail:
-            return TshootError(f"{what}: cannot connect to the API server at {host}: connection refused "
-                               f"(is the cluster running? 'make up' starts the lab)")
-        return TshootError(f"{what}: cannot connect to the API server at {host}: {detail.rsplit(': ', 1)[-1]}")
-    if isinstance(cause, (u3.TimeoutError, socket.timeout, TimeoutError, WebSocketTimeoutException)):
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, ConnectionRefusedError):
+        return TshootError(f"{what}: cannot connect to the API server at {host}: connection refused "
+                           f"(is the cluster running? 'make up' starts the lab)")
+    if isinstance(exc, socket.gaierror):
+        return TshootError(f"{what}: cannot connect to the API server at {host}: {exc.strerror or detail}")
+    if isinstance(exc, (socket.timeout, TimeoutError, WebSocketTimeoutException)):
         return TshootError(f"{what}: the API server at {host} did not answer within {timeout:g}s "
                            f"(overloaded or unreachable?)")
-    if isinstance(cause, (u3.SSLError, ssl.SSLError)) or "SSLError" in detail or "CERTIFICATE" in detail:
-        return TshootError(f"{what}: TLS failure talking to {host}: {detail.splitlines()[-1]} (does the "
-                           f"kubeconfig's certificate authority belong to this server?)")
-    if isinstance(cause, (u3.ProtocolError, ConnectionError)):
+    if isinstance(exc, ssl.SSLError):
+        reason = (f"certificate verify failed: {exc.verify_message}" if isinstance(exc, ssl.SSLCertVerificationError)
+                  else getattr(exc, "reason", None) or detail)
+        return TshootError(f"{what}: TLS failure talking to {host}: {reason} (does the kubeconfig's certificate "
+                           f"authority belong to this server?)")
+    if isinstance(exc, (ConnectionError, http.client.HTTPException)):
         return TshootError(f"{what}: the API server at {host} cut the connection ({detail})")
-    return TshootError(f"{what}: cannot talk to the API server at {host}: {type(cause).__name__}: {detail}")
+    if isinstance(exc, OSError) and exc.strerror:
+        return TshootError(f"{what}: cannot connect to the API server at {host}: {exc.strerror}")
+    return TshootError(f"{what}: cannot talk to the API server at {host}: {type(exc).__name__}: {detail}")
 
 
 # --- exec ----------------------------------------------------------------------------------------
@@ -410,34 +407,34 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     """Run argv in a container: (exit code, stdout, stderr), like `kubectl exec` without a terminal.
 
     Streaming (`cilium-dbg monitor`, a big `bpftool -j map dump`): `on_stdout(bytes)` gets stdout frame by
-    frame as it arrives instead of it being returned (stdout is then empty), `timeout` bounds the whole stream, and setting `stop` (a threading.Event) ends it early,
-    closing the stream (which ends the command); the exit code is then None.
+    frame as it arrives instead of it being returned (stdout is then empty), `timeout` bounds the whole stream,
+    and setting `stop` (a threading.Event) ends it early, closing the stream (which ends the command); the
+    exit code is then None.
 
-    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client,
-    as kubernetes.stream does, but opens the connection itself because kubernetes.stream has no
-    timeout for the handshake (a hung API server would hang the tool) and folds every handshake
-    failure into one string; here stdout and stderr stay apart and the exit code comes from the
-    error channel's Status."""
+    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client, as
+    kubernetes.stream does, on a socket the transport dialled as it dials for requests (Api.dial: proxy, TLS,
+    a resumed session), with a timeout for the handshake (kubernetes.stream has none: a hung API server
+    would hang the tool) and every failure told apart (it folds them into one string); stdout and stderr
+    stay apart and the exit code comes from the error channel's Status."""
     import websocket
 
     what = f"exec {argv[0]} in pod {namespace}/{pod}"
     query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
     if container:
         query.append(("container", container))
-    _, url, headers, _, _ = api.param_serialize("GET", PODS.path(namespace, pod, "exec"), query_params=query,
-                                                auth_settings=["BearerToken"])
-    conf = api.configuration
-    url = "ws" + url[len("http"):]  # http(s)://… -> ws(s)://… (param_serialize gives the full URL)
-    header = [f"{k}: {v}" for k, v in headers.items() if k.lower() == "authorization"]
+    url = api.url(PODS.path(namespace, pod, "exec"), query, scheme="wss" if api.scheme == "https" else "ws")
+    header = [f"{k}: {v}" for k, v in api.authorization().items()]
     deadline = time.monotonic() + timeout
     out, err, status = bytearray(), bytearray(), bytearray()
     ws = None
     finished = stopped = False
     poll = STOP_POLL if stop is not None else float("inf")  # how often a stream looks at `stop`
     try:
-        ws = websocket.WebSocket(sslopt=_exec_sslopt(api) if url.startswith("wss://") else {},
-                                 skip_utf8_validation=True)
-        ws.connect(url, header=header, subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        # the socket is the transport's (proxy, TLS, resumed session), as every request's is
+        ws.connect(url, socket=api.dial(min(timeout, REQUEST_TIMEOUT)), header=header,
+                   subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
+        api.keep_session(ws.sock)
         while True:
             ws.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
             try:
@@ -460,11 +457,11 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
                 {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
     except websocket.WebSocketBadStatusException as exc:
         body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body)
-        raise api_error(exc.status_code, body, what, conf.host, PODS) from None
+        raise api_error(exc.status_code, body, what, api.host, PODS) from None
     except websocket.WebSocketConnectionClosedException:
         pass  # the server closed the TCP connection without a close frame: judge by the status received
     except Exception as exc:
-        raise _transport_error(exc, conf.host, what, timeout) from None
+        raise _transport_error(exc, api.host, what, timeout) from None
     finally:
         if ws is not None and (finished or stopped):
             ws.close(timeout=1)  # answer the server's close frame, or end a stream we stopped
@@ -474,32 +471,6 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     if text:
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     return code, bytes(out), bytes(err)
-
-
-def _exec_sslopt(api) -> dict:
-    """websocket-client's TLS options for every exec of this client: one SSLContext, its certificates loaded
-    once per command rather than once per exec (a 500-node fan-out makes 2000 execs, and loading a CA bundle
-    costs milliseconds of CPU each time)."""
-    cached = getattr(api, "_tshoot_exec_sslopt", None)
-    if cached is not None:
-        return cached
-    import ssl
-
-    conf = api.configuration
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if conf.verify_ssl:
-        import certifi
-
-        context.load_verify_locations(cafile=conf.ssl_ca_cert or certifi.where())
-        context.check_hostname = True if conf.assert_hostname is None else bool(conf.assert_hostname)
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if conf.cert_file:
-        context.load_cert_chain(conf.cert_file, conf.key_file)
-    sslopt = {"context": context, **({"server_hostname": conf.tls_server_name} if conf.tls_server_name else {})}
-    api._tshoot_exec_sslopt = sslopt  # a race only builds it twice
-    return sslopt
 
 
 def _exit_code(status: bytes, what: str) -> int:

@@ -2,7 +2,10 @@
 
 Built from API objects as the server returns them (CiliumIdentity, Node, CiliumEndpoint, Pod, and the
 cilium-config ConfigMap), either all at once (`Cluster.fetch`: one paginated list per resource, in
-parallel) or from lists a caller already has. Without an API (a local walk, an offline command) the
+parallel: what a dump of 100k entries or a trace naming every address needs), from lists a caller already
+has, or as it is asked (`Cluster(api)`: an identity by its name, a pod by the status.podIP field selector,
+the nodes' list when a node address is first asked: what one lookup or one walk needs, a few small requests
+where the lists of a 500-node cluster are megabytes). Without an API (a local walk, an offline command) the
 model is empty and says only what needs no cluster: reserved identities.
 
 What it answers, each from one index: identity -> labels (reserved ones by name, tshoot.core.identity),
@@ -39,44 +42,156 @@ def node_address_index(nodes: list[dict]) -> dict[str, str]:
     return out
 
 
+def _identity_labels(identity: dict) -> list[str]:
+    labels = identity.get("security-labels") or {}
+    return [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
+
+
+def _pod_addresses(pods: list[dict]) -> dict[str, tuple[str, str | None]]:
+    """Pod address -> ("namespace/name", its node), every address of each pod (dual-stack podIPs)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for pod in pods:
+        meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+        if spec.get("hostNetwork"):
+            continue  # a host-network pod's address is its node's
+        for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
+            out[entry.get("ip", "")] = (f"{meta.get('namespace', '')}/{meta.get('name', '')}", spec.get("nodeName"))
+    return out
+
+
+def _pod_cidrs(nodes: list[dict], cilium_nodes: list[dict]) -> dict[str, list[str]]:
+    """Pod CIDRs per node: what Cilium's IPAM gave (CiliumNode spec.ipam.podCIDRs), else Node.spec.podCIDRs
+    (ipam mode kubernetes uses those)."""
+    out = {n.get("metadata", {}).get("name", ""): list(n.get("spec", {}).get("podCIDRs") or []) for n in nodes}
+    for cn in cilium_nodes:
+        ipam = (cn.get("spec") or {}).get("ipam") or {}
+        if ipam.get("podCIDRs"):
+            out[cn.get("metadata", {}).get("name", "")] = list(ipam["podCIDRs"])
+    return out
+
+
+class Asked:
+    """An index filled as it is asked: one targeted request per key (`one(key)`: the answer or None), each answer
+    kept. Read like the dict it stands for (`.get(key)`); it is true, as a filled index is: there is a cluster
+    to ask. A request that fails answers None: naming things never fails a command."""
+
+    def __init__(self, one):
+        self._one = one
+        self._items: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                try:
+                    self._items[key] = self._one(key)
+                except TshootError:
+                    self._items[key] = None
+        found = self._items[key]
+        return default if found is None else found
+
+    def __bool__(self) -> bool:
+        return True
+
+
 class Cluster:
     """The cluster objects commands name things with, indexed. `api` (optional) is the connection they came
-    from; `endpoint_objects()` reads CiliumEndpoints lazily when they were not given."""
+    from: what was not given as a list is asked of it when first needed (module docstring);
+    `endpoint_objects()` reads CiliumEndpoints on first use."""
 
     def __init__(self, api=None, identities: list[dict] | None = None, nodes: list[dict] | None = None,
                  endpoints: list[dict] | None = None, pods: list[dict] | None = None, config: dict | None = None,
                  cilium_nodes: list[dict] | None = None):
         self.api = api
-        self.config: dict[str, str] = dict(config or {})  # the cilium-config ConfigMap's data
-        self.identity_labels: dict[int, list[str]] = {}
-        for identity in identities or []:
-            name = identity.get("metadata", {}).get("name", "")
-            if name.isdigit():
-                labels = identity.get("security-labels") or {}
-                self.identity_labels[int(name)] = [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
-        self.node_by_ip = node_address_index(nodes or [])
-        # Pod CIDRs per node: what Cilium's IPAM gave (CiliumNode spec.ipam.podCIDRs), else Node.spec.podCIDRs
-        # (ipam mode kubernetes uses those).
-        self.pod_cidrs: dict[str, list[str]] = {
-            n.get("metadata", {}).get("name", ""): list(n.get("spec", {}).get("podCIDRs") or []) for n in nodes or []}
-        for cn in cilium_nodes or []:
-            ipam = (cn.get("spec") or {}).get("ipam") or {}
-            if ipam.get("podCIDRs"):
-                self.pod_cidrs[cn.get("metadata", {}).get("name", "")] = list(ipam["podCIDRs"])
-        self.pod_by_ip: dict[str, str] = {}
-        self.pod_node_by_ip: dict[str, str] = {}  # the node a pod address lives on (spec.nodeName)
-        for pod in pods or []:
-            meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-            if spec.get("hostNetwork"):
-                continue  # a host-network pod's address is its node's
-            for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
-                self.pod_by_ip[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-                if spec.get("nodeName"):
-                    self.pod_node_by_ip[entry.get("ip", "")] = spec["nodeName"]
+        asked = api is not None
+        self._config = dict(config) if config is not None else None if asked else {}
+        self.identity_labels: dict[int, list[str]] | Asked = (
+            Asked(self._identity) if asked and identities is None else
+            {int(i["metadata"]["name"]): _identity_labels(i) for i in identities or []
+             if str(i.get("metadata", {}).get("name", "")).isdigit()})
+        self.node_by_ip: dict[str, str] | Asked = (
+            Asked(self._node_at) if asked and nodes is None else node_address_index(nodes or []))
+        self._node_index: dict[str, str] | None = None
+        self.pod_cidrs: dict[str, list[str]] | Asked = (
+            Asked(self._node_pod_cidrs) if asked and nodes is None else _pod_cidrs(nodes or [], cilium_nodes or []))
+        self.pod_by_ip: dict[str, str] | Asked = (
+            Asked(lambda address: self._pod_at(address)[0]) if asked and pods is None
+            else {address: name for address, (name, _) in _pod_addresses(pods or []).items()})
+        self.pod_node_by_ip: dict[str, str] | Asked = (  # the node a pod address lives on (spec.nodeName)
+            Asked(lambda address: self._pod_at(address)[1]) if asked and pods is None
+            else {address: node for address, (_, node) in _pod_addresses(pods or []).items() if node})
+        self._pods_at: dict[str, tuple[str | None, str | None]] = {}
         self._endpoints = endpoints
         self._endpoints_note: str | None = None
         self._endpoint_index: dict[tuple[str, int], str] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def asks(self) -> bool:
+        """Whether naming things asks the API (some index is filled as it is asked, not listed)."""
+        return any(isinstance(index, Asked) for index in (self.identity_labels, self.node_by_ip, self.pod_by_ip,
+                                                          self.pod_node_by_ip))
+
+    # --- what is asked of the API when a list was not given ------------------------------------------
+    def _identity(self, number: int) -> list[str] | None:
+        from tshoot.cluster import kube
+
+        if not isinstance(number, int) or number <= 0:
+            return None
+        try:
+            return _identity_labels(kube.get_object(self.api, kube.CILIUM_IDENTITIES, str(number)))
+        except kube.NotFound:
+            return None
+
+    def _node_at(self, address: str) -> str | None:
+        """The Node with that address. Its name is asked first of the node's host-network pods (kubelet gives
+        them the node's InternalIPs as status.podIPs; every Cilium node runs its agent so), then that Node is
+        read to confirm it holds the address (a pod outlives a deleted Node): two small requests. Else the list
+        of nodes (on a big cluster, megabytes: Node objects carry their images), once."""
+        from tshoot.cluster import kube
+
+        for pod in kube.list_objects(self.api, kube.PODS, None,
+                                     field_selector=f"status.podIP={address},spec.hostNetwork=true", limit=1):
+            name = pod.get("spec", {}).get("nodeName")
+            try:
+                if name and node_address_index([kube.get_object(self.api, kube.NODES, name)]).get(address):
+                    return name
+            except kube.NotFound:
+                return None  # its node is gone: no Node has the address
+        if self._node_index is None:
+            self._node_index = node_address_index(list(kube.list_objects(self.api, kube.NODES)))
+        return self._node_index.get(address)
+
+    def _pod_at(self, address: str) -> tuple[str | None, str | None]:
+        """(the pod with that address, its node), asked once: status.podIP is the field the API selects pods by
+        (the primary address; a dual-stack pod's second address is found in CiliumEndpoints instead, as whois
+        does)."""
+        from tshoot.cluster import kube
+
+        if address not in self._pods_at:
+            pods = kube.list_objects(self.api, kube.PODS, None, field_selector=f"status.podIP={address}")
+            self._pods_at[address] = _pod_addresses(list(pods)).get(address, (None, None))
+        return self._pods_at[address]
+
+    def _node_pod_cidrs(self, node: str) -> list[str] | None:
+        from tshoot.cluster import kube
+
+        def get(resource) -> list[dict]:
+            try:
+                return [kube.get_object(self.api, resource, node)]
+            except kube.NotFound:
+                return []
+
+        return _pod_cidrs(get(kube.NODES), get(kube.CILIUM_NODES)).get(node)
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The cilium-config ConfigMap's data (asked once, when first read)."""
+        if self._config is None:
+            with self._lock:
+                if self._config is None:
+                    self._config = cilium_config(self.api)
+        return self._config
 
     @classmethod
     def fetch(cls, api) -> "Cluster":

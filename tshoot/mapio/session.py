@@ -39,6 +39,7 @@ class Session:
         self._backends: list[Backend | NodeFailure] | None = None
         self._fetching = None  # the thread fetching the cluster snapshot while the nodes are read (run(enrich=))
         self._snapshot: tuple[Cluster | None, str | None] = (None, None)
+        self._asked = False  # run(enrich="asked"): the cluster is asked what the answers name, nothing listed
 
     # --- backends ---------------------------------------------------------------------------------------
     def backends(self) -> list[Backend | NodeFailure]:
@@ -71,12 +72,15 @@ class Session:
             self._api = api_client(self.kubeconfig, self.context)
         return self._api
 
-    def run(self, work, enrich: bool = False, on_answer=None) -> list:
+    def run(self, work, enrich: str | None = None, on_answer=None) -> list:
         """work(backend) on every node chosen, results in node order (tshoot.node.fanout.fan_out; on_answer(result)
-        as each node answers). enrich: the cluster snapshot enricher() needs is fetched meanwhile (its lists
-        wait on the API server as the nodes' execs do, so the command waits for the longer, not the sum)."""
+        as each node answers). enrich, how enricher() will know the cluster: "every" (a dump naming thousands of
+        entries): the whole snapshot, fetched meanwhile (its lists wait on the API server as the nodes' execs
+        do, so the command waits for the longer, not the sum); "asked" (a lookup naming a few things): only
+        what the answers name, asked when they are named (tshoot.cluster.model.Cluster(api))."""
         backends = self.backends()
-        if enrich and self.kind == "pod":
+        self._asked = enrich == "asked"
+        if enrich == "every" and self.kind == "pod":
             import threading
 
             def fetch() -> None:
@@ -113,6 +117,10 @@ class Session:
         if self._fetching is not None:
             self._fetching.join()
             cluster, problem = self._snapshot
+        elif self._asked:
+            if self._snapshot[0] is None and self._snapshot[1] is None:
+                self._snapshot = self._fetch(asked=True)
+            cluster, problem = self._snapshot
         else:
             cluster, problem = self._fetch()
         if problem and nodes:
@@ -120,12 +128,13 @@ class Session:
         return Enricher(cluster, kinds, interfaces=self._interfaces,
                         clocks=(lambda node: self.clock(node, clock_mode)) if clocks else None)
 
-    def _fetch(self) -> tuple[Cluster | None, str | None]:
-        """(the cluster snapshot, None), or (None, why there is none)."""
+    def _fetch(self, asked: bool = False) -> tuple[Cluster | None, str | None]:
+        """(the cluster snapshot, or with `asked` the cluster that is asked as entries are named, None), or
+        (None, why there is none)."""
         if self._api is None and not kubeconfig_reachable(self.kubeconfig):
             return None, "no cluster to ask (no kubeconfig)"
         try:
-            return Cluster.fetch(self.api()), None
+            return (Cluster(self.api()) if asked else Cluster.fetch(self.api())), None
         except TshootError as exc:
             return None, f"cluster not reachable for enrichment: {exc}"
         except Exception as exc:  # the API said no (403 on a resource, …): the entries stand without it
