@@ -127,23 +127,6 @@ class NodeExec:
 
     def __init__(self, server, nodes: dict[str, SimNode], missing: tuple[str, ...] = (), timeout: float = 60):
         self.server, self.nodes, self.missing, self.timeout = server, nodes, set(missing), timeout
-        self._path: tuple[frozenset, str] | None = None  # (missing, a PATH directory without them)
-
-    def _image_path(self) -> str | None:
-        """With `missing`, the pod's PATH: one directory of links to every other program (the node's own
-        commands, `ip netns exec` and the mount, keep the host's)."""
-        if not self.missing:
-            return None
-        if self._path is None or self._path[0] != frozenset(self.missing):
-            import tempfile
-
-            where = tempfile.mkdtemp(prefix="kl-image-path-")
-            for directory in self.PATH_DIRS:
-                for name in os.listdir(directory) if os.path.isdir(directory) else []:
-                    if name not in self.missing and not os.path.lexists(os.path.join(where, name)):
-                        os.symlink(os.path.join(directory, name), os.path.join(where, name))
-            self._path = (frozenset(self.missing), where)
-        return self._path[1]
 
     def __call__(self, namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
         node_name = self.server.get("pods", name=pod, namespace=namespace).get("spec", {}).get("nodeName")
@@ -155,9 +138,8 @@ class NodeExec:
             raise ExecStartError(f'failed to exec in container: failed to start exec: OCI runtime exec failed: exec '
                                  f'failed: unable to start container process: exec: "{argv[0]}": executable file not '
                                  f"found in $PATH: unknown")
-        path = self._image_path()
-        if path is not None:
-            argv = ["env", f"PATH={path}", *argv]
+        if self.missing:  # the pod's PATH lacks them; the node's own commands (ip netns exec, mount) keep the host's
+            argv = ["env", f"PATH={_path_without(frozenset(self.missing))}", *argv]
         proc = subprocess.run(self.command(node, argv), capture_output=True, timeout=self.timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
@@ -170,6 +152,23 @@ class NodeExec:
         else:
             inner += argv
         return (["ip", "netns", "exec", node.netns] if node.netns else []) + inner
+
+
+_PATHS_WITHOUT: dict[frozenset, str] = {}  # made once per session and set of missing programs
+
+
+def _path_without(missing: frozenset) -> str:
+    """A PATH directory of links to every program of this machine's but `missing`."""
+    if missing not in _PATHS_WITHOUT:
+        import tempfile
+
+        where = tempfile.mkdtemp(prefix="kl-image-path-")
+        for directory in NodeExec.PATH_DIRS:
+            for name in os.listdir(directory) if os.path.isdir(directory) else []:
+                if name not in missing and not os.path.lexists(os.path.join(where, name)):
+                    os.symlink(os.path.join(directory, name), os.path.join(where, name))
+        _PATHS_WITHOUT[missing] = where
+    return _PATHS_WITHOUT[missing]
 
 
 def commands_of(argv: list[str]) -> list[list[str]]:
