@@ -77,6 +77,14 @@ def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
     assert ipcache["identity"] == 18203 and ipcache["tunnel_endpoint"] is None
     assert by["forwarding"]["result"]["decision"] == "local"
     assert by["delivery"]["result"]["pod"].startswith("kube-system/coredns-")
+    # the load balancer's reads asked together (tshoot.walk.walker Walker._service): the frontend's keys, then
+    # every slot and the reverse-NAT entry, then every slot's backend, one exec each
+    looked_up = [[argv[argv.index("pinned") + 1].rsplit("/", 1)[1] for argv in commands_of(e.query["command"])
+                  if argv[2:4] == ["map", "lookup"]] for e in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec")]
+    lb = [[n.split("_lb4_")[1].split("_v")[0] for n in names] for names in looked_up if any("_lb4_" in n for n in names)]
+    # the frontend with the packet's protocol and with any (from 1.17); two slots and the reverse NAT; two backends
+    assert lb == [["services"] * (2 if version == "1.19.4" else 1), ["services", "services", "reverse_nat"],
+                  ["backends", "backends"]], lb
     assert_query_reaches(s, "client-7d9f8-x2v4q", by["delivery"]["result"]["pod"].split("/")[1])
 
 

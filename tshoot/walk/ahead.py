@@ -26,8 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from tshoot.core.addr import IPV6, parse_ip
 from tshoot.core.errors import TshootError
-from tshoot.maps import find, progarray
-from tshoot.mapio import read as mapread
+from tshoot.maps import progarray
 from tshoot.walk.walker import Node, Packet, host, link_argv, neigh_argv, policy_keys, quietly, route_argv
 
 
@@ -128,5 +127,9 @@ def _source_pod(run, destination: str) -> None:
 
 
 def _value(node: Node, short: str, fields: dict) -> dict:
-    """The decoded value the node's backend answers (kept: read ahead)."""
-    return mapread.lookup_fields(node.backend, find(short)[0], fields, node.version).obj["value"]
+    """The decoded value the node's backend answers (kept: read ahead); LookupError where none does (the reads
+    that depend on it are then left to the walk)."""
+    found = node.peek(short, fields)
+    if found is None:
+        raise LookupError(f"no {short} entry for {fields} on {node.name}")
+    return found.obj["value"]

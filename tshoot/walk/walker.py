@@ -121,6 +121,15 @@ class Node:
             merged["lookups"].append((name, _slot_key(index)))
         self.backend.prefetch(**merged)
 
+    def peek(self, short: str, fields: dict, params: dict | None = None):
+        """The lookup's answer (a mapread Lookup) without it being shown or said: what a read ahead needs to
+        know what to ask next. None when no entry answers or the map cannot be read (the walk's own lookup
+        says so)."""
+        try:
+            return mapread.lookup_fields(self.backend, find(short)[0], fields, self.version, params)
+        except TshootError:
+            return None
+
     def shown_net(self):
         """The node's net show, read once (by the walk or ahead of it)."""
         with self._net_lock:
@@ -365,8 +374,10 @@ class Walker:
         # The protocol is part of the key from 1.17; the datapath falls back to "any" (0), as before 1.17.
         protos = [protocol.upper(), "ANY"] if version is None or version >= (1, 17, 0) else ["ANY"]
         master = None
-        for proto in protos:
-            key = {"address": self.destination, "port": self.port, "proto": proto, "slot": 0, "scope": "external"}
+        frontends = [{"address": self.destination, "port": self.port, "proto": proto, "slot": 0, "scope": "external"}
+                     for proto in protos]
+        src.read_ahead(lookups=[(f"{short}-services", frontends, None)])  # every key in one round trip
+        for key in frontends:
             master = src.lookup(step, f"{short}-services", key)
             if master is not None:
                 break
@@ -384,6 +395,12 @@ class Walker:
             raise Stop(f"Service {self.destination}:{self.port} has no backend (master entry count 0): "
                        f"the datapath drops the packet (no service backend)",
                        counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
+        # every slot and the reverse-NAT entry in one round trip, then every slot's backend in one more
+        slot_keys = [{**key, "slot": slot} for slot in range(1, count + 1)]
+        src.read_ahead(lookups=[(f"{short}-services", slot_keys, None),
+                                (f"{short}-revnat", [{"rev_nat_index": rev_nat}], None)])
+        src.read_ahead(lookups=[(f"{short}-backends", [{"backend_id": found.obj["value"]["backend_id"]}], None)
+                                for found in map(lambda k: src.peek(f"{short}-services", k), slot_keys) if found])
         slots = []
         for slot in range(1, count + 1):
             entry = src.lookup(step, f"{short}-services", {**key, "slot": slot})
