@@ -7,12 +7,13 @@ backends' map answers: Backend.prefetch):
   the source pod   ip route get, then its neighbour and link side by side
   the source node  its net show; in one exec the source's and the destination's cilium_lxc and ipcache
                    entries; then in one more the source endpoint's tail-call slot and its egress policy
-  the destination  when the destination is a pod of another node (the cluster's pods say which): its net
-  node             show; in one exec its cilium_lxc entry, the overlay's tail-call slot and
+  the destination  when the destination is a pod of another node (the pod with that address says which):
+  node             its net show; in one exec its cilium_lxc entry, the overlay's tail-call slot and
                    cilium_call_policy's info; then its policy slot and its ingress policy for the source's
                    identity
 
-The source pod's and the source node's reads begin while the cluster model is read (they need none of it).
+The source pod's commands and both nodes' map reads begin while the cluster model is read (they need none of
+it); the nodes' net shows, which name pods by the model's CiliumEndpoints, once it is.
 The walk's decisions stay the walker's: nothing here decides, and what was asked ahead that the walk does not
 need (it stopped early, a Service sent it elsewhere) only cost bytes. A read that failed here is asked again by
 the walk, which says what failed.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 from tshoot.core.addr import IPV6, parse_ip
 from tshoot.core.errors import TshootError
@@ -53,9 +55,10 @@ class Shared:
 
 
 class ReadAhead:
-    """One walk's reads ahead: begin() what needs no cluster model (the source pod's commands, the source
-    node's agent and map reads), start() the rest once the model is read (both nodes' net show, the
-    destination node's reads). `nodes` and `run` are Shared: the walk's own calls find these."""
+    """One walk's reads ahead: begin() what needs no cluster model (the source pod's commands, both nodes'
+    agents and map reads, the destination's node found by its pod's address), start() the rest once the
+    model is read (both nodes' net show, which name pods by the model's CiliumEndpoints). `nodes` and `run`
+    are Shared: the walk's own calls find these."""
 
     def __init__(self, nodes: Shared, run: Shared, source_node: str, source_ip: str, packet: Packet):
         self.nodes, self.run, self.source_node, self.source_ip, self.packet = nodes, run, source_node, source_ip, packet
@@ -65,26 +68,30 @@ class ReadAhead:
         self._identity_known = threading.Event()  # set once the source node's first read is done, answered or not
         self._source: threading.Thread | None = None
 
-    def begin(self) -> None:
+    def begin(self, locate: Callable[[str], str | None]) -> None:
+        """`locate(address)`: the node of the pod with that address (one targeted request), None if no pod."""
         threading.Thread(target=quietly(lambda: _source_pod(self.run, self.packet.destination)), daemon=True).start()
         self._source = threading.Thread(target=quietly(self._source_node), daemon=True)
+        self._destination = threading.Thread(target=quietly(lambda: self._destination_node(locate)), daemon=True)
         self._source.start()
+        self._destination.start()
 
     def start(self, destination_node: str | None) -> None:
-        """`destination_node`: the node of the destination pod, when the cluster's pods name one."""
-        packet = self.packet
-        remote = destination_node if destination_node not in (None, self.source_node) and packet.port is None \
-            else None
+        """`destination_node`: the node of the destination pod, as the cluster model names it."""
         src = self.nodes(self.source_node)  # not found: the walk cannot start, as it says
         src.ahead(self._source.join)  # the walk's use of the source node waits for its reads
         src.ahead(src.shown_net)
-        if remote is not None:
+        if self._remote(destination_node) is not None:
             try:
-                dst = self.nodes(remote)
+                dst = self.nodes(destination_node)
             except TshootError:
                 return  # said by the walk if it gets there (nodes keeps the failure)
             dst.ahead(dst.shown_net)
-            dst.ahead(lambda: self._destination_node(dst))
+            dst.ahead(self._destination.join)
+
+    def _remote(self, node: str | None) -> str | None:
+        """The destination's node when the walk will cross to it: another node, and no Service in between."""
+        return node if node not in (None, self.source_node) and self.packet.port is None else None
 
     def _source_node(self) -> None:
         packet, source_ip = self.packet, self.source_ip
@@ -103,8 +110,12 @@ class ReadAhead:
                 "policy", policy_keys(src.version, "egress", remote_identity, packet.protocol, packet.port),
                 {"endpoint": endpoint})])
 
-    def _destination_node(self, dst: Node) -> None:
+    def _destination_node(self, locate: Callable[[str], str | None]) -> None:
         packet = self.packet
+        remote = self._remote(locate(packet.destination))
+        if remote is None:
+            return
+        dst = self.nodes(remote)
         dst.read_ahead(lookups=[("lxc", [{"ip": packet.destination}], None)],
                        slots=[(progarray.OVERLAY_CALLS, self.slot)], names=[progarray.CALL_POLICY])
         endpoint = _value(dst, "lxc", {"ip": packet.destination})["lxc_id"]

@@ -88,7 +88,7 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
     # asked at once in the background, tshoot.walk.ahead), the first ones while the cluster is read
     nodes, run_in_pod = ahead.Shared(node), ahead.Shared(run)
     reads = ahead.ReadAhead(nodes, run_in_pod, node_name, source_ip, packet)
-    reads.begin()
+    reads.begin(lambda address: hooks.Cluster(api).pod_node_by_ip.get(address))
     cluster = hooks.Cluster.fetch(api)
     cluster.timeout = timeout
     start = Source(f"{namespace}/{source}", source_ip, node_name, run_in_pod, f"kubectl -n {namespace} exec {source}",
