@@ -16,10 +16,11 @@ import subprocess
 import pytest
 
 from tests.conftest import BIN, kubectl_shell
-from tests.kubeapi import NodeExec, SimNode
+from tests.kubeapi import NodeExec, SimNode, commands_of
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
 from tshoot.maps import ipcache, lxc
+from tshoot.node.backend import lpm_key
 from tshoot.core.version import parse
 
 V = parse("1.19.4")
@@ -95,9 +96,13 @@ def test_lookup_on_a_node_is_decode_plus_node_and_enrichment(tshoot, lab):
         "tunnel_endpoint": {"node": CP},
     }}
     assert obj["cilium_version"] == "1.19.4"  # from the agent's image tag
-    # It went through the agent on that node, with bpftool, over the exec stream.
+    # It went through the agent on that node, with bpftool, over the exec stream: in one round trip, the map's
+    # info, the datapath's lookup and the search for the prefix that answered (a bpftool batch of getnexts).
     execs = lab.requests_to(f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec")
-    assert execs and all(e.query["command"][:2] == ["bpftool", "-j"] for e in execs)
+    assert len(execs) == 1, [e.query["command"] for e in execs]
+    ran = commands_of(execs[0].query["command"])
+    assert [c[:4] for c in ran] == [["bpftool", "-j", "map", "show"], ["bpftool", "-j", "map", "lookup"],
+                                    ["bpftool", "batch", "file", "-"]], ran
 
 
 def test_a_lookup_asks_the_cluster_only_what_it_names(tshoot, lab):
@@ -276,7 +281,7 @@ def test_bpftool_not_found_by_a_shell_exit_127(tshoot, lab):
     """Images whose exec goes through a shell report a missing binary as exit 127 instead."""
     lab.exec_handler = lambda namespace, pod, container, argv: (127, b"", f"sh: 1: {argv[0]}: not found\n".encode())
     r = _map(tshoot, lab, "dump", "lxc", "--node", CP)
-    assert r.code == 1 and "bpftool cannot run in the agent image" in r.err and "exit 127" in r.err
+    assert r.code == 1 and "bpftool is not in the agent image" in r.err and "exit 127" in r.err
 
 
 def test_no_entry_for_that_key(tshoot, lab):
@@ -396,3 +401,146 @@ def test_an_lpm_lookup_moves_kilobytes_not_the_map(tshoot, lab):
         assert sum(moved) <= 64 * 1024, (address, sum(moved), len(moved))
     dumped = len(bpftool("-j", "map", "dump", "pinned", str(path)).stdout)
     assert dumped > 100 * sum(moved)  # what reading the map to find the entry used to move
+
+
+# --- several commands in one exec (Agent.exec_many) --------------------------------------------------------
+
+def _agent_of(lab, node: str):
+    from tshoot.cluster import kube
+    from tshoot.node.agent import find_agent
+
+    return find_agent(kube.api_client(str(lab.kubeconfig)), node)
+
+
+def test_exec_many_answers_each_command_as_if_it_ran_alone(lab):
+    """One exec through the API server and a real shell: each command's exit code, stdout and stderr exactly as
+    its own exec gives them, whether its output ends with a newline or not, is empty, is not text, or it fails
+    (a lookup that finds nothing does not stop the commands after it)."""
+    agent = _agent_of(lab, W1)
+    ipcache_path = "/sys/fs/bpf/tc/globals/cilium_ipcache_v2"
+    commands = [
+        ["printf", "no newline at the end"],
+        ["printf", "two lines\nand a newline\n"],
+        ["true"],
+        ["sh", "-c", "echo to stderr >&2; printf partial; exit 3"],
+        ["printf", "\\001\\377\\376 binary\\000ish\\n\\n"],
+        ["bpftool", "-j", "map", "lookup", "pinned", ipcache_path, "key", "hex", *["ff"] * 24],  # no such entry
+        ["bpftool", "-j", "map", "show", "pinned", ipcache_path],
+        ["sh", "-c", "printf 'stderr without newline' >&2"],
+    ]
+    before = len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+    together = agent.exec_many(commands, "the test's commands")
+    assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) == before + 1  # one round trip
+    alone = [agent.exec(argv, "the test's command") for argv in commands]
+    assert together == alone
+    assert together[0] == (0, "no newline at the end", "")
+    assert together[3] == (3, "partial", "to stderr\n")
+    assert together[5][0] != 0 and together[6][0] == 0 and json.loads(together[6][1])["type"] == "lpm_trie"
+    assert together[7] == (0, "", "stderr without newline")
+
+
+def test_exec_many_reads_standard_input_from_a_here_document(lab):
+    agent = _agent_of(lab, W1)
+    text = "first line\n'quoted' $HOME `not run`\nEOF\n"
+    assert agent.exec_many([(["cat"], text), ["printf", "after"]], "cat") == [(0, text, ""), (0, "after", "")]
+
+
+def test_exec_many_names_a_program_missing_from_the_image(lab):
+    from tshoot.node.agent import NotInImage
+
+    agent = _agent_of(lab, W1)
+    lab.exec_handler.missing = {"bpftool"}
+    with pytest.raises(NotInImage, match=r"^bpftool is not in the agent image of cilium/.* \(node k8s-guide-worker; "
+                                         r"exit 127: .*not found\): bpftool -j map show needs it; run tshoot on the "
+                                         r"node as root with --backend local instead$"):
+        agent.exec_many([["true"], ["bpftool", "-j", "map", "show"]], "two commands")
+    lab.exec_handler.missing = {"sh"}
+    with pytest.raises(NotInImage, match=r"^sh is not in the agent image of cilium/.*: two commands needs it"):
+        agent.exec_many([["true"], ["true"]], "two commands")
+
+
+def test_the_pod_backend_finds_the_entry_that_answered_as_the_local_backend_does(lab):
+    """The search for the entry that answered (one `bpftool batch` of getnexts in the agent) against the local
+    backend's own get_next_key on the same map, for every kind of answer: the host's /32, nested prefixes
+    with equal values, the map's last key (the batch stops there: bpftool fails on it), no entry at all."""
+    from tshoot.mapio import read as mapread
+    from tshoot.node.agent import PodBackend
+    from tshoot.node.local import LocalBackend
+
+    path = lab.nodes[W1].bpffs / "tc/globals/cilium_ipcache_v2"
+    path.unlink()
+    prefixes = ["10.0.1.110/32", "172.16.0.0/12", "172.16.0.0/16", "172.16.5.0/24", "192.168.0.0/16"]
+    fill(create_for(lab.nodes[W1].bpffs, ipcache.MAP, V), [_ipcache(p, 2, None) for p in prefixes])
+    local = LocalBackend(str(lab.nodes[W1].bpffs), V)
+    for address in ("10.0.1.110", "172.16.5.9", "172.16.6.1", "172.31.0.1", "192.168.1.1", "8.8.8.8"):
+        pod = PodBackend(_agent_of(lab, W1))
+        answers = []
+        for backend in (pod, local):
+            try:
+                answers.append(mapread.lookup(backend, ipcache.MAP, {}, {"address": address}).obj["key"]["prefix"])
+            except mapread.NoEntry:
+                answers.append(None)
+        assert answers[0] == answers[1], (address, answers)
+        key = ipcache.MAP.encode("key", {"prefix": f"{address}/32", "family": "ipv4", "cluster_id": 0}, V)
+        candidates = [lpm_key(key, n) for n in range(64, -1, -1)]
+        pod = PodBackend(_agent_of(lab, W1))
+        before = len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+        found = pod.first_entry(pod.info("cilium_ipcache_v2"), candidates)
+        assert found == local.first_entry(local.info("cilium_ipcache_v2"), candidates)
+        # the info, then one batch of getnexts for every candidate
+        assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) - before == 2
+    assert answers == [None, None]  # 8.8.8.8: no world entry in this map
+
+
+def test_a_bpftool_without_batches_from_stdin_answers_the_same_one_getnext_each(lab):
+    """A bpftool that cannot read a batch from its standard input (it opens a file named "-"): the search
+    asks each getnext on its own, still in one exec, and finds the same entries."""
+    from tshoot.mapio import read as mapread
+    from tshoot.node.agent import PodBackend
+
+    inner = lab.exec_handler
+
+    def no_stdin_batches(namespace, pod, container, argv):
+        return inner(namespace, pod, container, [a.replace("bpftool batch file -", "bpftool batch file ./-")
+                                                 for a in argv])
+
+    lab.exec_handler = no_stdin_batches
+    for address, prefix in (("10.0.1.110", "10.0.1.110/32"), ("8.8.8.8", "0.0.0.0/0")):
+        backend = PodBackend(_agent_of(lab, W1))
+        before = len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+        assert mapread.lookup(backend, ipcache.MAP, {}, {"address": address}).obj["key"]["prefix"] == prefix
+        assert backend._no_batch
+        assert len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) - before == 2  # the batch, then one more
+
+
+def test_a_policy_lookup_asks_every_datapath_key_in_one_exec(tshoot, lab):
+    """bpf/lib/policy.h asks the remote identity's rule, then any identity's (CiliumMap.datapath_keys); through
+    the agent the map's info and every key's lookup and search go in one exec, and the first key that an
+    entry answers decides, as the datapath's order says. The commands shown stay the lookups one by one."""
+    from tshoot.core.addr import parse_protocol
+    from tshoot.maps import policy
+
+    def key(identity: int, proto: str, port: int) -> bytes:
+        return policy.MAP.encode("key", {"identity": identity, "direction": "ingress", "protocol": proto, "port": port,
+                                         "port_end": port,
+                                         "prefix_len": policy.prefix_len(V, parse_protocol(proto), port, port)}, V)
+
+    allow = policy.MAP.encode("value", policy.MAP.decode("value", bytes(policy.MAP.layout_for("value", V).size),
+                                                         V).fields, V)
+    fill(create_for(lab.nodes[W1].bpffs, policy.MAP, V, endpoint=2006),
+         [(key(53731, "ANY", 0), allow), (key(0, "TCP", 80), allow)])
+    agent_execs = f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec"
+    for identity, expected in (("53731", [53731, "ANY", 0]), ("12345", [0, "TCP", 80])):
+        before = len(lab.requests_to(agent_execs))
+        r = _map(tshoot, lab, "lookup", "policy", "--endpoint", "2006", "--identity", identity, "--proto", "tcp",
+                 "--port", "80", "--node", W1, "-o", "json", "--show-commands")
+        assert r.code == 0, r
+        found = json.loads(r.out)["key"]
+        assert [found["identity"], found["protocol"], found["port"]] == expected
+        execs = lab.requests_to(agent_execs)[before:]
+        assert len(execs) == 1, [e.query["command"] for e in execs]
+        ran = commands_of(execs[0].query["command"])
+        assert [c[3] for c in ran].count("lookup") == 2, ran  # both keys, whichever answers
+        asked = [line for line in r.err.splitlines() if "bpftool map lookup pinned" in line and
+                 ("# the datapath's lookup" in line or "# no entry" in line)]
+        assert len(asked) == (1 if identity == "53731" else 2), r.err  # the keys the datapath asked until one answered

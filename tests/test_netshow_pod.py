@@ -108,10 +108,26 @@ def test_prog_show_through_the_agent(cluster, datapath_node, tshoot):
     assert abs(ours["loaded_at"] - reference["loaded_at"]) <= 1
 
 
+def test_an_image_without_ip_still_shows_the_hooks_named_by_interface_name(cluster, datapath_node, tshoot):
+    """net show's commands run in one exec: `ip` missing from the image (the shell's exit 127) leaves the
+    bpftool answers whole and says why interfaces are classified by name only, in one round trip."""
+    cluster.exec_handler = NodeExec(cluster, {NODE: SimNode(datapath_node.ns, datapath_node.bpffs)}, missing=("ip",))
+    before = len(cluster.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+    result = pod_cli(tshoot, cluster, "net", "show", "--node", NODE, "-o", "json")
+    assert result.code == 0, result
+    assert len(cluster.requests_to("/api/v1/namespaces/cilium/pods/*/exec")) == before + 1
+    shown = json.loads(result.out)
+    assert any(i["hooks"] for i in shown["interfaces"])
+    notes = [n for n in shown["notes"] if n.startswith("no interface details (ip is not in the agent image")]
+    assert len(notes) == 1 and "exit 127" in notes[0] and notes[0].endswith("interfaces classified by name only"), \
+        shown["notes"]
+
+
 @pytest.mark.parametrize("setup, args, message", [
     (None, ["net", "show", "--node", "k8s-guide-nowhere"], "no node named 'k8s-guide-nowhere'"),
     ("forbid", ["net", "show", "--node", NODE], "403 Forbidden"),
-    ("no-bpftool", ["net", "show", "--node", NODE], 'exec: "bpftool": executable file not found'),
+    # net show's commands run in one exec, by a shell, which does not find bpftool on its PATH
+    ("no-bpftool", ["net", "show", "--node", NODE], "bpftool is not in the agent image of cilium/"),
     ("no-bpftool", ["prog", "show", "1", "--node", NODE], 'exec: "bpftool": executable file not found'),
     (None, ["prog", "show", "2147483647", "--node", NODE], "bpftool prog show id 2147483647: get by id (2147483647): No such file or directory"),
 ])

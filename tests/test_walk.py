@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from tests import simdatapath, simtraffic
+from tests.kubeapi import commands_of
 
 
 def walk(tshoot, kubeapi, *args):
@@ -76,6 +77,14 @@ def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
     assert ipcache["identity"] == 18203 and ipcache["tunnel_endpoint"] is None
     assert by["forwarding"]["result"]["decision"] == "local"
     assert by["delivery"]["result"]["pod"].startswith("kube-system/coredns-")
+    # the load balancer's reads asked together (tshoot.walk.walker Walker._service): the frontend's keys, then
+    # every slot and the reverse-NAT entry, then every slot's backend, one exec each
+    looked_up = [[argv[argv.index("pinned") + 1].rsplit("/", 1)[1] for argv in commands_of(e.query["command"])
+                  if argv[2:4] == ["map", "lookup"]] for e in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec")]
+    lb = [[n.split("_lb4_")[1].split("_v")[0] for n in names] for names in looked_up if any("_lb4_" in n for n in names)]
+    # the frontend with the packet's protocol and with any (from 1.17); two slots and the reverse NAT; two backends
+    assert lb == [["services"] * (2 if version == "1.19.4" else 1), ["services", "services", "reverse_nat"],
+                  ["backends", "backends"]], lb
     assert_query_reaches(s, "client-7d9f8-x2v4q", by["delivery"]["result"]["pod"].split("/")[1])
 
 
@@ -225,11 +234,14 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     per_node = collections.defaultdict(collections.Counter)
+    map_execs = collections.Counter()
     for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
         node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
-        argv = request.query["command"]
-        if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
-            per_node[node][" ".join(argv[2:])] += 1
+        ran = commands_of(request.query["command"])
+        map_execs[node] += any(argv[2:3] == ["map"] or argv[1:2] == ["batch"] for argv in ran)
+        for argv in ran:
+            if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
+                per_node[node][" ".join(argv[2:])] += 1
     # each map once per node, however many lookups: the source node its lxc, ipcache, the source endpoint's
     # calls and policy maps; the destination its lxc, the overlay's calls map, cilium_call_policy and the
     # destination endpoint's policy map
@@ -240,6 +252,23 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
                                              "cilium_policy_v2_00117"}, read  # the source is endpoint 117
     assert set(read["k8s-guide-control-plane"]) == {"cilium_lxc", "cilium_calls_overlay_2", "cilium_call_policy",
                                                     "cilium_policy_v2_02006"}, read
+    # and in two round trips per node (tshoot.walk.ahead): what the walk knows at the start (the endpoints'
+    # cilium_lxc entries, the ipcache entries of both ends, the overlay's tail-call slot), then what those
+    # answers name (the source endpoint's tail-call slot and egress policy, the destination endpoint's policy
+    # slot and ingress policy)
+    assert map_execs == {"k8s-guide-worker": 2, "k8s-guide-control-plane": 2}, map_execs
+
+
+def test_a_destination_node_without_agent_fails_as_the_walk_says(sim, kubeapi, tshoot):
+    """The destination node's reads are asked ahead of the walk; where its agent is gone, that failure is the
+    walk's when it needs the destination, with the message the walk alone gives (one line, exit 1)."""
+    sim(simdatapath.guide_scenario("1.19.4"))
+    agent = next(p["metadata"]["name"] for p in kubeapi.list("pods", "cilium", "k8s-app=cilium")
+                 if p["spec"]["nodeName"] == "k8s-guide-control-plane")
+    kubeapi.delete("pods", agent, "cilium")
+    r = tshoot("walk", "net-tshoot-xbw6q", "10.0.1.110", "--kubeconfig", str(kubeapi.kubeconfig))
+    assert r.code == 1 and r.err.count("\n") == 1, r
+    assert r.err.startswith("tshoot: no Cilium agent pod on node k8s-guide-control-plane"), r.err
 
 
 # --- the datapath's own decisions, per version ------------------------------------------------------------

@@ -119,8 +119,11 @@ class NodeExec:
     The command runs inside the node's network namespace (`ip netns exec`) and in a private mount
     namespace where the node's bpffs is bind-mounted on /sys/fs/bpf, so `bpftool map lookup pinned
     /sys/fs/bpf/tc/globals/cilium_ipcache …` run "in the agent" reads the test's real kernel map.
-    `missing` names binaries the pod's image lacks (their exec fails as containerd's does).
+    `missing` names binaries the pod's image lacks: their exec fails as containerd's does, and a shell in
+    the pod does not find them on its PATH (exit 127, the shell's own "not found").
     """
+
+    PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
     def __init__(self, server, nodes: dict[str, SimNode], missing: tuple[str, ...] = (), timeout: float = 60):
         self.server, self.nodes, self.missing, self.timeout = server, nodes, set(missing), timeout
@@ -135,6 +138,8 @@ class NodeExec:
             raise ExecStartError(f'failed to exec in container: failed to start exec: OCI runtime exec failed: exec '
                                  f'failed: unable to start container process: exec: "{argv[0]}": executable file not '
                                  f"found in $PATH: unknown")
+        if self.missing:  # the pod's PATH lacks them; the node's own commands (ip netns exec, mount) keep the host's
+            argv = ["env", f"PATH={_path_without(frozenset(self.missing))}", *argv]
         proc = subprocess.run(self.command(node, argv), capture_output=True, timeout=self.timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
@@ -147,6 +152,42 @@ class NodeExec:
         else:
             inner += argv
         return (["ip", "netns", "exec", node.netns] if node.netns else []) + inner
+
+
+_PATHS_WITHOUT: dict[frozenset, str] = {}  # made once per session and set of missing programs
+
+
+def _path_without(missing: frozenset) -> str:
+    """A PATH directory of links to every program of this machine's but `missing`."""
+    if missing not in _PATHS_WITHOUT:
+        import tempfile
+
+        where = tempfile.mkdtemp(prefix="kl-image-path-")
+        for directory in NodeExec.PATH_DIRS:
+            for name in os.listdir(directory) if os.path.isdir(directory) else []:
+                if name not in missing and not os.path.lexists(os.path.join(where, name)):
+                    os.symlink(os.path.join(directory, name), os.path.join(where, name))
+        _PATHS_WITHOUT[missing] = where
+    return _PATHS_WITHOUT[missing]
+
+
+def commands_of(argv: list[str]) -> list[list[str]]:
+    """The commands an exec ran: argv itself, or each command of a `sh -c` script as tshoot writes one
+    (tshoot.node.agent.Agent.exec_many: one command a line, a here-document's lines are its input)."""
+    import shlex
+
+    if argv[:2] != ["sh", "-c"]:
+        return [argv]
+    commands, until = [], None
+    for line in argv[2].splitlines():
+        if until is not None:
+            until = None if line == until else until
+            continue
+        command = line.split(" </dev/null; ")[0].split(" <<'")[0]
+        if " <<'" in line:
+            until = line.split(" <<'")[1].split("'")[0]
+        commands.append(shlex.split(command))
+    return commands
 
 
 class SharedBpffsExec:
@@ -164,7 +205,8 @@ class SharedBpffsExec:
     def __call__(self, namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
         if shutil.which(argv[0]) is None:
             raise ExecStartError(f'exec: "{argv[0]}": executable file not found in $PATH: unknown')
-        argv = [self.bpffs + a[len(self.AGENT_BPFFS):] if a.startswith(self.AGENT_BPFFS + "/") else a for a in argv]
+        # paths are arguments, or words of a `sh -c` script of several commands (Agent.exec_many)
+        argv = [a.replace(self.AGENT_BPFFS + "/", self.bpffs + "/") for a in argv]
         proc = subprocess.run(argv, capture_output=True, timeout=self.timeout)
         self.counted.append((pod, len(proc.stdout)))
         return proc.returncode, proc.stdout, proc.stderr

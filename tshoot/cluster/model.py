@@ -47,15 +47,15 @@ def _identity_labels(identity: dict) -> list[str]:
     return [f"{k}={v}" if v else k for k, v in sorted(labels.items())]
 
 
-def _pod_addresses(pods: list[dict]) -> dict[str, str]:
-    """Pod address -> "namespace/name", every address of each pod (dual-stack podIPs)."""
-    out: dict[str, str] = {}
+def _pod_addresses(pods: list[dict]) -> dict[str, tuple[str, str | None]]:
+    """Pod address -> ("namespace/name", its node), every address of each pod (dual-stack podIPs)."""
+    out: dict[str, tuple[str, str | None]] = {}
     for pod in pods:
         meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
         if spec.get("hostNetwork"):
             continue  # a host-network pod's address is its node's
         for entry in status.get("podIPs") or ([{"ip": status["podIP"]}] if status.get("podIP") else []):
-            out[entry.get("ip", "")] = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+            out[entry.get("ip", "")] = (f"{meta.get('namespace', '')}/{meta.get('name', '')}", spec.get("nodeName"))
     return out
 
 
@@ -115,7 +115,12 @@ class Cluster:
         self.pod_cidrs: dict[str, list[str]] | Asked = (
             Asked(self._node_pod_cidrs) if asked and nodes is None else _pod_cidrs(nodes or [], cilium_nodes or []))
         self.pod_by_ip: dict[str, str] | Asked = (
-            Asked(self._pod_at) if asked and pods is None else _pod_addresses(pods or []))
+            Asked(lambda address: self._pod_at(address)[0]) if asked and pods is None
+            else {address: name for address, (name, _) in _pod_addresses(pods or []).items()})
+        self.pod_node_by_ip: dict[str, str] | Asked = (  # the node a pod address lives on (spec.nodeName)
+            Asked(lambda address: self._pod_at(address)[1]) if asked and pods is None
+            else {address: node for address, (_, node) in _pod_addresses(pods or []).items() if node})
+        self._pods_at: dict[str, tuple[str | None, str | None]] = {}
         self._endpoints = endpoints
         self._endpoints_note: str | None = None
         self._endpoint_index: dict[tuple[str, int], str] | None = None
@@ -124,7 +129,8 @@ class Cluster:
     @property
     def asks(self) -> bool:
         """Whether naming things asks the API (some index is filled as it is asked, not listed)."""
-        return any(isinstance(index, Asked) for index in (self.identity_labels, self.node_by_ip, self.pod_by_ip))
+        return any(isinstance(index, Asked) for index in (self.identity_labels, self.node_by_ip, self.pod_by_ip,
+                                                          self.pod_node_by_ip))
 
     # --- what is asked of the API when a list was not given ------------------------------------------
     def _identity(self, number: int) -> list[str] | None:
@@ -156,13 +162,16 @@ class Cluster:
             self._node_index = node_address_index(list(kube.list_objects(self.api, kube.NODES)))
         return self._node_index.get(address)
 
-    def _pod_at(self, address: str) -> str | None:
-        """The pod with that address: status.podIP is the field the API selects pods by (the primary address;
-        a dual-stack pod's second address is found in CiliumEndpoints instead, as whois does)."""
+    def _pod_at(self, address: str) -> tuple[str | None, str | None]:
+        """(the pod with that address, its node), asked once: status.podIP is the field the API selects pods by
+        (the primary address; a dual-stack pod's second address is found in CiliumEndpoints instead, as whois
+        does)."""
         from tshoot.cluster import kube
 
-        pods = kube.list_objects(self.api, kube.PODS, None, field_selector=f"status.podIP={address}")
-        return _pod_addresses(list(pods)).get(address)
+        if address not in self._pods_at:
+            pods = kube.list_objects(self.api, kube.PODS, None, field_selector=f"status.podIP={address}")
+            self._pods_at[address] = _pod_addresses(list(pods)).get(address, (None, None))
+        return self._pods_at[address]
 
     def _node_pod_cidrs(self, node: str) -> list[str] | None:
         from tshoot.cluster import kube

@@ -45,16 +45,28 @@ def nodes(cluster: Cluster, node: str | None) -> list[str]:
 
 # --- net show --------------------------------------------------------------------------------------------
 
-def net_show(cluster: Cluster, node: str) -> NetShow:
-    agent = cluster.agent(node)
-    net, programs, links, (devices, note), route4, route6, (endpoint_list, endpoints_note) = agent.concurrently(
-        lambda: agent.bpftool("net", "show", repair=bpftool_net_json) or {},
-        lambda: agent.bpftool("prog", "show") or [],
-        lambda: agent.bpftool("-f", "link", "show") or [],
-        lambda: _optional_ip(agent, ["ip", "-j", "-d", "link", "show"]),
-        lambda: _optional_ip(agent, ["ip", "-j", "route", "show", "default"]),
-        lambda: _optional_ip(agent, ["ip", "-j", "-6", "route", "show", "default"]),
+NET_SHOW = [["bpftool", "-j", "net", "show"], ["bpftool", "-j", "prog", "show"], ["bpftool", "-j", "-f", "link", "show"],
+            ["ip", "-j", "-d", "link", "show"], ["ip", "-j", "route", "show", "default"],
+            ["ip", "-j", "-6", "route", "show", "default"]]
+
+
+def net_show(cluster: Cluster, node: str, agent: Agent | None = None) -> NetShow:
+    """The node's hooks, through `agent` (found on the node when not given)."""
+    agent = agent or cluster.agent(node)
+    # the node's commands in one exec (one round trip), the cluster's CiliumEndpoints beside it
+    ran, (endpoint_list, endpoints_note) = agent.concurrently(
+        lambda: dict(zip(map(tuple, NET_SHOW), agent.exec_many(NET_SHOW, "net show", lacking_ok=True))),
         cluster.endpoints)
+
+    def bpftool(argv: list[str], empty, repair=None):
+        code, out, err = ran[tuple(argv)]
+        what = " ".join(a for a in argv if not a.startswith("-"))
+        agent.runnable(argv, code, err, what)
+        return agent.parsed(what, code, out, err, repair=repair)[0] or empty
+
+    net = bpftool(NET_SHOW[0], {}, bpftool_net_json)
+    programs, links = bpftool(NET_SHOW[1], []), bpftool(NET_SHOW[2], [])
+    (devices, note), route4, route6 = (_optional_ip(agent, argv, *ran[tuple(argv)]) for argv in NET_SHOW[3:])
     route_answers = [route4[0], route6[0]]
     show = NetShow(node=node, netns=None, backend="pod")
     by_id = {p["id"]: p for p in programs}
@@ -80,12 +92,13 @@ def net_show(cluster: Cluster, node: str) -> NetShow:
     return show
 
 
-def _optional_ip(agent: Agent, argv: list[str]) -> tuple[list, str | None]:
-    """`ip -j …` in the agent; without iproute2 in the image the interfaces are named by name only."""
+def _optional_ip(agent: Agent, argv: list[str], code: int, out: str, err: str) -> tuple[list, str | None]:
+    """What `ip -j …` answered in the agent; without iproute2 in the image the interfaces are named by name only."""
     try:
-        return json.loads(agent.run(argv) or "[]"), None
+        agent.runnable(argv, code, err, "interface details")
     except NotInImage as exc:
         return [], f"no interface details ({exc}): interfaces classified by name only"
+    return json.loads(agent.output(argv, code, out, err) or "[]"), None
 
 
 # --- prog show, cgroup show -------------------------------------------------------------------------------

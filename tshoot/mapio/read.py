@@ -4,6 +4,7 @@
   LPM trie the kernel answers with the value of the longest prefix covering the key but does not say
   which entry that was; the entry is the longest prefix of the key that is itself an entry, which the
   kernel tells without the map being read (Backend.first_entry). `exact` asks for that very key instead.
+  Through an agent, the map's info, the value and that search go in one round trip (read_ahead).
 * dump: every entry decoded (tshoot.mapio.bulk), filtered (tshoot.mapio.filter), limited.
 * list: every map pinned under tc/globals with its geometry, entries and the layout tshoot reads it with.
 
@@ -140,6 +141,14 @@ def lookup(backend: Backend, cmap: CiliumMap, params: dict, key: dict,
     `tshoot key` builds it), asked as the datapath asks it (a policy map: that identity, then any;
     CiliumMap.datapath_keys), or exactly. `pinned`: the map the user named, looked up under that name."""
     version = version or backend.version
+    if version is not None:  # the keys are known before the map's info: both asked in one round trip
+        try:
+            fields = cmap.key(version, **key)
+        except TshootError:
+            pass  # said by the lookup below
+        else:
+            read_ahead(backend, cmap, params, version, [fields] if exact else cmap.datapath_keys(fields, version),
+                       exact, pinned)
     info = resolve_map(backend, cmap, params, version, pinned)
     kversion = key_version(cmap, info, version)
     fields = cmap.key(kversion, **key)
@@ -147,9 +156,49 @@ def lookup(backend: Backend, cmap: CiliumMap, params: dict, key: dict,
                            params, exact, info)
 
 
+LPM_FIRST_ROUND = 33  # prefixes asked with the value: all of an IPv4 address (and the 32 static bits of an
+#                       ipcache key, down to the world's /0), the 33 longest of a longer key; the rest if needed
+
+
+def read_ahead(backend: Backend, cmap: CiliumMap, params: dict | None, version: Version | None, keys: list[dict],
+               exact: bool = False, pinned: str | None = None) -> None:
+    """Ask the node at once (Backend.prefetch: one exec through an agent) what looking up `keys` (key fields,
+    in the order the datapath asks them) will ask: the map's info, each key's value, and on an LPM trie the
+    search for the prefix that answered (lookup_bytes). Keys are built for `version`, which names the map;
+    without one nothing is asked ahead (the map's key size chooses the layout). What was asked ahead and is
+    not needed costs nothing more than its bytes; what could not be is asked where it is used."""
+    backend.prefetch(**asks(cmap, params, version, keys, exact, pinned))
+
+
+def asks(cmap: CiliumMap, params: dict | None, version: Version | None, keys: list[dict], exact: bool = False,
+         pinned: str | None = None) -> dict:
+    """read_ahead's questions as Backend.prefetch's arguments (several maps' are asked in one prefetch)."""
+    none: dict = {"names": [], "lookups": [], "searches": []}
+    if version is None:
+        return none
+    try:
+        pin = cmap.pin(version)
+        name = pinned or _format_pin(cmap, pin.name, params or {})
+        encoded = [cmap.encode("key", fields, version) for fields in keys]
+    except (TshootError, KeyError, ValueError):
+        return none  # said where the lookup is made
+    searches = []
+    if pin.map_type == LPM_TRIE:
+        searches = [(name, _candidates(key, 1 if exact else LPM_FIRST_ROUND)) for key in encoded]
+    return {"names": [name], "lookups": [(name, key) for key in encoded], "searches": searches}
+
+
+def _candidates(key: bytes, count: int | None = None) -> list[bytes]:
+    """The LPM trie keys of every prefix of `key` (the `count` longest), longest first."""
+    longest = lpm_prefix(key)[0]
+    return [lpm_key(key, length) for length in range(longest, -1 if count is None else max(longest - count, -1), -1)]
+
+
 def datapath_lookup(backend: Backend, cmap: CiliumMap, keys: list[dict], version: Version | None, params: dict,
                     exact: bool = False, info: MapInfo | None = None) -> Lookup:
     """The first of `keys` (CiliumMap.datapath_keys) that an entry answers; NoEntry when none does."""
+    if len(keys) > 1 or info is None:
+        read_ahead(backend, cmap, params, version, keys, exact)
     info = info or resolve_map(backend, cmap, params or {}, version)
     missed: list[NoEntry] = []
     for fields in keys:
@@ -188,6 +237,8 @@ def lookup_fields(backend: Backend, cmap: CiliumMap, fields: dict, version: Vers
     """A lookup by key fields as `-o json` shows them ({"prefix": "10.0.1.110/32", "family": "ipv4",
     "cluster_id": 0} for the ipcache): what a packet walk asks at each hop."""
     version = version or backend.version
+    if info is None:
+        read_ahead(backend, cmap, params, version, [fields], exact)
     info = info or resolve_map(backend, cmap, params or {}, version)
     kversion = key_version(cmap, info, version)
     check_value_size(cmap, info, version)
@@ -214,6 +265,7 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
         # Whether this very prefix is an entry is asked of the kernel with get_next_key (first_entry); shown is
         # the lookup, which answers with the entry's own value when it is one (`bpftool map getnext` would fail
         # as shown on the map's last key: it has no next key).
+        backend.prefetch(lookups=[(info.name, key)], searches=[(info.name, [key])])
         if backend.first_entry(info, [key]) is None:
             commands.append(lookup_cmd)
             raise NoEntry(f"no entry for exactly {what} (drop --exact for the longest prefix covering it)", commands)
@@ -226,16 +278,14 @@ def lookup_bytes(backend: Backend, cmap: CiliumMap, info: MapInfo, version: Vers
     # Which entry answered: the longest prefix of the key that is itself an entry, asked of the kernel, longest
     # first (what the trie's own walk finds; kernel/bpf/lpm_trie.c trie_lookup_elem). Exact even where nested
     # prefixes hold equal values, and without reading the map. Whether the key's own prefix is one (a host's
-    # /32: the usual answer) is asked alongside the value, in the same round trip.
-    candidates = [lpm_key(key, length) for length in range(lpm_prefix(key)[0], -1, -1)]
-    value, own = backend.concurrently(lambda: backend.lookup(info, key),
-                                      lambda: backend.first_entry(info, candidates[:1]))
+    # /32: the usual answer) and the other usual ones (down to the world's /0 on an IPv4 key) are asked with
+    # the value, in the same round trip (read_ahead, Backend.prefetch).
+    candidates = _candidates(key)
+    backend.prefetch(lookups=[(info.name, key)], searches=[(info.name, candidates[:LPM_FIRST_ROUND])])
+    value = backend.lookup(info, key)
     if value is None:
         raise NoEntry(f"no entry covers {what}", commands)
-    found = own
-    if own is None and len(candidates) > 1:
-        shorter = backend.first_entry(info, candidates[1:])
-        found = None if shorter is None else shorter + 1
+    found = backend.first_entry(info, candidates)
     if found is None:  # removed between the two reads
         raise TshootError(f"no entry covers {what} any more (the map changed while it was read)")
     if found:  # a shorter prefix answered: its own lookup shows the entry (its key is the prefix)

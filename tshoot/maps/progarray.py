@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import struct
 
-POLICY_ARRAYS = ("cilium_call_policy", "cilium_egresscall_policy")  # slot = endpoint id
+CALL_POLICY = "cilium_call_policy"  # local delivery's tail call into the endpoint's policy program
+POLICY_ARRAYS = (CALL_POLICY, "cilium_egresscall_policy")  # slot = endpoint id
 CALLS_PREFIX = "cilium_calls_"
 HOST_CALLS_PREFIX = "cilium_calls_hostns_"  # + the host endpoint's id (callsmap.HostMapName)
 OVERLAY_CALLS = "cilium_calls_overlay_2"  # bpf_overlay's (2: the world identity, unpadded; every version)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shlex
 
 from tshoot.cluster import cilium, kube
@@ -64,18 +65,73 @@ class Agent:
                                               timeout=self.timeout if timeout is None else timeout,
                                               on_stdout=on_stdout, stop=stop)
         except kube.CommandNotFound as exc:
-            raise NotInImage(f"{argv[0]} is not in the agent image of {self.namespace}/{self.pod} (node "
-                             f"{self.node}; {str(exc).split(': ', 1)[-1]}): {what} needs it; {self.instead}") from None
+            raise self._not_in_image(argv[0], str(exc).split(': ', 1)[-1], what) from None
         except kube.ExecError as exc:
             raise kube.ExecError(f"node {self.node}: {exc}", exc.status) from None
-        if code in (126, 127):  # the shell's "not executable" / "not found"
-            raise NotInImage(f"{argv[0]} cannot run in the agent image of {self.namespace}/{self.pod} (node "
-                              f"{self.node}, exit {code}: {err.strip() or 'not found'}): {self.instead}")
+        self.runnable(argv, code, err, what)
         return code, out, err
+
+    def runnable(self, argv: list[str], code: int | None, err: str, what: str) -> None:
+        """NotInImage for the shell's exit 126 ("not executable") or 127 ("not found") of argv."""
+        if code in (126, 127):
+            raise self._cannot_run(argv[0], code, err, what)
+
+    def _not_in_image(self, program: str, detail: str, what: str) -> NotInImage:
+        return NotInImage(f"{program} is not in the agent image of {self.namespace}/{self.pod} (node {self.node}; "
+                          f"{detail}): {what} needs it; {self.instead}")
+
+    def _cannot_run(self, program: str, code: int, err: str, what: str) -> NotInImage:
+        """The shell's exit 127 (not found on its PATH) or 126 (found, not executable)."""
+        if code == 127:
+            return self._not_in_image(program, f"exit 127: {err.strip() or 'not found'}", what)
+        return NotInImage(f"{program} cannot run in the agent image of {self.namespace}/{self.pod} (node "
+                          f"{self.node}, exit {code}: {err.strip() or 'not executable'}): {what} needs it; {self.instead}")
+
+    def exec_many(self, commands: list, what: str, lacking_ok: bool = False) -> list[tuple[int, str, str]]:
+        """Several commands in ONE exec (one round trip through the API server instead of one each), run one
+        after the other by `sh -c`: [(exit code, stdout, stderr)] per command, in order, each as if run alone.
+        A command is an argv, or (argv, text) for one that reads `text` on its standard input.
+
+        The script ends each command's stdout with a line `MARK CODE` and its stderr with a line `MARK`, where
+        MARK is random per call (a command cannot print it by chance), each preceded by a newline so that
+        output without a trailing newline stays apart. (`bpftool batch` is no substitute: it stops at the
+        first failing command, and a lookup that finds nothing fails; only a search of getnexts, which that
+        first failure ends anyway, is one: PodBackend._searched.) One argv runs as itself, no shell.
+        A program the image lacks is NotInImage; with `lacking_ok`, its exit 127 is its answer (runnable())."""
+        if not commands:
+            return []
+        if len(commands) == 1 and not isinstance(commands[0], tuple) and not lacking_ok:
+            return [self.exec(commands[0], what)]
+        mark = f"tshoot-{secrets.token_hex(12)}"
+        script, argvs = [], []
+        for command in commands:
+            argv, text = command if isinstance(command, tuple) else (command, None)
+            argvs.append(argv)
+            ends = f"printf '\\n%s %s\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2"
+            if text is None:
+                script.append(f"{shlex.join(argv)} </dev/null; {ends}\n")
+            else:  # a here-document ended by the mark: the text cannot end it early
+                script.append(f"{shlex.join(argv)} <<'{mark}'; {ends}\n{text.rstrip(chr(10))}\n{mark}\n")
+        code, out, err = self.exec(["sh", "-c", "".join(script)], what)
+        outs, errs = out.split(f"\n{mark} "), err.split(f"\n{mark}\n")
+        if code != 0 or len(outs) != len(argvs) + 1 or len(errs) != len(argvs) + 1 or errs[-1]:
+            raise TshootError(f"node {self.node}: {what}: the shell running {len(argvs)} commands in one exec "
+                              f"ended early (exit {code}: {(err.strip().splitlines() or ['no error'])[-1]})")
+        results = []
+        for i, argv in enumerate(argvs):
+            text = outs[i] if i == 0 else outs[i].split("\n", 1)[1]
+            status = int(outs[i + 1].split("\n", 1)[0])
+            if not lacking_ok:
+                self.runnable(argv, status, errs[i], shlex.join(argv[:4]))
+            results.append((status, text, errs[i]))
+        return results
 
     def run(self, argv: list[str], what: str | None = None) -> str:
         """argv's stdout; a non-zero exit as one line with the last line of its stderr."""
-        code, out, err = self.exec(argv, what or " ".join(argv[:3]))
+        return self.output(argv, *self.exec(argv, what or " ".join(argv[:3])))
+
+    def output(self, argv: list[str], code: int, out: str, err: str) -> str:
+        """What argv answered (run, exec_many): its stdout; a non-zero exit as one line with its last stderr line."""
         if code != 0:
             detail = (err.strip().splitlines() or [f"exit code {code}"])[-1]
             raise TshootError(f"node {self.node}: {' '.join(argv[:3])}: {detail}")
@@ -88,8 +144,17 @@ class Agent:
 
     def bpftool_text(self, *args: str, missing_ok: bool = False, repair=None):
         """(parsed JSON, the text) of `bpftool -j ARGS`."""
-        what = f"bpftool {' '.join(a for a in args if not a.startswith('-'))}"
+        what = _bpftool_what(args)
         code, out, err = self.exec(["bpftool", "-j", *args], what)
+        return self.parsed(what, code, out, err, missing_ok, repair)
+
+    def ask(self, args: list[str]) -> "Answer":
+        """`bpftool -j ARGS`'s Answer, read when asked (a lookup that found nothing, a getnext past the last key,
+        are answers, not failures)."""
+        return Answer(self, _bpftool_what(args), *self.exec(["bpftool", "-j", *args], _bpftool_what(args)))
+
+    def parsed(self, what: str, code: int, out: str, err: str, missing_ok: bool = False, repair=None):
+        """(parsed JSON, the text) of bpftool's answer; its failure as one line (check)."""
         text = out.strip()
         data = None
         if text:
@@ -129,13 +194,30 @@ class Agent:
                 f"--field-selector spec.nodeName={self.node} -o name   # the agent on {self.node}: {self.pod}"]
 
 
+class Answer:
+    """One bpftool command's answer (Agent.ask, PodBackend.prefetch)."""
+
+    def __init__(self, agent: Agent, what: str, code: int, out: str, err: str):
+        self.agent, self.what, self.code, self.out, self.err = agent, what, code, out, err
+
+    def data(self, missing_ok: bool = False):
+        """The parsed JSON, as Agent.bpftool would answer it (raises what it would raise)."""
+        return self.agent.parsed(self.what, self.code, self.out, self.err, missing_ok)[0]
+
+
+def _bpftool_what(args) -> str:
+    return f"bpftool {' '.join(a for a in args if not a.startswith('-'))}"
+
+
 def find_agent(api, node: str, namespace: str | None = None, timeout: float = DEFAULT_TIMEOUT, note=None) -> Agent:
     """The agent on `node` (a running one where the DaemonSet is rolling)."""
     return Agent(api, cilium.agent_pod(api, node, namespace), timeout, note)
 
 
 class PodBackend(Backend):
-    """A node's maps read by bpftool in its agent."""
+    """A node's maps read by bpftool in its agent. Every exec is a round trip through the API server, so what
+    a command asks together goes in one exec (prefetch, Agent.exec_many), and every answer is kept for the
+    command (Backend.once): a backend lives for one command, which reads the node as of one moment."""
 
     kind = "pod"
 
@@ -147,23 +229,130 @@ class PodBackend(Backend):
 
     # --- maps ----------------------------------------------------------------------------------------
     def info(self, name: str) -> MapInfo:
-        return self.once(("info", name), lambda: self._info(name))
+        return self.once(("info", name), lambda: self._info(name, self.agent.ask(self._show(name))))
 
-    def _info(self, name: str) -> MapInfo:
+    def _show(self, name: str) -> list[str]:
+        return ["map", "show", "pinned", self.pin_path(name)]
+
+    def _info(self, name: str, answer: "Answer") -> MapInfo:
         path = self.pin_path(name)
         try:
-            shown = self.agent.bpftool("map", "show", "pinned", path)
+            return _map_info(answer.data(), name, path)
         except NoSuchPath:
             raise NotPinned(f"map {name} is not pinned at {path} on {self.node} (this Cilium version or "
                             f"configuration does not use it)") from None
-        return _map_info(shown, name, path)
 
     def lookup(self, info: MapInfo, key: bytes) -> bytes | None:
-        found = self.agent.bpftool("map", "lookup", "pinned", info.path, "key", "hex", *key.hex(" ").split(),
-                                   missing_ok=True)
-        if found is None:
-            return None
-        return _value(found)
+        return self.once(("lookup", info.path, key), lambda: self._value(
+            self.agent.ask(_lookup(info.path, key))))
+
+    @staticmethod
+    def _value(answer: "Answer") -> bytes | None:
+        found = answer.data(missing_ok=True)
+        return None if found is None else _value(found)
+
+    def prefetch(self, names=(), lookups=(), searches=()) -> None:
+        """All of it in one exec (Agent.exec_many): `map show` of each map, `map lookup` of each key, and each
+        LPM search as one `bpftool batch` of getnext commands (_searched). Answers that fail are not kept:
+        asked again where they are used, they fail there with their own message."""
+        asks: list[tuple[list[str] | tuple, object]] = []  # (command, what to keep of its (code, out, err))
+
+        def json_ask(args: list[str], keep) -> None:
+            asks.append((["bpftool", "-j", *args], lambda ran: keep(Answer(self.agent, _bpftool_what(args), *ran))))
+
+        for name in dict.fromkeys(names):
+            if not self.known(("info", name)):
+                json_ask(self._show(name), lambda a, n=name: self._keep(("info", n), lambda: self._info(n, a)))
+        for name, key in dict.fromkeys(lookups):
+            path = self.pin_path(name)
+            if not self.known(("lookup", path, key)):
+                json_ask(_lookup(path, key), lambda a, k=("lookup", path, key): self._keep(k, lambda: self._value(a)))
+        for name, candidates in searches:
+            path = self.pin_path(name)
+            unknown = self._unsearched(path, candidates)
+            if unknown and self.__dict__.get("_no_batch"):
+                for key in unknown:
+                    json_ask(_getnext(path, key), lambda a, k=("next", path, key): self._keep(k, lambda: _next_key(a)))
+            elif unknown:
+                asks.append((_getnext_batch(path, unknown), lambda ran, p=path, u=unknown: self._searched(p, u, *ran)))
+        if asks:
+            what = f"reading maps ({len(asks)} bpftool commands in one exec)"
+            for (_, keep), ran in zip(asks, self.agent.exec_many([command for command, _ in asks], what)):
+                keep(ran)
+
+    def _unsearched(self, path: str, candidates: list[bytes]) -> list[bytes | None]:
+        """The keys of a search (None: the first key, then the candidates) whose next key is not known yet, up
+        to the first candidate known to be an entry (where the search ends)."""
+        def kept(key: bytes | None) -> bytes | None:
+            return self.once(("next", path, key), lambda: None)
+
+        unknown, first_known = [], self.known(("next", path, None))
+        for key in [None, *dict.fromkeys(candidates)]:
+            if not self.known(("next", path, key)):
+                unknown.append(key)
+            elif key is not None and first_known and kept(key) != kept(None):
+                break
+        return unknown
+
+    def _keep(self, key, read) -> None:
+        try:
+            self.remember(key, read())
+        except NotPinned as exc:
+            self.remember(key, exc)  # an answer: once() raises it where it is asked
+        except TshootError:
+            pass  # asked again where it is used, it fails there with its own message
+
+    def _searched(self, path: str, keys: list[bytes | None], code: int, out: str, err: str) -> None:
+        """The next keys a `bpftool batch` of getnexts answered, in order, in bpftool's plain output ("next key:"
+        and the key's bytes in hex: a third of its JSON, which repeats each command). bpftool stops a batch
+        at the first command that fails, and here that can only be a getnext from the map's last key (ENOENT:
+        that key IS an entry, which ends the search there) or from any key of an empty map (no entry at
+        all): every later key was not needed. Another failure keeps what came before it."""
+        answered: list[bytearray] = []
+        collecting = False  # in a next key's lines (a key's own lines come before "next key:")
+        for line in out.splitlines():
+            if line.startswith("next key:"):
+                answered.append(bytearray())
+                collecting = True
+            elif line.startswith(("key:", "processed ")):
+                collecting = False
+            elif collecting and line.strip():
+                try:
+                    answered[-1] += bytes.fromhex(line)
+                except ValueError:
+                    self._no_batch = True  # not bpftool's getnext as this reads it: each getnext on its own
+                    return
+        # bpftool's "Error: can't get next key: No such file or directory" (not "can't open file -: …")
+        last_key = code != 0 and "next key" in err and os.strerror(errno.ENOENT) in err
+        if code != 0 and not answered and not last_key:
+            self._no_batch = True  # this bpftool runs no batch from its standard input
+            return
+        for key, next_key in zip(keys, answered):
+            self.remember(("next", path, key), bytes(next_key))
+        if last_key and len(answered) < len(keys):
+            self.remember(("next", path, keys[len(answered)]), None)  # the map's last key: no next one
+
+    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
+        """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
+        is not the first one (tshoot.node.local says why). All asked in one exec, as one `bpftool batch` (one
+        process for all, ~1 ms a key; Backend.prefetch may have asked them already), so only next keys cross
+        the stream, never the map."""
+        path = info.path
+
+        def next_of(i: int) -> bytes | None:  # -1: the first key
+            key = keys[i] if i >= 0 else None
+            if not self.known(("next", path, key)):
+                self.prefetch(searches=[(info.name, keys[max(i, 0):])])  # info.path is pin_path(info.name)
+            return self._next(path, key)
+
+        first = next_of(-1)
+        if first is None:
+            return None  # an empty map: no key is an entry
+        return next((i for i in range(len(keys)) if next_of(i) != first), None)
+
+    def _next(self, path: str, key: bytes | None) -> bytes | None:
+        """A next key as the search answered it, else asked alone."""
+        return self.once(("next", path, key), lambda: _next_key(self.agent.ask(_getnext(path, key))))
 
     def dump(self, info: MapInfo) -> Entries:
         """The map's entries, parsed as bpftool's JSON arrives (tshoot.core.bpftool.DumpStream): memory for
@@ -180,31 +369,6 @@ class PodBackend(Backend):
         # per-CPU maps: every CPU's value of an entry one after the other
         stride = len(stream.values) // stream.count if stream.count else info.value_size
         return Entries(info.key_size, stride, bytes(stream.keys), bytes(stream.values))
-
-    def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
-        """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
-        is not the first one (tshoot.node.local says why). Asked in rounds of 1, 2, 4… keys, each round's execs
-        side by side: the usual answer (a host's /32, the longest) costs one round, the longest search (the
-        world's /0) a handful, and only next keys cross the stream, never the map."""
-        def next_of(key: bytes | None) -> bytes | None:
-            where = ["key", "hex", *key.hex(" ").split()] if key is not None else []
-            try:
-                return hex_list(self.agent.bpftool("map", "getnext", "pinned", info.path, *where)["next_key"])
-            except NoSuchPath:  # the last entry: it has no next key
-                return None
-
-        first, start, size = None, 0, 1
-        while start < len(keys):
-            chunk = keys[start:start + size]
-            answers = self.agent.concurrently(*([lambda: next_of(None)] if start == 0 else []),
-                                              *(lambda k=key: next_of(k) for key in chunk))
-            if start == 0:
-                first, answers = answers[0], answers[1:]
-            found = next((i for i, following in enumerate(answers) if following != first), None)
-            if found is not None:
-                return start + found
-            start, size = start + size, size * 2
-        return None
 
     def list_maps(self) -> list[MapInfo]:
         shown = self.agent.bpftool("-f", "map", "show") or []
@@ -244,9 +408,6 @@ class PodBackend(Backend):
     def program_names(self) -> dict[int, str]:
         return {p["id"]: p.get("name", "") for p in self.agent.bpftool("prog", "show") or []}
 
-    def concurrently(self, *calls) -> list:
-        return self.agent.concurrently(*calls)
-
     # --- teaching view -------------------------------------------------------------------------------
     def command(self, argv: list[str]) -> str:
         return self.agent.command(argv)
@@ -285,6 +446,28 @@ def _value(item: dict) -> bytes:
     if "values" in item:
         return per_cpu_bytes([hex_list(v["value"]) for v in item["values"]])
     return hex_list(item["value"])
+
+
+def _lookup(path: str, key: bytes) -> list[str]:
+    return ["map", "lookup", "pinned", path, "key", "hex", *key.hex(" ").split()]
+
+
+def _getnext(path: str, key: bytes | None) -> list[str]:
+    return ["map", "getnext", "pinned", path, *(["key", "hex", *key.hex(" ").split()] if key is not None else [])]
+
+
+def _next_key(answer: Answer) -> bytes | None:
+    """A getnext's next key; None after the last entry (bpftool: ENOENT)."""
+    try:
+        return hex_list(answer.data()["next_key"])
+    except NoSuchPath:
+        return None
+
+
+def _getnext_batch(path: str, keys: list[bytes | None]) -> tuple[list[str], str]:
+    """One `bpftool batch` (read from its standard input) of `map getnext` from each key (None: the first key),
+    answered in plain text (PodBackend._searched)."""
+    return ["bpftool", "batch", "file", "-"], "".join(shlex.join(_getnext(path, key)) + "\n" for key in keys)
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:

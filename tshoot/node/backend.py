@@ -157,6 +157,21 @@ class Backend(ABC):
             raise NotPinned(str(found))
         return found
 
+    def known(self, key) -> bool:
+        """Whether `key` was answered already in this command (Backend.once, Backend.remember)."""
+        return key in self.__dict__.get("_once", {})
+
+    def remember(self, key, answer) -> None:
+        """Keep an answer read ahead (Backend.prefetch) for once(key, …) to give: a NotPinned is kept as such."""
+        self.__dict__.setdefault("_once", {})[key] = answer
+
+    def prefetch(self, names=(), lookups=(), searches=()) -> None:
+        """Ask ahead what the next calls will ask, where asking together saves round trips (PodBackend: one
+        exec for all of it): the info of the maps pinned as `names`, the lookups `lookups` ((pin name, key)),
+        and the LPM searches `searches` ((pin name, candidate prefixes): first_entry's question). Answers are
+        kept for this command; what could not be read ahead is asked again, and fails, where it is used.
+        Here nothing is asked ahead: a local read is a system call."""
+
     def clock_samples(self) -> tuple[int, int]:
         """(CLOCK_MONOTONIC in ns, jiffies) read on the node now: the clocks conntrack lifetimes count in."""
         raise TshootError(f"{self.kind} backend: the node's clocks cannot be read")
@@ -164,11 +179,6 @@ class Backend(ABC):
     def program_names(self) -> dict[int, str]:
         """The node's BPF programs, {id: name} (what a prog array's slots hold)."""
         raise TshootError(f"{self.kind} backend: program names are not known")
-
-    def concurrently(self, *calls) -> list:
-        """The results of zero-argument calls that each read this node, in the calls' order: one after the other
-        here (a local read is a system call); side by side where each is a round trip (PodBackend)."""
-        return [call() for call in calls]
 
     def preamble(self) -> list[str]:
         """Commands that come before the bpftool ones in the teaching view (finding the agent pod)."""

@@ -63,8 +63,6 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
     if not node_name or not source_ip:
         raise TshootError(f"pod {namespace}/{source} has no node or no IP yet (phase "
                           f"{pod.get('status', {}).get('phase', '?')}): nothing to walk")
-    cluster = hooks.Cluster.fetch(api)
-    cluster.timeout = timeout
     try:
         packet.destination, packet.protocol, packet.port = parse_destination(destination, packet.protocol, packet.port)
     except UsageError:
@@ -75,22 +73,29 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
         packet.destination = target.get("status", {}).get("podIP")
         if not packet.destination:
             raise TshootError(f"destination pod {pod_namespace or namespace}/{name} has no IP yet") from None
-    made: dict[str, Node] = {}
+    from tshoot.walk import ahead
 
     def node(name: str) -> Node:
-        if name not in made:
-            [backend] = pod_backends(api, name, timeout=timeout)
-            made[name] = Node(name, backend, lambda: hooks.net_show(cluster, name), version or backend.version)
-        return made[name]
+        [backend] = pod_backends(api, name, timeout=timeout)
+        return Node(name, backend, lambda: hooks.net_show(cluster, name, backend.agent), version or backend.version)
 
     container = pod["spec"]["containers"][0]["name"]
 
     def run(argv: list[str]):
         return kube.exec_in_pod(api, namespace, source, container, argv)
 
-    start = Source(f"{namespace}/{source}", source_ip, node_name, run, f"kubectl -n {namespace} exec {source}",
+    # each node made once, each command in the source pod run once: by the walk, or ahead of it (its reads
+    # asked at once in the background, tshoot.walk.ahead), the first ones while the cluster is read
+    nodes, run_in_pod = ahead.Shared(node), ahead.Shared(run)
+    reads = ahead.ReadAhead(nodes, run_in_pod, node_name, source_ip, packet)
+    reads.begin(lambda address: hooks.Cluster(api).pod_node_by_ip.get(address))
+    cluster = hooks.Cluster.fetch(api)
+    cluster.timeout = timeout
+    start = Source(f"{namespace}/{source}", source_ip, node_name, run_in_pod, f"kubectl -n {namespace} exec {source}",
                    _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
-    return Walker(WalkContext(node, start, packet, cluster, host_firewall(cluster.config, firewall))).run()
+    context = WalkContext(nodes, start, packet, cluster, host_firewall(cluster.config, firewall))
+    reads.start(cluster.pod_node_by_ip.get(packet.destination))
+    return Walker(context).run()
 
 
 def local_walk(bpffs: str, source_ip: str, destination: str, packet: Packet, version: Version | None,

@@ -33,6 +33,7 @@ agent; local: this machine's pinned maps) and tshoot.inspect net shows; the clus
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -88,15 +89,61 @@ class Node:
     def __init__(self, name: str, backend, net_show, version: Version | None):
         self.name, self.backend, self._net_show, self.version = name, backend, net_show, version
         self._net = None
+        self._net_lock = threading.Lock()
+        self._ahead: list[threading.Thread] = []
         self._shown: set[str] = set()  # commands already shown (finding the agent is said once per node)
 
+    # --- reads asked ahead (tshoot.walk.ahead): the walk's own calls wait for them, then find their answers --
+    def ahead(self, work: Callable[[], None]) -> None:
+        """Run `work` (reads of this node the walk will make: shown_net, read_ahead) in the background; the
+        walk's next use of the node waits for it. Its failures are not the walk's: the walk asks again and
+        says what failed where it needs the answer."""
+        thread = threading.Thread(target=quietly(work), daemon=True)  # a walk that stopped does not wait for it
+        thread.start()
+        self._ahead.append(thread)
+
+    def settle(self) -> None:
+        """Wait for the reads asked ahead of the walk (their answers are then the backend's and net()'s)."""
+        while self._ahead:
+            self._ahead.pop(0).join()
+
+    def read_ahead(self, lookups=(), slots=(), names=()) -> None:
+        """Ask the node at once (one exec through its agent) what the walk will look up: `lookups`
+        ((map short name, [key fields in the datapath's order], map params)), prog-array `slots` ((pinned
+        name, index)) and the info of the maps pinned as `names`; kept by the backend for the walk's own
+        lookups (tshoot.mapio.read.read_ahead)."""
+        merged: dict = {"names": list(names), "lookups": [], "searches": []}
+        for short, keys, params in lookups:
+            for part, items in mapread.asks(find(short)[0], params, self.version, keys).items():
+                merged[part] += items
+        for name, index in slots:
+            merged["names"].append(name)
+            merged["lookups"].append((name, _slot_key(index)))
+        self.backend.prefetch(**merged)
+
+    def peek(self, short: str, fields: dict, params: dict | None = None):
+        """The lookup's answer (a mapread Lookup) without it being shown or said: what a read ahead needs to
+        know what to ask next. None when no entry answers or the map cannot be read (the walk's own lookup
+        says so)."""
+        try:
+            return mapread.lookup_fields(self.backend, find(short)[0], fields, self.version, params)
+        except TshootError:
+            return None
+
+    def shown_net(self):
+        """The node's net show, read once (by the walk or ahead of it)."""
+        with self._net_lock:
+            if self._net is None:
+                self._net = self._net_show()
+            return self._net
+
     def net(self):
-        if self._net is None:
-            self._net = self._net_show()
-        return self._net
+        self.settle()
+        return self.shown_net()
 
     def lookup(self, step: Step, short: str, fields: dict, params: dict | None = None):
         """The datapath's lookup on this node; None when no entry answers. Commands go into the step."""
+        self.settle()
         cmap, _ = find(short)
         try:
             found = mapread.lookup_fields(self.backend, cmap, fields, self.version, params)
@@ -114,11 +161,13 @@ class Node:
     def slot(self, step: Step, map_name: str, index: int) -> int | None:
         """The program id in slot `index` of the prog array `map_name` (None: the slot is empty). From user
         space a prog array's lookup answers the program's id (the kernel's prog_fd_array_sys_lookup_elem)."""
+        self.settle()
+        key = _slot_key(index)
+        self.read_ahead(slots=[(map_name, index)])  # the map's info and the slot in one round trip
         try:
             info = self.backend.info(map_name)
         except TshootError as exc:
             raise Stop(f"{map_name} on {self.name}: {exc}") from None
-        key = index.to_bytes(4, "little")
         self.show(step, [*self.backend.preamble(), self.backend.command(
             ["bpftool", "map", "lookup", "pinned", info.path, "key", *(str(b) for b in key)])])
         try:
@@ -132,6 +181,17 @@ class Node:
             if command not in self._shown or "bpftool" in command:
                 self._shown.add(command)
                 step.commands.append(command)
+
+
+def quietly(work: Callable[[], None]) -> Callable[[], None]:
+    """`work` for a background thread that reads ahead of the walk: its failure is not the walk's (the walk
+    asks again, and says what failed where it needs the answer)."""
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - see above
+            pass
+    return run
 
 
 @dataclass
@@ -233,16 +293,16 @@ class Walker:
 
     def _source_pod(self) -> int | None:
         step = self._step("source-route", "source pod: route and neighbour")
-        route = self._in_pod(step, ["ip", "-j", "route", "get", self.destination])
+        route = self._in_pod(step, route_argv(self.destination))
         if not route:
             raise Stop(f"the source pod has no route to {self.destination}")
         hop = route[0]
         gateway = hop.get("gateway")
         step.result["route"] = {k: hop.get(k) for k in ("dst", "gateway", "dev", "prefsrc") if hop.get(k)}
         if gateway:
-            neighbours = self._in_pod(step, ["ip", "-j", "neigh", "show", gateway, "dev", hop["dev"]])
+            neighbours = self._in_pod(step, neigh_argv(gateway, hop["dev"]))
             step.result["gateway_mac"] = neighbours[0].get("lladdr") if neighbours else None
-        link = self._in_pod(step, ["ip", "-j", "link", "show", hop["dev"]])[0]
+        link = self._in_pod(step, link_argv(hop["dev"]))[0]
         peer = link.get("link_index")
         step.result["interface"] = f"{link['ifname']}@if{peer}" if peer else link["ifname"]
         step.result["mac"] = link.get("address")
@@ -296,7 +356,7 @@ class Walker:
 
     def _source_identity(self, src: Node) -> int:
         step = self._step("source-identity", "source node: the source's security identity", src.name)
-        found = src.lookup(step, "ipcache", {"prefix": _host(self.source.ip)})
+        found = src.lookup(step, "ipcache", {"prefix": host(self.source.ip)})
         if found is None:
             raise Stop(f"{self.source.ip} has no ipcache entry on {src.name}")
         identity = found.obj["value"]["identity"]
@@ -314,8 +374,10 @@ class Walker:
         # The protocol is part of the key from 1.17; the datapath falls back to "any" (0), as before 1.17.
         protos = [protocol.upper(), "ANY"] if version is None or version >= (1, 17, 0) else ["ANY"]
         master = None
-        for proto in protos:
-            key = {"address": self.destination, "port": self.port, "proto": proto, "slot": 0, "scope": "external"}
+        frontends = [{"address": self.destination, "port": self.port, "proto": proto, "slot": 0, "scope": "external"}
+                     for proto in protos]
+        src.read_ahead(lookups=[(f"{short}-services", frontends, None)])  # every key in one round trip
+        for key in frontends:
             master = src.lookup(step, f"{short}-services", key)
             if master is not None:
                 break
@@ -333,6 +395,12 @@ class Walker:
             raise Stop(f"Service {self.destination}:{self.port} has no backend (master entry count 0): "
                        f"the datapath drops the packet (no service backend)",
                        counters.counter(counters.DROP_NO_SERVICE, counters.EGRESS, "bpf_lxc.c", src))
+        # every slot and the reverse-NAT entry in one round trip, then every slot's backend in one more
+        slot_keys = [{**key, "slot": slot} for slot in range(1, count + 1)]
+        src.read_ahead(lookups=[(f"{short}-services", slot_keys, None),
+                                (f"{short}-revnat", [{"rev_nat_index": rev_nat}], None)])
+        src.read_ahead(lookups=[(f"{short}-backends", [{"backend_id": found.obj["value"]["backend_id"]}], None)
+                                for found in map(lambda k: src.peek(f"{short}-services", k), slot_keys) if found])
         slots = []
         for slot in range(1, count + 1):
             entry = src.lookup(step, f"{short}-services", {**key, "slot": slot})
@@ -360,7 +428,7 @@ class Walker:
 
     def _ipcache(self, src: Node) -> tuple[int, str | None]:
         step = self._step("destination-identity", "source node: ipcache lookup of the destination", src.name)
-        found = src.lookup(step, "ipcache", {"prefix": _host(self.destination)})
+        found = src.lookup(step, "ipcache", {"prefix": host(self.destination)})
         if found is None:
             raise Stop(f"no ipcache entry covers {self.destination} on {src.name} (not even 0.0.0.0/0 = world): "
                        f"the agent has not synced its ipcache")
@@ -382,7 +450,7 @@ class Walker:
         name = self.cluster.node_by_ip.get(address)
         if name:
             return name
-        found = src.lookup(step, "ipcache", {"prefix": _host(address)})
+        found = src.lookup(step, "ipcache", {"prefix": host(address)})
         identity = found.obj["value"]["identity"] if found else None
         if identity in NODE_IDENTITIES:
             return f"a node: identity {identity} {_labels(self.cluster.labels(identity))}, no Node object"
@@ -394,10 +462,10 @@ class Walker:
                           f"{'source' if direction == 'egress' else 'destination'} node: {title}", node.name)
         protocol = parse_protocol(self.protocol) if self.protocol else 0
         port = self.port or 0
-        cmap, _ = find("policy")
-        packet = {"identity": remote, "direction": direction, "protocol": show_protocol(protocol), "port": port}
+        keys = policy_keys(node.version, direction, remote, self.protocol, self.port)
+        node.read_ahead(lookups=[("policy", keys, {"endpoint": endpoint})])  # every key in one round trip
         verdict = None
-        for fields in cmap.datapath_keys(packet, node.version):  # what bpf/lib/policy.h asks, in its order
+        for fields in keys:  # what bpf/lib/policy.h asks, in its order
             found = node.lookup(step, "policy", fields, {"endpoint": endpoint})
             if found is not None:
                 verdict = found
@@ -525,8 +593,8 @@ class Walker:
         (ipv4_local_delivery(), bpf/lib/l3.h up to 1.17, bpf/lib/local_delivery.h from 1.18). An empty slot
         (an endpoint not regenerated yet) drops the packet there."""
         step = self._step("policy-program", "destination node: the endpoint's policy program (tail call)", dst.name)
-        program = dst.slot(step, "cilium_call_policy", endpoint)
-        step.result = {"map": "cilium_call_policy", "slot": endpoint, "program_id": program}
+        program = dst.slot(step, progarray.CALL_POLICY, endpoint)
+        step.result = {"map": progarray.CALL_POLICY, "slot": endpoint, "program_id": program}
         if program is None:
             code = counters.empty_policy_slot_drop(dst.version)
             direction = counters.EGRESS if delivering == "bpf_lxc.c" else counters.INGRESS
@@ -598,7 +666,34 @@ class Walker:
                      + (f", whose peer is {pod}'s eth0" if pod else ""))
 
 
-def _host(ip: str) -> str:
+def route_argv(destination: str) -> list[str]:
+    """The source pod's route to the destination (then, through a gateway, its neighbour entry; the device's link)."""
+    return ["ip", "-j", "route", "get", destination]
+
+
+def neigh_argv(gateway: str, device: str) -> list[str]:
+    return ["ip", "-j", "neigh", "show", gateway, "dev", device]
+
+
+def link_argv(device: str) -> list[str]:
+    return ["ip", "-j", "link", "show", device]
+
+
+def _slot_key(index: int) -> bytes:
+    return index.to_bytes(4, "little")
+
+
+def policy_keys(version: Version | None, direction: str, remote: int, protocol: str | None,
+                port: int | None) -> list[dict]:
+    """The policy map keys the datapath asks for a packet from (ingress) or to (egress) identity `remote`, in
+    its order (bpf/lib/policy.h; CiliumMap.datapath_keys)."""
+    cmap, _ = find("policy")
+    packet = {"identity": remote, "direction": direction,
+              "protocol": show_protocol(parse_protocol(protocol) if protocol else 0), "port": port or 0}
+    return cmap.datapath_keys(packet, version)
+
+
+def host(ip: str) -> str:
     family, raw = parse_ip(ip)
     return f"{show_ip(raw)}/{128 if family == IPV6 else 32}"
 
