@@ -86,11 +86,13 @@ def cluster_walk(kubeconfig: str | None, context: str | None, source: str, names
 
     # each node made once, each command in the source pod run once: by the walk, or ahead of it (its reads
     # asked at once in the background, tshoot.walk.ahead), the first ones while the cluster is read
+    # the cluster asked only what the walk names (a few small requests), never listed whole: on a 500-node
+    # cluster its lists are megabytes (tshoot.cluster.model)
+    cluster = hooks.Cluster(api)
+    cluster.timeout = timeout
     nodes, run_in_pod = ahead.Shared(node), ahead.Shared(run)
     reads = ahead.ReadAhead(nodes, run_in_pod, node_name, source_ip, packet)
-    reads.begin(lambda address: hooks.Cluster(api).pod_node_by_ip.get(address))
-    cluster = hooks.Cluster.fetch(api)
-    cluster.timeout = timeout
+    reads.begin(cluster.pod_node_by_ip.get)
     start = Source(f"{namespace}/{source}", source_ip, node_name, run_in_pod, f"kubectl -n {namespace} exec {source}",
                    _pod_cidr_of(cluster.pod_cidrs.get(node_name, []), source_ip))
     context = WalkContext(nodes, start, packet, cluster, host_firewall(cluster.config, firewall))
