@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from tests.conftest import BIN, kubectl_shell
-from tests.kubeapi import NodeExec, SimNode, commands_of
+from tests.kubeapi import NodeExec, SimNode, commands_of, script_mark
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
 from tshoot.maps import ipcache, lxc
@@ -439,6 +439,19 @@ def test_exec_many_answers_each_command_as_if_it_ran_alone(lab):
     assert together[7] == (0, "", "stderr without newline")
 
 
+def test_a_script_longer_than_a_request_line_is_cut_into_execs_side_by_side(lab):
+    """An exec's command travels in its request line: past ~8 KB, proxies in front of API servers refuse it.
+    A long exec_many is cut into execs each within it (one call's execs share its mark), answers in order."""
+    agent = _agent_of(lab, W1)
+    commands = [["printf", f"{i:03d} {'x' * 150}"] for i in range(200)]  # ~34 KB of script
+    before = len(lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec"))
+    answers = agent.exec_many(commands, "the test's commands")
+    assert answers == [(0, f"{i:03d} {'x' * 150}", "") for i in range(200)]
+    execs = lab.requests_to("/api/v1/namespaces/cilium/pods/*/exec")[before:]
+    assert len(execs) > 4 and len({script_mark(e.query["command"]) for e in execs}) == 1
+    assert max(len(e.target) for e in execs) <= 8000
+
+
 def test_exec_many_reads_standard_input_from_a_here_document(lab):
     agent = _agent_of(lab, W1)
     text = "first line\n'quoted' $HOME `not run`\nEOF\n"
@@ -538,8 +551,9 @@ def test_a_policy_lookup_asks_every_datapath_key_in_one_exec(tshoot, lab):
         found = json.loads(r.out)["key"]
         assert [found["identity"], found["protocol"], found["port"]] == expected
         execs = lab.requests_to(agent_execs)[before:]
-        assert len(execs) == 1, [e.query["command"] for e in execs]
-        ran = commands_of(execs[0].query["command"])
+        # one round trip: one exec_many (its script, longer than a request line, in execs side by side)
+        assert len({script_mark(e.query["command"]) for e in execs}) == 1, [e.query["command"] for e in execs]
+        ran = [argv for e in execs for argv in commands_of(e.query["command"])]
         assert [c[3] for c in ran].count("lookup") == 2, ran  # both keys, whichever answers
         asked = [line for line in r.err.splitlines() if "bpftool map lookup pinned" in line and
                  ("# the datapath's lookup" in line or "# no entry" in line)]

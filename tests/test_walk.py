@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests import simdatapath, simtraffic
-from tests.kubeapi import commands_of
+from tests.kubeapi import commands_of, script_mark
 
 
 def walk(tshoot, kubeapi, *args):
@@ -234,11 +234,12 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     r, result = walk(tshoot, kubeapi, "net-tshoot-xbw6q", "10.0.1.110")
     assert (r.code, result["verdict"]) == (0, "delivered"), result
     per_node = collections.defaultdict(collections.Counter)
-    map_execs = collections.Counter()
+    map_reads = collections.defaultdict(set)  # node -> the exec_many calls (rounds) that read maps
     for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
         node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
         ran = commands_of(request.query["command"])
-        map_execs[node] += any(argv[2:3] == ["map"] or argv[1:2] == ["batch"] for argv in ran)
+        if any(argv[2:3] == ["map"] or argv[1:2] == ["batch"] for argv in ran):
+            map_reads[node].add(script_mark(request.query["command"]) or id(request))
         for argv in ran:
             if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:
                 per_node[node][" ".join(argv[2:])] += 1
@@ -256,7 +257,11 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     # cilium_lxc entries, the ipcache entries of both ends, the overlay's tail-call slot), then what those
     # answers name (the source endpoint's tail-call slot and egress policy, the destination endpoint's policy
     # slot and ingress policy)
-    assert map_execs == {"k8s-guide-worker": 2, "k8s-guide-control-plane": 2}, map_execs
+    assert {node: len(calls) for node, calls in map_reads.items()} == {"k8s-guide-worker": 2,
+                                                                       "k8s-guide-control-plane": 2}, map_reads
+    # every exec, its script in the query, fits the 8 KB request line of common proxies (nginx's default)
+    longest = max(len(q.target) for q in kubeapi.requests_to("/api/v1/namespaces/*/pods/*/exec"))
+    assert longest <= 8000, longest
 
 
 def test_a_destination_node_without_agent_fails_as_the_walk_says(sim, kubeapi, tshoot):

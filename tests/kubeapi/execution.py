@@ -173,7 +173,8 @@ def _path_without(missing: frozenset) -> str:
 
 def commands_of(argv: list[str]) -> list[list[str]]:
     """The commands an exec ran: argv itself, or each command of a `sh -c` script as tshoot writes one
-    (tshoot.node.agent.Agent.exec_many: one command a line, a here-document's lines are its input)."""
+    (tshoot.node.agent.Agent.exec_many: a function that marks each command's end, then one command a line, a
+    here-document's lines are its input)."""
     import shlex
 
     if argv[:2] != ["sh", "-c"]:
@@ -183,11 +184,22 @@ def commands_of(argv: list[str]) -> list[list[str]]:
         if until is not None:
             until = None if line == until else until
             continue
+        if line.startswith("e() {"):
+            continue
         command = line.split(" </dev/null; ")[0].split(" <<'")[0]
         if " <<'" in line:
             until = line.split(" <<'")[1].split("'")[0]
         commands.append(shlex.split(command))
     return commands
+
+
+def script_mark(argv: list[str]) -> str | None:
+    """The random mark of the exec_many call that wrote this exec's script (the execs one call was cut into
+    share it: one round trip), None for a plain command."""
+    import re
+
+    found = re.search(r"tshoot-[0-9a-f]{24}", argv[2]) if argv[:2] == ["sh", "-c"] else None
+    return found.group(0) if found else None
 
 
 class SharedBpffsExec:

@@ -53,6 +53,7 @@ class Recorded:
     content_type: str | None
     body: bytes
     user_agent: str | None
+    target: str = ""  # the request line's target as sent: path and encoded query
 
     @property
     def is_write(self) -> bool:
@@ -338,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         api._record(Recorded(method, path, query, self.headers.get("Content-Type"), body,
-                             self.headers.get("User-Agent")))
+                             self.headers.get("User-Agent"), self.path))
         try:
             if api.token and not self._authenticated():
                 raise ApiError(401, "Unauthorized", "Unauthorized")

@@ -130,7 +130,10 @@ class Api:
         return f"{scheme or self.scheme}://{self.hostname}:{self.port}{self.target(path, query)}"
 
     def target(self, path: str, query: list[tuple[str, str]] | None = None) -> str:
-        return self.base_path + quote(path) + (f"?{urlencode(query, quote_via=quote)}" if query else "")
+        # A query's spaces as "+", as client-go's url.Values.Encode writes them: an exec's command (a script of
+        # bpftool lines, tshoot.node.agent.Agent.exec_many) stays a third shorter than with "%20", well inside
+        # the 8 KB request line that proxies in front of API servers commonly allow.
+        return self.base_path + quote(path) + (f"?{urlencode(query)}" if query else "")
 
     def authorization(self) -> dict:
         value = self._credentials()

@@ -39,6 +39,33 @@ class NoSuchPath(TshootError):
     """bpftool in the agent answered ENOENT: the pinned path does not exist, or a key has no next key."""
 
 
+# An exec's command travels in its request's query: a script of several commands (Agent.exec_many) is cut into
+# execs (run side by side) whose query stays within the 8 KB request line that proxies in front of API servers
+# commonly allow (nginx's large_client_header_buffers); what is left is the path and the other parameters.
+SCRIPT_BUDGET = 7000  # bytes of a script, as encoded in the query
+
+
+def _encoded(text: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(text)  # as the transport encodes a query (tshoot.cluster.transport.Api.target)
+
+
+def _within_request_line(pieces: list[tuple[list[str], str]], prologue: int) -> list[list]:
+    """Pieces of a script in groups, in order, each group's encoded script within SCRIPT_BUDGET (a piece larger
+    than that alone is a group of its own)."""
+    groups: list[list] = [[]]
+    size = prologue
+    for piece in pieces:
+        cost = len(_encoded(piece[1]))
+        if groups[-1] and size + cost > SCRIPT_BUDGET:
+            groups.append([])
+            size = prologue
+        groups[-1].append(piece)
+        size += cost
+    return groups
+
+
 class Agent:
     """The Cilium agent pod of one node, and the one way to run commands in it."""
 
@@ -90,6 +117,8 @@ class Agent:
     def exec_many(self, commands: list, what: str, lacking_ok: bool = False) -> list[tuple[int, str, str]]:
         """Several commands in ONE exec (one round trip through the API server instead of one each), run one
         after the other by `sh -c`: [(exit code, stdout, stderr)] per command, in order, each as if run alone.
+        A script too long for one request line (SCRIPT_BUDGET) is run as a few execs side by side: still one
+        round trip.
         A command is an argv, or (argv, text) for one that reads `text` on its standard input.
 
         The script ends each command's stdout with a line `MARK CODE` and its stderr with a line `MARK`, where
@@ -103,22 +132,30 @@ class Agent:
         if len(commands) == 1 and not isinstance(commands[0], tuple) and not lacking_ok:
             return [self.exec(commands[0], what)]
         mark = f"tshoot-{secrets.token_hex(12)}"
-        script, argvs = [], []
+        # e CODE ends a command's output: its stdout with `MARK CODE`, its stderr with `MARK`
+        prologue = f"e() {{ printf '\\n%s %s\\n' {mark} $1; printf '\\n%s\\n' {mark} >&2; }}\n"
+        pieces = []  # (argv, its lines of the script)
         for command in commands:
             argv, text = command if isinstance(command, tuple) else (command, None)
-            argvs.append(argv)
-            ends = f"printf '\\n%s %s\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2"
             if text is None:
-                script.append(f"{shlex.join(argv)} </dev/null; {ends}\n")
+                pieces.append((argv, f"{shlex.join(argv)} </dev/null; e $?\n"))
             else:  # a here-document ended by the mark: the text cannot end it early
-                script.append(f"{shlex.join(argv)} <<'{mark}'; {ends}\n{text.rstrip(chr(10))}\n{mark}\n")
-        code, out, err = self.exec(["sh", "-c", "".join(script)], what)
+                pieces.append((argv, f"{shlex.join(argv)} <<'{mark}'; e $?\n{text.rstrip(chr(10))}\n{mark}\n"))
+        groups = _within_request_line(pieces, len(_encoded(prologue)))
+        answers = self.concurrently(*(lambda group=group: self._exec_script(prologue, group, mark, what, lacking_ok)
+                                      for group in groups))
+        return [result for answer in answers for result in answer]
+
+    def _exec_script(self, prologue: str, pieces: list[tuple[list[str], str]], mark: str, what: str,
+                     lacking_ok: bool) -> list[tuple[int, str, str]]:
+        """One exec of `sh -c` running these pieces of exec_many's script."""
+        code, out, err = self.exec(["sh", "-c", prologue + "".join(line for _, line in pieces)], what)
         outs, errs = out.split(f"\n{mark} "), err.split(f"\n{mark}\n")
-        if code != 0 or len(outs) != len(argvs) + 1 or len(errs) != len(argvs) + 1 or errs[-1]:
-            raise TshootError(f"node {self.node}: {what}: the shell running {len(argvs)} commands in one exec "
+        if code != 0 or len(outs) != len(pieces) + 1 or len(errs) != len(pieces) + 1 or errs[-1]:
+            raise TshootError(f"node {self.node}: {what}: the shell running {len(pieces)} commands in one exec "
                               f"ended early (exit {code}: {(err.strip().splitlines() or ['no error'])[-1]})")
         results = []
-        for i, argv in enumerate(argvs):
+        for i, (argv, _) in enumerate(pieces):
             text = outs[i] if i == 0 else outs[i].split("\n", 1)[1]
             status = int(outs[i + 1].split("\n", 1)[0])
             if not lacking_ok:
