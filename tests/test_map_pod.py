@@ -125,6 +125,18 @@ def test_a_lookup_asks_the_cluster_only_what_it_names(tshoot, lab):
     assert sum(path.startswith("/apis/cilium.io/v2/ciliumidentities/") for path, _ in asked) == 1
 
 
+def test_a_lookup_on_a_node_finds_its_agent_in_one_round_of_small_requests(tshoot, lab):
+    """The node's agent in cilium and in kube-system, and whether cilium has any agent (one pod: not a paging
+    through every agent of a 500-node cluster), side by side."""
+    since = len(lab.requests)
+    assert _map(tshoot, lab, "lookup", "ipcache", "10.0.1.110", "--node", W1).code == 0
+    agents = [(q.path, q.query.get("fieldSelector", [""])[0], q.query.get("limit")) for q in lab.requests[since:]
+              if q.path.endswith("/pods") and "namespaces" in q.path]
+    assert sorted(agents) == [("/api/v1/namespaces/cilium/pods", "", ["1"]),
+                              ("/api/v1/namespaces/cilium/pods", f"spec.nodeName={W1}", ["500"]),
+                              ("/api/v1/namespaces/kube-system/pods", f"spec.nodeName={W1}", ["500"])], agents
+
+
 def test_lookup_without_a_node_asks_every_node(tshoot, lab):
     r = _map(tshoot, lab, "lookup", "ipcache", "172.18.0.4", "-o", "json")
     assert r.code == 0, r

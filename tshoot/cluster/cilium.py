@@ -6,6 +6,8 @@ Agents are the pods labelled k8s-app=cilium; the version is the tag of the agent
 
 from __future__ import annotations
 
+import itertools
+
 from tshoot.cluster import kube
 from tshoot.core import version as versions
 from tshoot.core.errors import TshootError, UsageError
@@ -62,7 +64,9 @@ def _usual_agent(api, node: str, timeout: float) -> list[dict] | None:
         on_first, on_second, any_first = pool.map(lambda ask: list(ask()), [
             lambda: kube.list_objects(api, kube.PODS, first, AGENT_LABEL, f"spec.nodeName={node}", timeout=timeout),
             lambda: kube.list_objects(api, kube.PODS, second, AGENT_LABEL, f"spec.nodeName={node}", timeout=timeout),
-            lambda: kube.list_objects(api, kube.PODS, first, AGENT_LABEL, limit=1, timeout=timeout)])
+            # one page of one pod: whether there is any (list_objects would page on through all of them)
+            lambda: itertools.islice(kube.list_objects(api, kube.PODS, first, AGENT_LABEL, limit=1, timeout=timeout),
+                                     1)])
     if on_first:
         return on_first
     if not any_first and on_second:

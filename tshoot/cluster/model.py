@@ -14,6 +14,7 @@ node address -> node name, (node, endpoint id) -> pod, pod address -> pod, and t
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from tshoot.core import addr
@@ -150,8 +151,9 @@ class Cluster:
         of nodes (on a big cluster, megabytes: Node objects carry their images), once."""
         from tshoot.cluster import kube
 
-        for pod in kube.list_objects(self.api, kube.PODS, None,
-                                     field_selector=f"status.podIP={address},spec.hostNetwork=true", limit=1):
+        pods = kube.list_objects(self.api, kube.PODS, None, field_selector=f"status.podIP={address},spec.hostNetwork=true",
+                                 limit=1)
+        for pod in itertools.islice(pods, 1):  # one is enough: every host-network pod of a node has its addresses
             name = pod.get("spec", {}).get("nodeName")
             try:
                 if name and node_address_index([kube.get_object(self.api, kube.NODES, name)]).get(address):
