@@ -464,6 +464,16 @@ def test_a_script_longer_than_a_request_line_is_cut_into_execs_side_by_side(lab)
     assert max(len(e.target) for e in execs) <= 8000
 
 
+@pytest.mark.parametrize("text", ["", "bpftool -j map show pinned /sys/fs/bpf/tc/globals/cilium_lxc </dev/null; e $?\n",
+                                  "printf '\\n%s %s\\n' tshoot-0f $1 >&2; ~_.-+&=%", "é ü 名前 \x01\x7f"])
+def test_a_scripts_size_in_the_query_is_counted_as_the_transport_encodes_it(text):
+    from urllib.parse import quote_plus
+
+    from tshoot.node.agent import _encoded_length
+
+    assert _encoded_length(text) == len(quote_plus(text))
+
+
 def test_exec_many_reads_standard_input_from_a_here_document(lab):
     agent = _agent_of(lab, W1)
     text = "first line\n'quoted' $HOME `not run`\nEOF\n"

@@ -209,6 +209,8 @@ class Api:
         after the handshake): later connections resume it, and the server and this client skip the
         certificate signature and chain checks of a full handshake. A fan-out over 500 nodes opens a
         connection per exec."""
+        if self.session is not None and getattr(sock, "session_reused", False):
+            return  # resumed: the session kept still serves
         session = getattr(sock, "session", None)  # None on a plain http:// connection
         if session is not None and session.has_ticket:
             self.session = session
