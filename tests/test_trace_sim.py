@@ -46,6 +46,18 @@ def ours(s, trace: Trace, count: int, timeout: float = 15) -> list[dict]:
     return [e for e in trace.events(settle=0) if e["where"] in where]
 
 
+def traced_ping(s, kubeapi, source, address: str, count: int) -> tuple[list[dict], dict, Trace]:
+    """One ping from the source pod to `address`, traced (host ADDRESS and icmp): this sim's `count` events
+    (ours), the trace's summary, and the trace."""
+    trace = Trace("host", address, "and", "icmp", "--kubeconfig", str(kubeapi.kubeconfig))
+    try:
+        assert simtraffic.ping(source.netns, address)
+        events = ours(s, trace, count)
+    finally:
+        summary = trace.stop()
+    return events, summary, trace
+
+
 def consistent(summary: dict, trace: Trace) -> None:
     """The summary counts what the trace printed (other sims' hops included) and lost nothing."""
     printed = trace.events(settle=0)
@@ -139,12 +151,7 @@ def check_crossing(s, events: list[dict], source, destination, packets: list[dic
 def test_a_cross_node_ping_hop_by_hop(guide, kubeapi):
     s = guide
     source, destination = s.pods[SOURCE], s.pods[DESTINATION]
-    trace = Trace("host", destination.ip, "and", "icmp", "--kubeconfig", str(kubeapi.kubeconfig))
-    try:
-        assert simtraffic.ping(source.netns, destination.ip)
-        events = ours(s, trace, 20)
-    finally:
-        summary = trace.stop()
+    events, summary, trace = traced_ping(s, kubeapi, source, destination.ip, 20)
     request = [e for e in events if e["packet"].get("icmp_type") == 8]
     reply = [e for e in events if e["packet"].get("icmp_type") == 0 and e["event"] != "dropped"]
     echo = {"src": source.ip, "dst": destination.ip, "proto": "icmp", "icmp_type": 8, "icmp_code": 0}
@@ -168,12 +175,7 @@ def test_a_same_node_ping_is_redirected_to_the_destination_lxc(guide, kubeapi):
     source = s.pods[SOURCE]
     neighbour = next(p for p in s.pods.values() if p.node == source.node and p is not source)
     node = s.nodes[source.node].netns
-    trace = Trace("host", neighbour.ip, "and", "icmp", "--kubeconfig", str(kubeapi.kubeconfig))
-    try:
-        assert simtraffic.ping(source.netns, neighbour.ip)
-        events = ours(s, trace, 8)
-    finally:
-        summary = trace.stop()
+    events, summary, trace = traced_ping(s, kubeapi, source, neighbour.ip, 8)
     sent = [e for e in events if e["event"] != "dropped"]  # (the reply's raw-socket copy is freed as NO_SOCKET)
     one_way = lambda a, b: [(a.netns, "eth0", "transmitted"), (node, a.lxc_name, "received"),  # noqa: E731
                             (node, b.lxc_name, "redirected"), (b.netns, "eth0", "received")]
