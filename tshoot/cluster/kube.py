@@ -1,5 +1,7 @@
 """Connecting to a Kubernetes API server the way kubectl does: --kubeconfig, --context, KUBECONFIG,
-and the lab's ./kubeconfig when nothing else is given. The kubernetes client is imported lazily.
+and the lab's ./kubeconfig when nothing else is given. Requests and execs travel over
+tshoot.cluster.transport (the standard library's http.client); the kubernetes package is imported only to
+load a kubeconfig that needs its loader (exec plugins, auth providers).
 
 Reading and exec go through a few functions every command shares: `get_object`, `list_objects`
 (paginated with limit/continue), `exec_in_pod` (the websocket channel protocol), `request`. Objects
