@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from tests.conftest import BIN, kubectl_shell
-from tests.kubeapi import NodeExec, SimNode, commands_of, script_mark
+from tests.kubeapi import NodeExec, SimNode, batched_of, commands_of, script_mark
 from tests.kubeapi.objects import GUIDE_IDENTITY, guide_nodes
 from tests.pinned import create_for, fill
 from tshoot.maps import ipcache, lxc
@@ -96,13 +96,16 @@ def test_lookup_on_a_node_is_decode_plus_node_and_enrichment(tshoot, lab):
         "tunnel_endpoint": {"node": CP},
     }}
     assert obj["cilium_version"] == "1.19.4"  # from the agent's image tag
-    # It went through the agent on that node, with bpftool, over the exec stream: in one round trip, the map's
-    # info, the datapath's lookup and the search for the prefix that answered (a bpftool batch of getnexts).
+    # It went through the agent on that node, with bpftool, over the exec stream: in one round trip and one
+    # bpftool process, the map's info, the datapath's lookup and the search for the prefix that answered (the
+    # getnexts from the first key and from each prefix of the address, the longest first).
     execs = lab.requests_to(f"/api/v1/namespaces/cilium/pods/{_agent(lab, W1)}/exec")
     assert len(execs) == 1, [e.query["command"] for e in execs]
-    ran = commands_of(execs[0].query["command"])
-    assert [c[:4] for c in ran] == [["bpftool", "-j", "map", "show"], ["bpftool", "-j", "map", "lookup"],
-                                    ["bpftool", "batch", "file", "-"]], ran
+    assert commands_of(execs[0].query["command"]) == [["bpftool", "-j", "batch", "file", "-"]]
+    batched = batched_of(execs[0].query["command"])
+    assert [c[:2] for c in batched] == [["map", "show"], ["map", "lookup"]] + [["map", "getnext"]] * 34, batched
+    assert batched[1][4:] == ["key", "hex", *key.hex(" ").split()[:24]] and batched[2][4:] == []
+    assert batched[3][4:] == batched[1][4:]  # the /32 is the first candidate
 
 
 def test_a_lookup_asks_the_cluster_only_what_it_names(tshoot, lab):
@@ -528,15 +531,15 @@ def test_the_pod_backend_finds_the_entry_that_answered_as_the_local_backend_does
 
 
 def test_a_bpftool_without_batches_from_stdin_answers_the_same_one_getnext_each(lab):
-    """A bpftool that cannot read a batch from its standard input (it opens a file named "-"): the search
-    asks each getnext on its own, still in one exec, and finds the same entries."""
+    """A bpftool that cannot read a batch from its standard input (it opens a file named "-"): the lookup asks
+    each command on its own, still in one exec, and finds the same entries."""
     from tshoot.mapio import read as mapread
     from tshoot.node.agent import PodBackend
 
     inner = lab.exec_handler
 
     def no_stdin_batches(namespace, pod, container, argv):
-        return inner(namespace, pod, container, [a.replace("bpftool batch file -", "bpftool batch file ./-")
+        return inner(namespace, pod, container, [a.replace("bpftool -j batch file -", "bpftool -j batch file ./-")
                                                  for a in argv])
 
     lab.exec_handler = no_stdin_batches

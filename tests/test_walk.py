@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests import simdatapath, simtraffic
-from tests.kubeapi import commands_of, script_mark
+from tests.kubeapi import batched_of, commands_of, script_mark
 
 
 def walk(tshoot, kubeapi, *args):
@@ -79,8 +79,11 @@ def test_service_walk_reproduces_seed_003(sim, kubeapi, tshoot, version):
     assert by["delivery"]["result"]["pod"].startswith("kube-system/coredns-")
     # the load balancer's reads asked together (tshoot.walk.walker Walker._service): the frontend's keys, then
     # every slot and the reverse-NAT entry, then every slot's backend, one exec each
-    looked_up = [[argv[argv.index("pinned") + 1].rsplit("/", 1)[1] for argv in commands_of(e.query["command"])
-                  if argv[2:4] == ["map", "lookup"]] for e in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec")]
+    # (bpftool's arguments, as run alone or in a `bpftool -j batch`)
+    asked = [[argv[2:] for argv in commands_of(e.query["command"])] + batched_of(e.query["command"])
+             for e in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec")]
+    looked_up = [[args[3].rsplit("/", 1)[1] for args in exec_args if args[:2] == ["map", "lookup"]]
+                 for exec_args in asked]
     lb = [[n.split("_lb4_")[1].split("_v")[0] for n in names] for names in looked_up if any("_lb4_" in n for n in names)]
     # the frontend with the packet's protocol and with any (from 1.17); two slots and the reverse NAT; two backends
     assert lb == [["services"] * (2 if version == "1.19.4" else 1), ["services", "services", "reverse_nat"],
@@ -238,7 +241,7 @@ def test_a_walk_reads_each_maps_metadata_once_per_node(sim, kubeapi, tshoot):
     for request in kubeapi.requests_to("/api/v1/namespaces/cilium/pods/*/exec"):
         node = kubeapi.get("pods", name=request.path.split("/")[6], namespace="cilium")["spec"]["nodeName"]
         ran = commands_of(request.query["command"])
-        if any(argv[2:3] == ["map"] or argv[1:2] == ["batch"] for argv in ran):
+        if any(argv[2:3] == ["map"] or "batch" in argv[1:3] for argv in ran):
             map_reads[node].add(script_mark(request.query["command"]) or id(request))
         for argv in ran:
             if argv[:4] == ["bpftool", "-j", "map", "show"] or argv[2:3] == ["btf"]:

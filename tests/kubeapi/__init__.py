@@ -5,7 +5,8 @@ execution.py serves pod exec over the websocket channel protocol and runs comman
 objects.py builds objects shaped as a real cluster returns them; fixture.py has the pytest fixtures.
 """
 
-from .execution import ExecStartError, NodeExec, SharedBpffsExec, SimNode, commands_of, script_mark
+from .execution import ExecStartError, NodeExec, SharedBpffsExec, SimNode, batched_of, commands_of, script_mark
 from .server import KubeApiServer
 
-__all__ = ["KubeApiServer", "NodeExec", "SharedBpffsExec", "SimNode", "ExecStartError", "commands_of", "script_mark"]
+__all__ = ["KubeApiServer", "NodeExec", "SharedBpffsExec", "SimNode", "ExecStartError", "batched_of", "commands_of",
+           "script_mark"]

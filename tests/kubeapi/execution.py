@@ -175,21 +175,37 @@ def commands_of(argv: list[str]) -> list[list[str]]:
     """The commands an exec ran: argv itself, or each command of a `sh -c` script as tshoot writes one
     (tshoot.node.agent.Agent.exec_many: a function that marks each command's end, then one command a line, a
     here-document's lines are its input)."""
+    return [command for command, _ in _script(argv)]
+
+
+def batched_of(argv: list[str]) -> list[list[str]]:
+    """The bpftool commands of every `bpftool [-j] batch file -` an exec ran (its here-document's lines), in order."""
+    import shlex
+
+    return [shlex.split(line) for command, given in _script(argv) if command[-3:] == ["batch", "file", "-"]
+            for line in given]
+
+
+def _script(argv: list[str]) -> list[tuple[list[str], list[str]]]:
+    """(command, the lines of its here-document) for each command of an exec (commands_of)."""
     import shlex
 
     if argv[:2] != ["sh", "-c"]:
-        return [argv]
+        return [(argv, [])]
     commands, until = [], None
     for line in argv[2].splitlines():
         if until is not None:
-            until = None if line == until else until
+            if line == until:
+                until = None
+            else:
+                commands[-1][1].append(line)
             continue
         if line.startswith("e() {"):
             continue
         command = line.split(" </dev/null; ")[0].split(" <<'")[0]
         if " <<'" in line:
             until = line.split(" <<'")[1].split("'")[0]
-        commands.append(shlex.split(command))
+        commands.append((shlex.split(command), []))
     return commands
 
 

@@ -130,7 +130,7 @@ class Agent:
         MARK is random per call (a command cannot print it by chance), each preceded by a newline so that
         output without a trailing newline stays apart. (`bpftool batch` is no substitute: it stops at the
         first failing command, and a lookup that finds nothing fails; only a search of getnexts, which that
-        first failure ends anyway, is one: PodBackend._searched.) One argv runs as itself, no shell.
+        first failure ends anyway, is one: PodBackend.prefetch.) One argv runs as itself, no shell.
         A program the image lacks is NotInImage; with `lacking_ok`, its exit 127 is its answer (runnable())."""
         if not commands:
             return []
@@ -239,12 +239,18 @@ class Agent:
 class Answer:
     """One bpftool command's answer (Agent.ask, PodBackend.prefetch)."""
 
-    def __init__(self, agent: Agent, what: str, code: int, out: str, err: str):
-        self.agent, self.what, self.code, self.out, self.err = agent, what, code, out, err
+    UNREAD = object()
+
+    def __init__(self, agent: Agent, what: str, code: int, out: str, err: str, output=UNREAD):
+        """`output`: the command's JSON already parsed (a `bpftool -j batch` answers each command's in its own)."""
+        self.agent, self.what, self.code, self.out, self.err, self.output = agent, what, code, out, err, output
 
     def data(self, missing_ok: bool = False):
         """The parsed JSON, as Agent.bpftool would answer it (raises what it would raise)."""
-        return self.agent.parsed(self.what, self.code, self.out, self.err, missing_ok)[0]
+        if self.output is Answer.UNREAD:
+            return self.agent.parsed(self.what, self.code, self.out, self.err, missing_ok)[0]
+        self.agent.check(self.output, self.code, self.err, self.what, missing_ok)
+        return self.output
 
 
 def _bpftool_what(args) -> str:
@@ -294,33 +300,72 @@ class PodBackend(Backend):
         return None if found is None else _value(found)
 
     def prefetch(self, names=(), lookups=(), searches=()) -> None:
-        """All of it in one exec (Agent.exec_many): `map show` of each map, `map lookup` of each key, and each
-        LPM search as one `bpftool batch` of getnext commands (_searched). Answers that fail are not kept:
-        asked again where they are used, they fail there with their own message."""
-        asks: list[tuple[list[str] | tuple, object]] = []  # (command, what to keep of its (code, out, err))
+        """All of it in one exec: `map show` of each map, `map lookup` of each key, and each LPM search's
+        `map getnext` from each candidate prefix (first_entry), as bpftool commands. Answers that fail are not
+        kept: asked again where they are used, they fail there with their own message.
 
-        def json_ask(args: list[str], keep) -> None:
-            asks.append((["bpftool", "-j", *args], lambda ran: keep(Answer(self.agent, _bpftool_what(args), *ran))))
-
+        When the questions are one chain, each needed only if every one before it answered (one map's info,
+        ONE lookup in it, the search for the prefix that answered it: a map that is not pinned answers no
+        lookup, a lookup that finds nothing has no prefix to search, and a getnext from the map's last key
+        ends the search), they are one `bpftool -j batch` (one process in the agent instead of a shell and
+        one per command), which stops where the chain ends. Otherwise each runs on its own in one script
+        (Agent.exec_many), a search as a batch of its getnexts."""
+        chain: list[tuple[list[str], object]] = []  # (bpftool's arguments, what to keep of its Answer)
         for name in dict.fromkeys(names):
             if not self.known(("info", name)):
-                json_ask(self._show(name), lambda a, n=name: self._keep(("info", n), lambda: self._info(n, a)))
+                chain.append((self._show(name), lambda a, n=name: self._keep(("info", n), lambda: self._info(n, a))))
         for name, key in dict.fromkeys(lookups):
             path = self.pin_path(name)
             if not self.known(("lookup", path, key)):
-                json_ask(_lookup(path, key), lambda a, k=("lookup", path, key): self._keep(k, lambda: self._value(a)))
+                chain.append((_lookup(path, key),
+                              lambda a, k=("lookup", path, key): self._keep(k, lambda: self._value(a))))
+        searched = []  # per search, its getnexts
         for name, candidates in searches:
             path = self.pin_path(name)
-            unknown = self._unsearched(path, candidates)
-            if unknown and self.__dict__.get("_no_batch"):
-                for key in unknown:
-                    json_ask(_getnext(path, key), lambda a, k=("next", path, key): self._keep(k, lambda: _next_key(a)))
-            elif unknown:
-                asks.append((_getnext_batch(path, unknown), lambda ran, p=path, u=unknown: self._searched(p, u, *ran)))
-        if asks:
-            what = f"reading maps ({len(asks)} bpftool commands in one exec)"
-            for (_, keep), ran in zip(asks, self.agent.exec_many([command for command, _ in asks], what)):
-                keep(ran)
+            getnexts = [(_getnext(path, key), lambda a, k=("next", path, key): self._keep(k, lambda: _next_key(a)))
+                        for key in self._unsearched(path, candidates)]
+            if getnexts:
+                searched.append(getnexts)
+        every = chain + [ask for getnexts in searched for ask in getnexts]
+        one_chain = len({args[3] for args, _ in every}) == 1 and sum(args[1] == "lookup" for args, _ in chain) <= 1
+        if len(every) <= 1 or self.__dict__.get("_no_batch"):
+            self._run(every)
+        elif one_chain:
+            if not self._run([], [every]):
+                self._run(every)  # this bpftool reads no batch: each command alone, still one exec
+        elif not self._run(chain, searched):
+            self._run([ask for getnexts in searched for ask in getnexts])
+
+    def _run(self, asks: list, batches: list = ()) -> bool:
+        """In one exec (Agent.exec_many): each ask ((bpftool's arguments, keep)) as its own command, and each of
+        `batches` (lists of asks) as one `bpftool -j batch`; their answers kept. False when bpftool answered a
+        batch as one that reads none."""
+        commands = [["bpftool", "-j", *args] for args, _ in asks] + [_batch(batch) for batch in batches]
+        if not commands:
+            return True
+        ran = self.agent.exec_many(commands, f"reading maps ({len(commands)} bpftool commands in one exec)")
+        for (args, keep), answer in zip(asks, ran):
+            keep(Answer(self.agent, _bpftool_what(args), *answer))
+        return all([self._kept_batch(batch, answer) for batch, answer in zip(batches, ran[len(asks):])])
+
+    def _kept_batch(self, batch: list, ran: tuple[int, str, str]) -> bool:
+        """Keep what each command of a `bpftool -j batch` answered: [{"command": [...], "output": ...}] for the
+        commands it ran; it stops at the first that fails (its output is its error, or null for a lookup that
+        found nothing, as alone), so the later ones are not kept. Not such a list (a bpftool that cannot read a
+        batch from its standard input answers one {"error": …}): False, and from then on every command runs
+        alone (_no_batch)."""
+        try:
+            items = json.loads(ran[1])
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, dict) and "output" in item for item in items):
+            self._no_batch = True
+            return False
+        for (args, keep), item in zip(batch, items):
+            output = item["output"]
+            failed = output is None or (isinstance(output, dict) and "error" in output)
+            keep(Answer(self.agent, _bpftool_what(args), 1 if failed else 0, "", "", output))
+        return True
 
     def _unsearched(self, path: str, candidates: list[bytes]) -> list[bytes | None]:
         """The keys of a search (None: the first key, then the candidates) whose next key is not known yet, up
@@ -343,36 +388,6 @@ class PodBackend(Backend):
             self.remember(key, exc)  # an answer: once() raises it where it is asked
         except TshootError:
             pass  # asked again where it is used, it fails there with its own message
-
-    def _searched(self, path: str, keys: list[bytes | None], code: int, out: str, err: str) -> None:
-        """The next keys a `bpftool batch` of getnexts answered, in order, in bpftool's plain output ("next key:"
-        and the key's bytes in hex: a third of its JSON, which repeats each command). bpftool stops a batch
-        at the first command that fails, and here that can only be a getnext from the map's last key (ENOENT:
-        that key IS an entry, which ends the search there) or from any key of an empty map (no entry at
-        all): every later key was not needed. Another failure keeps what came before it."""
-        answered: list[bytearray] = []
-        collecting = False  # in a next key's lines (a key's own lines come before "next key:")
-        for line in out.splitlines():
-            if line.startswith("next key:"):
-                answered.append(bytearray())
-                collecting = True
-            elif line.startswith(("key:", "processed ")):
-                collecting = False
-            elif collecting and line.strip():
-                try:
-                    answered[-1] += bytes.fromhex(line)
-                except ValueError:
-                    self._no_batch = True  # not bpftool's getnext as this reads it: each getnext on its own
-                    return
-        # bpftool's "Error: can't get next key: No such file or directory" (not "can't open file -: …")
-        last_key = code != 0 and "next key" in err and os.strerror(errno.ENOENT) in err
-        if code != 0 and not answered and not last_key:
-            self._no_batch = True  # this bpftool runs no batch from its standard input
-            return
-        for key, next_key in zip(keys, answered):
-            self.remember(("next", path, key), bytes(next_key))
-        if last_key and len(answered) < len(keys):
-            self.remember(("next", path, keys[len(answered)]), None)  # the map's last key: no next one
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
@@ -506,10 +521,9 @@ def _next_key(answer: Answer) -> bytes | None:
         return None
 
 
-def _getnext_batch(path: str, keys: list[bytes | None]) -> tuple[list[str], str]:
-    """One `bpftool batch` (read from its standard input) of `map getnext` from each key (None: the first key),
-    answered in plain text (PodBackend._searched)."""
-    return ["bpftool", "batch", "file", "-"], "".join(shlex.join(_getnext(path, key)) + "\n" for key in keys)
+def _batch(asks: list) -> tuple[list[str], str]:
+    """One `bpftool -j batch` of the asks' commands, read from its standard input (PodBackend._kept_batch)."""
+    return ["bpftool", "-j", "batch", "file", "-"], "".join(shlex.join(args) + "\n" for args, _ in asks)
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:
