@@ -10,6 +10,7 @@ with the maps its agent would have pinned.
 from __future__ import annotations
 
 import json
+import shlex
 import os
 import subprocess
 
@@ -470,11 +471,24 @@ def test_a_script_longer_than_a_request_line_is_cut_into_execs_side_by_side(lab)
 @pytest.mark.parametrize("text", ["", "bpftool -j map show pinned /sys/fs/bpf/tc/globals/cilium_lxc </dev/null; e $?\n",
                                   "printf '\\n%s %s\\n' tshoot-0f $1 >&2; ~_.-+&=%", "é ü 名前 \x01\x7f"])
 def test_a_scripts_size_in_the_query_is_counted_as_the_transport_encodes_it(text):
+    """The transport's table-driven quoting writes what quote_plus writes (client-go's encoding), and the
+    script's budget (tshoot.node.agent.SCRIPT_BUDGET) counts exactly that."""
     from urllib.parse import quote_plus
 
-    from tshoot.node.agent import _encoded_length
+    from tshoot.cluster.transport import query_length, query_quote
 
-    assert _encoded_length(text) == len(quote_plus(text))
+    every_ascii = "".join(map(chr, range(128)))
+    assert query_quote(text + every_ascii) == quote_plus(text + every_ascii)
+    assert query_length(text) == len(quote_plus(text))
+
+
+@pytest.mark.parametrize("argv", [["bpftool", "-j", "map", "getnext", "pinned", "/sys/fs/bpf/tc/globals/x", "key", "hex",
+                                   "0a"], ["a b"], ["", "x"], ["it's"], ["tab\there"], ["é"], ["$HOME", "*"], []])
+def test_a_command_line_reads_back_as_its_arguments(argv):
+    """A script's and a bpftool batch's lines are shlex.join's, also where the fast path takes them."""
+    from tshoot.node.agent import command_line
+
+    assert command_line(argv) == shlex.join(argv) and shlex.split(command_line(argv)) == argv
 
 
 def test_exec_many_reads_standard_input_from_a_here_document(lab):

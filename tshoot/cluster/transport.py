@@ -17,9 +17,29 @@ import json
 import select
 import ssl
 import threading
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from tshoot.core.errors import UsageError
+
+
+# What a query's encoding (urllib.parse.quote_plus, client-go's url.Values.Encode) leaves as one character: the
+# unreserved ones, and a space, which becomes "+". Every other byte of the UTF-8 text becomes %XX.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+# quote_plus as a table for str.translate, which applies it in C: quote_plus maps one character at a time in
+# Python, ~1 ms for an exec's 5 KB script (tshoot.node.agent.Agent.exec_many), paid per node of a fan-out.
+_QUERY_TABLE = {c: ("+" if c == 32 else f"%{c:02X}") for c in range(128) if c not in _UNRESERVED}
+_ONE_CHARACTER = bytes(sorted(_UNRESERVED)) + b" "
+
+
+def query_quote(text: str) -> str:
+    """quote_plus(text): a query's key or value as it travels."""
+    return text.translate(_QUERY_TABLE) if text.isascii() else quote_plus(text)
+
+
+def query_length(text: str) -> int:
+    """len(query_quote(text)), counted in C without building it."""
+    raw = text.encode()
+    return len(raw) + 2 * len(raw.translate(None, _ONE_CHARACTER))
 
 
 def environment_proxy(scheme: str, hostname: str) -> tuple[str | None, str]:
@@ -133,7 +153,8 @@ class Api:
         # A query's spaces as "+", as client-go's url.Values.Encode writes them: an exec's command (a script of
         # bpftool lines, tshoot.node.agent.Agent.exec_many) stays a third shorter than with "%20", well inside
         # the 8 KB request line that proxies in front of API servers commonly allow.
-        return self.base_path + quote(path) + (f"?{urlencode(query)}" if query else "")
+        encoded = "&".join(f"{query_quote(key)}={query_quote(value)}" for key, value in query or ())
+        return self.base_path + quote(path) + (f"?{encoded}" if encoded else "")
 
     def authorization(self) -> dict:
         value = self._credentials()

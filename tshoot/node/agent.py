@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import shlex
 
@@ -45,24 +46,27 @@ class NoSuchPath(TshootError):
 SCRIPT_BUDGET = 7000  # bytes of a script, as encoded in the query
 
 
-# What urllib.parse.quote_plus leaves as one character (the unreserved ones, and a space as "+"): every other
-# byte of the UTF-8 text becomes three (%XX). Counted in C, without building the quoted text.
-_ONE_CHARACTER = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1)) + b"0123456789_.-~ "
+_NEEDS_QUOTES = re.compile(r"[^\w@%+=:,./ -]", re.ASCII).search  # shlex's safe characters, and the space
 
 
-def _encoded_length(text: str) -> int:
-    """len(quote_plus(text)), as the transport encodes a query (tshoot.cluster.transport.Api.target)."""
-    raw = text.encode()
-    return len(raw) + 2 * len(raw.translate(None, _ONE_CHARACTER))
+def command_line(argv: list[str]) -> str:
+    """shlex.join(argv), which a shell and bpftool's batch both read back as argv; in one pass over the line
+    when no argument needs quoting (bpftool's: paths and hex bytes, ~1000 arguments in a lookup's search)."""
+    line = " ".join(argv)
+    if all(argv) and line.count(" ") == len(argv) - 1 and not _NEEDS_QUOTES(line):
+        return line
+    return shlex.join(argv)
 
 
 def _within_request_line(pieces: list[tuple[list[str], str]], prologue: int) -> list[list]:
     """Pieces of a script in groups, in order, each group's encoded script within SCRIPT_BUDGET (a piece larger
     than that alone is a group of its own)."""
+    from tshoot.cluster.transport import query_length
+
     groups: list[list] = [[]]
     size = prologue
     for piece in pieces:
-        cost = _encoded_length(piece[1])
+        cost = query_length(piece[1])
         if groups[-1] and size + cost > SCRIPT_BUDGET:
             groups.append([])
             size = prologue
@@ -143,10 +147,12 @@ class Agent:
         for command in commands:
             argv, text = command if isinstance(command, tuple) else (command, None)
             if text is None:
-                pieces.append((argv, f"{shlex.join(argv)} </dev/null; e $?\n"))
+                pieces.append((argv, f"{command_line(argv)} </dev/null; e $?\n"))
             else:  # a here-document ended by the mark: the text cannot end it early
-                pieces.append((argv, f"{shlex.join(argv)} <<'{mark}'; e $?\n{text.rstrip(chr(10))}\n{mark}\n"))
-        groups = _within_request_line(pieces, _encoded_length(prologue))
+                pieces.append((argv, f"{command_line(argv)} <<'{mark}'; e $?\n{text.rstrip(chr(10))}\n{mark}\n"))
+        from tshoot.cluster.transport import query_length
+
+        groups = _within_request_line(pieces, query_length(prologue))
         answers = self.concurrently(*(lambda group=group: self._exec_script(prologue, group, mark, what, lacking_ok)
                                       for group in groups))
         return [result for answer in answers for result in answer]
@@ -193,7 +199,7 @@ class Agent:
     def ask(self, args: list[str]) -> "Answer":
         """`bpftool -j ARGS`'s Answer, read when asked (a lookup that found nothing, a getnext past the last key,
         are answers, not failures)."""
-        return Answer(self, _bpftool_what(args), *self.exec(["bpftool", "-j", *args], _bpftool_what(args)))
+        return Answer(self, args, *self.exec(["bpftool", "-j", *args], _bpftool_what(args)))
 
     def parsed(self, what: str, code: int, out: str, err: str, missing_ok: bool = False, repair=None):
         """(parsed JSON, the text) of bpftool's answer; its failure as one line (check)."""
@@ -241,15 +247,21 @@ class Answer:
 
     UNREAD = object()
 
-    def __init__(self, agent: Agent, what: str, code: int, out: str, err: str, output=UNREAD):
-        """`output`: the command's JSON already parsed (a `bpftool -j batch` answers each command's in its own)."""
-        self.agent, self.what, self.code, self.out, self.err, self.output = agent, what, code, out, err, output
+    def __init__(self, agent: Agent, args: list[str], code: int, out: str, err: str, output=UNREAD):
+        """`args`: bpftool's; `output`: the command's JSON already parsed (a `bpftool -j batch` answers each
+        command's in its own)."""
+        self.agent, self.args, self.code, self.out, self.err, self.output = agent, args, code, out, err, output
+
+    @property
+    def what(self) -> str:  # for a message: named only when one is written
+        return _bpftool_what(self.args)
 
     def data(self, missing_ok: bool = False):
         """The parsed JSON, as Agent.bpftool would answer it (raises what it would raise)."""
         if self.output is Answer.UNREAD:
             return self.agent.parsed(self.what, self.code, self.out, self.err, missing_ok)[0]
-        self.agent.check(self.output, self.code, self.err, self.what, missing_ok)
+        if self.code:  # a batch's command that failed (PodBackend._kept_batch): said as alone
+            self.agent.check(self.output, self.code, self.err, self.what, missing_ok)
         return self.output
 
 
@@ -345,7 +357,7 @@ class PodBackend(Backend):
             return True
         ran = self.agent.exec_many(commands, f"reading maps ({len(commands)} bpftool commands in one exec)")
         for (args, keep), answer in zip(asks, ran):
-            keep(Answer(self.agent, _bpftool_what(args), *answer))
+            keep(Answer(self.agent, args, *answer))
         return all([self._kept_batch(batch, answer) for batch, answer in zip(batches, ran[len(asks):])])
 
     def _kept_batch(self, batch: list, ran: tuple[int, str, str]) -> bool:
@@ -364,7 +376,7 @@ class PodBackend(Backend):
         for (args, keep), item in zip(batch, items):
             output = item["output"]
             failed = output is None or (isinstance(output, dict) and "error" in output)
-            keep(Answer(self.agent, _bpftool_what(args), 1 if failed else 0, "", "", output))
+            keep(Answer(self.agent, args, 1 if failed else 0, "", "", output))
         return True
 
     def _unsearched(self, path: str, candidates: list[bytes]) -> list[bytes | None]:
@@ -523,7 +535,7 @@ def _next_key(answer: Answer) -> bytes | None:
 
 def _batch(asks: list) -> tuple[list[str], str]:
     """One `bpftool -j batch` of the asks' commands, read from its standard input (PodBackend._kept_batch)."""
-    return ["bpftool", "-j", "batch", "file", "-"], "".join(shlex.join(args) + "\n" for args, _ in asks)
+    return ["bpftool", "-j", "batch", "file", "-"], "".join(command_line(args) + "\n" for args, _ in asks)
 
 
 def _map_info(shown: dict, name: str, path: str) -> MapInfo:
