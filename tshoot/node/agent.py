@@ -133,8 +133,8 @@ class Agent:
         The script ends each command's stdout with a line `MARK CODE` and its stderr with a line `MARK`, where
         MARK is random per call (a command cannot print it by chance), each preceded by a newline so that
         output without a trailing newline stays apart. (`bpftool batch` is no substitute: it stops at the
-        first failing command, and a lookup that finds nothing fails; only a search of getnexts, which that
-        first failure ends anyway, is one: PodBackend.prefetch.) One argv runs as itself, no shell.
+        first failing command, and a lookup that finds nothing fails; only where each command is needed only if
+        the ones before it answered is it one: PodBackend.prefetch.) One argv runs as itself, no shell.
         A program the image lacks is NotInImage; with `lacking_ok`, its exit 127 is its answer (runnable())."""
         if not commands:
             return []
@@ -403,9 +403,9 @@ class PodBackend(Backend):
 
     def first_entry(self, info: MapInfo, keys: list[bytes]) -> int | None:
         """`bpftool map getnext` from the first key and from each of `keys`: a key is an entry when its next key
-        is not the first one (tshoot.node.local says why). All asked in one exec, as one `bpftool batch` (one
-        process for all, ~1 ms a key; Backend.prefetch may have asked them already), so only next keys cross
-        the stream, never the map."""
+        is not the first one (tshoot.node.local says why). All asked in one exec, as one `bpftool -j batch`
+        (one process for all; Backend.prefetch may have asked them already with the lookup), so only next keys
+        cross the stream, never the map."""
         path = info.path
 
         def next_of(i: int) -> bytes | None:  # -1: the first key
