@@ -434,7 +434,7 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     try:
         ws = websocket.WebSocket(skip_utf8_validation=True)
         # the socket is the transport's (proxy, TLS, resumed session), as every request's is
-        ws.connect(url, socket=_ReadAhead(api.dial(min(timeout, REQUEST_TIMEOUT))), header=header,
+        ws.connect(url, socket=api.dial(min(timeout, REQUEST_TIMEOUT)), header=header,
                    subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
         api.keep_session(ws.sock)
         while True:
@@ -473,29 +473,6 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     if text:
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     return code, bytes(out), bytes(err)
-
-
-class _ReadAhead:
-    """The exec's socket as websocket-client sees it, reading ahead: that library reads the upgrade's response
-    headers one byte per recv() (websocket/_socket.py recv_line) and a frame in two or three recv()s, each a
-    TLS read through Python's ssl module: ~200 reads per exec, half of tshoot's CPU per node in a 500-node
-    fan-out. Here one recv() of the connection takes what has arrived (up to 64 KiB) and hands it out as asked;
-    everything else (timeouts, send, close, the TLS session) is the socket's own."""
-
-    CHUNK = 65536
-
-    def __init__(self, sock):
-        self._sock, self._ahead, self._at = sock, b"", 0
-
-    def recv(self, size: int) -> bytes:
-        if self._at >= len(self._ahead):
-            self._ahead, self._at = self._sock.recv(max(size, self.CHUNK)), 0
-        data = self._ahead[self._at:self._at + size]
-        self._at += len(data)
-        return data
-
-    def __getattr__(self, name: str):
-        return getattr(self._sock, name)
 
 
 def _exit_code(status: bytes, what: str) -> int:
