@@ -53,17 +53,22 @@ def serve(handler, run, argv: list[str], protocols: tuple[str, ...]) -> None:
     """Upgrade the request held by `handler` (a BaseHTTPRequestHandler) and stream the result of `run()`.
 
     `run()` returns (exit_code, stdout, stderr) or raises ExecStartError."""
-    from websockets.datastructures import Headers
-    from websockets.http11 import Request
     from websockets.server import ServerProtocol
     from websockets.typing import Subprotocol
 
     protocol = ServerProtocol(subprotocols=[Subprotocol(p) for p in protocols], max_size=None)
-    request = Request(path=handler.path, headers=Headers(list(handler.headers.items())))
-    response = protocol.accept(request)
-    protocol.send_response(response)
+    # The request as it came (http.server has read it off the socket): the protocol parses it itself, and
+    # from then on reads frames, the client's close among them (_await_close).
+    protocol.receive_data(f"{handler.command} {handler.path} HTTP/1.1\r\n".encode()
+                          + b"".join(f"{k}: {v}\r\n".encode() for k, v in handler.headers.items()) + b"\r\n")
     sock = handler.connection
     handler.close_connection = True
+    requests = protocol.events_received()
+    if not requests:  # not a websocket request: the protocol has answered 400
+        _flush(protocol, sock)
+        return
+    response = protocol.accept(requests[0])
+    protocol.send_response(response)
     _flush(protocol, sock)
     if response.status_code != 101:
         return

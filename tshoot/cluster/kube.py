@@ -355,15 +355,13 @@ def _transport_error(exc: Exception, host: str, what: str, timeout: float) -> Ts
     import socket
     import ssl
 
-    from websocket import WebSocketTimeoutException
-
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, ConnectionRefusedError):
         return TshootError(f"{what}: cannot connect to the API server at {host}: connection refused "
                            f"(is the cluster running? 'make up' starts the lab)")
     if isinstance(exc, socket.gaierror):
         return TshootError(f"{what}: cannot connect to the API server at {host}: {exc.strerror or detail}")
-    if isinstance(exc, (socket.timeout, TimeoutError, WebSocketTimeoutException)):
+    if isinstance(exc, (socket.timeout, TimeoutError)):
         return TshootError(f"{what}: the API server at {host} did not answer within {timeout:g}s "
                            f"(overloaded or unreachable?)")
     if isinstance(exc, ssl.SSLError):
@@ -413,62 +411,60 @@ def exec_in_pod(api, namespace: str, pod: str, container: str | None, argv: list
     and setting `stop` (a threading.Event) ends it early, closing the stream (which ends the command); the
     exit code is then None.
 
-    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io) with websocket-client, as
-    kubernetes.stream does, on a socket the transport dialled as it dials for requests (Api.dial: proxy, TLS,
-    a resumed session), with a timeout for the handshake (kubernetes.stream has none: a hung API server
-    would hang the tool) and every failure told apart (it folds them into one string); stdout and stderr
-    stay apart and the exit code comes from the error channel's Status."""
-    import websocket
+    Speaks the API server's websocket channel protocol (v5/v4.channel.k8s.io, tshoot.cluster.channel) on a
+    socket the transport dialled as it dials for requests (Api.dial: proxy, TLS, a resumed session), with a
+    timeout for the upgrade (kubernetes.stream has none: a hung API server would hang the tool) and every
+    failure told apart (it folds them into one string); stdout and stderr stay apart and the exit code comes
+    from the error channel's Status."""
+    import socket
+
+    from tshoot.cluster import channel
 
     what = f"exec {argv[0]} in pod {namespace}/{pod}"
     query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
     if container:
         query.append(("container", container))
-    url = api.url(PODS.path(namespace, pod, "exec"), query, scheme="wss" if api.scheme == "https" else "ws")
-    header = [f"{k}: {v}" for k, v in api.authorization().items()]
+    target = api.target(PODS.path(namespace, pod, "exec"), query)
     deadline = time.monotonic() + timeout
     out, err, status = bytearray(), bytearray(), bytearray()
-    ws = None
+    sock = stream = None
     finished = stopped = False
     poll = STOP_POLL if stop is not None else float("inf")  # how often a stream looks at `stop`
     try:
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        # the socket is the transport's (proxy, TLS, resumed session), as every request's is
-        ws.connect(url, socket=api.dial(min(timeout, REQUEST_TIMEOUT)), header=header,
-                   subprotocols=list(EXEC_PROTOCOLS), timeout=min(timeout, REQUEST_TIMEOUT))
-        api.keep_session(ws.sock)
+        sock = api.dial(min(timeout, REQUEST_TIMEOUT))
+        stream = channel.Channel.open(sock, target, api.authority, api.authorization(), EXEC_PROTOCOLS)
+        api.keep_session(sock)
         while True:
-            ws.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
+            sock.settimeout(max(0.001, min(deadline - time.monotonic(), poll)))
             try:
-                opcode, frame = ws.recv_data_frame(True)
-            except websocket.WebSocketTimeoutException:
+                opcode, data = stream.message()
+            except socket.timeout:
                 if stop is not None and (stop.is_set() or time.monotonic() >= deadline):
                     stopped = True
                     break
                 if time.monotonic() < deadline:
                     continue
                 raise
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
+            if opcode == channel.CLOSE:
                 finished = True
                 break
-            if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
-                channel, payload = frame.data[0], frame.data[1:]
-                if channel == STDOUT and on_stdout is not None:
-                    on_stdout(bytes(payload))
+            if data:
+                number, payload = data[0], data[1:]
+                if number == STDOUT and on_stdout is not None:
+                    on_stdout(payload)
                     continue
-                {STDOUT: out, STDERR: err, ERROR: status}.get(channel, bytearray()).extend(payload)
-    except websocket.WebSocketBadStatusException as exc:
-        body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else str(exc.resp_body)
-        raise api_error(exc.status_code, body, what, api.host, PODS) from None
-    except websocket.WebSocketConnectionClosedException:
+                {STDOUT: out, STDERR: err, ERROR: status}.get(number, bytearray()).extend(payload)
+    except channel.UpgradeRefused as exc:
+        raise api_error(exc.status, exc.body.decode("utf-8", "replace"), what, api.host, PODS) from None
+    except channel.StreamCut:
         pass  # the server closed the TCP connection without a close frame: judge by the status received
     except Exception as exc:
         raise _transport_error(exc, api.host, what, timeout) from None
     finally:
-        if ws is not None and (finished or stopped):
-            ws.close(timeout=1)  # answer the server's close frame, or end a stream we stopped
-        elif ws is not None:
-            ws.shutdown()  # no goodbye to a server that stopped answering
+        if stream is not None and (finished or stopped):
+            stream.close()  # answer the server's close frame, or end a stream we stopped
+        if sock is not None:
+            sock.close()
     code = None if stopped else _exit_code(bytes(status), what)
     if text:
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")

@@ -146,8 +146,11 @@ class Api:
         return context
 
     # --- what requests and execs share ------------------------------------------------------------
-    def url(self, path: str, query: list[tuple[str, str]] | None = None, scheme: str | None = None) -> str:
-        return f"{scheme or self.scheme}://{self.hostname}:{self.port}{self.target(path, query)}"
+    @property
+    def authority(self) -> str:
+        """The Host an HTTP request names: host[:port], the port left out where it is the scheme's own."""
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return host if self.port == (443 if self.scheme == "https" else 80) else f"{host}:{self.port}"
 
     def target(self, path: str, query: list[tuple[str, str]] | None = None) -> str:
         # A query's spaces as "+", as client-go's url.Values.Encode writes them: an exec's command (a script of

@@ -44,6 +44,7 @@ class NoSuchPath(TshootError):
 # execs (run side by side) whose query stays within the 8 KB request line that proxies in front of API servers
 # commonly allow (nginx's large_client_header_buffers); what is left is the path and the other parameters.
 SCRIPT_BUDGET = 7000  # bytes of a script, as encoded in the query
+BATCH_ROOM = 600  # what a script holds beside a batch's lines: the marking function, the command, the marks
 
 
 _NEEDS_QUOTES = re.compile(r"[^\w@%+=:,./ -]", re.ASCII).search  # shlex's safe characters, and the space
@@ -351,7 +352,9 @@ class PodBackend(Backend):
     def _run(self, asks: list, batches: list = ()) -> bool:
         """In one exec (Agent.exec_many): each ask ((bpftool's arguments, keep)) as its own command, and each of
         `batches` (lists of asks) as one `bpftool -j batch`; their answers kept. False when bpftool answered a
-        batch as one that reads none."""
+        batch as one that reads none. A batch longer than a request line allows is cut into batches (run side by
+        side by exec_many: still one round trip; a part after one that stopped early runs anyway)."""
+        batches = [part for batch in batches for part in _batch_parts(batch)]
         commands = [["bpftool", "-j", *args] for args, _ in asks] + [_batch(batch) for batch in batches]
         if not commands:
             return True
@@ -531,6 +534,23 @@ def _next_key(answer: Answer) -> bytes | None:
         return hex_list(answer.data()["next_key"])
     except NoSuchPath:
         return None
+
+
+def _batch_parts(asks: list) -> list[list]:
+    """A batch's asks in parts whose lines fit one exec's request line (SCRIPT_BUDGET, less room for the
+    script's own lines): an LPM search of an IPv6 key has up to 129 getnexts."""
+    from tshoot.cluster.transport import query_length
+
+    parts: list[list] = [[]]
+    size = 0
+    for ask in asks:
+        cost = query_length(command_line(ask[0])) + 3  # the line's end, as encoded
+        if parts[-1] and size + cost > SCRIPT_BUDGET - BATCH_ROOM:
+            parts.append([])
+            size = 0
+        parts[-1].append(ask)
+        size += cost
+    return parts
 
 
 def _batch(asks: list) -> tuple[list[str], str]:
