@@ -126,7 +126,7 @@ api = kube.api_client(sys.argv[1], None)
 pods = cilium.agent_pods(api)
 with ThreadPoolExecutor(32) as pool:
     list(pool.map(lambda p: kube.exec_in_pod(api, p["metadata"]["namespace"], p["metadata"]["name"],
-                                             "cilium-agent", ["true"]), pods))
+                                             cilium.AGENT_CONTAINER, ["true"]), pods))
 """
 
 
